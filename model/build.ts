@@ -1,0 +1,96 @@
+/**
+ * `deno task model:build [--force]`: converts face-api's npm-shipped tfjs weights into ONNX
+ * files in the model cache. Idempotent: a model whose source weights and converter version are
+ * unchanged, and whose file still matches its sha256, is skipped.
+ * @module
+ */
+import { CONVERTERS } from "./convert/registry.ts";
+import { FACE_API_MODEL_DIR } from "./convert/tfjs_weights.ts";
+import {
+  modelDir,
+  type ModelEntry,
+  readManifest,
+  sha256Hex,
+  writeManifest,
+} from "./model_store.ts";
+
+async function sourceSha256(weights: string): Promise<string> {
+  const manifestText = await Deno.readFile(
+    new URL(`${weights}-weights_manifest.json`, FACE_API_MODEL_DIR),
+  );
+  const bin = await Deno.readFile(new URL(`${weights}.bin`, FACE_API_MODEL_DIR));
+  const joined = new Uint8Array(manifestText.length + bin.length);
+  joined.set(manifestText);
+  joined.set(bin, manifestText.length);
+  return sha256Hex(joined);
+}
+
+async function upToDate(entry: ModelEntry | undefined, dir: URL, src: string, version: number) {
+  if (!entry || entry.sourceSha256 !== src || entry.converterVersion !== version) return false;
+  try {
+    return (await sha256Hex(await Deno.readFile(new URL(entry.file, dir)))) === entry.sha256;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Builds every registered model into `dir`.
+ * @param options.force rebuild even when up to date
+ * @param options.log progress lines go here
+ * @returns the manifest written
+ */
+export async function buildModels(
+  options: { dir?: URL; force?: boolean; log?: (line: string) => void } = {},
+) {
+  const dir = options.dir ?? modelDir();
+  const log = options.log ?? ((line: string) => console.error(line));
+  await Deno.mkdir(dir, { recursive: true });
+  const manifest = await readManifest(dir);
+  const models = { ...manifest.models };
+  for (const [index, converter] of CONVERTERS.entries()) {
+    const step = `[${index + 1}/${CONVERTERS.length}] ${converter.id}`;
+    const src = await sourceSha256(converter.weights);
+    if (!options.force && await upToDate(models[converter.id], dir, src, converter.version)) {
+      log(`${step}: up to date`);
+      continue;
+    }
+    const started = performance.now();
+    const model = await converter.convert();
+    const file = `${model.id}.onnx`;
+    const tmp = new URL(`${file}.tmp-${Deno.pid}`, dir);
+    await Deno.writeFile(tmp, model.onnx);
+    await Deno.rename(tmp, new URL(file, dir));
+    models[model.id] = {
+      id: model.id,
+      file,
+      sha256: await sha256Hex(model.onnx),
+      bytes: model.onnx.length,
+      input: model.input,
+      outputs: model.outputs,
+      source: model.source,
+      sourceSha256: src,
+      converterVersion: converter.version,
+      ...(model.extra ? { extra: model.extra } : {}),
+    };
+    const ms = Math.round(performance.now() - started);
+    log(`${step}: built ${file} (${(model.onnx.length / 1e6).toFixed(1)} MB) in ${ms} ms`);
+  }
+  const written = { formatVersion: 1 as const, models };
+  await writeManifest(written, dir);
+  return written;
+}
+
+if (import.meta.main) {
+  const force = Deno.args.includes("--force");
+  const unknown = Deno.args.filter((a) => a !== "--force");
+  if (unknown.length > 0) {
+    console.error(
+      `model:build: unknown argument ${unknown[0]}; usage: deno task model:build [--force]`,
+    );
+    Deno.exit(2);
+  }
+  const dir = modelDir();
+  await buildModels({ dir, force });
+  console.error(`models in ${dir.pathname}`);
+}

@@ -1,0 +1,116 @@
+/**
+ * One interface over the two ONNX runtimes we ship: onnxruntime-web (WASM; the default, runs
+ * anywhere Deno does) and onnxruntime-node (native CPU kernels; faster, needs `--allow-ffi`).
+ * Both run the very same .onnx files.
+ * @module
+ */
+import type * as OrtCommon from "onnxruntime-web";
+
+/** Which onnxruntime runs the model. */
+export type Backend = "web" | "native";
+
+/** The backends, for validating user input. */
+export const BACKENDS: readonly Backend[] = ["web", "native"];
+
+/** Options for {@linkcode createSession}. */
+export interface SessionOptions {
+  /** @default {"web"} */
+  backend?: Backend;
+  /**
+   * Intra-op threads. For the web backend this is process-wide and fixed by the first session.
+   * @default {1}
+   */
+  threads?: number;
+}
+
+/** A dense float32 tensor. */
+export interface Tensor {
+  readonly data: Float32Array;
+  readonly dims: readonly number[];
+}
+
+/** A loaded model ready to run. */
+export interface Session {
+  readonly backend: Backend;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** Runs the model; outputs are copied out, so they stay valid after the next run. */
+  run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+/** Upper bound on intra-op threads we accept; more only adds contention on any machine we target. */
+export const THREADS_MAX = 64;
+
+type Ort = typeof OrtCommon;
+let webThreads: number | undefined;
+
+async function loadOrt(backend: Backend, threads: number): Promise<Ort> {
+  if (backend === "native") {
+    return (await import("onnxruntime-node")) as unknown as Ort;
+  }
+  const ort = await import("onnxruntime-web");
+  if (webThreads === undefined) {
+    webThreads = threads;
+    ort.env.wasm.numThreads = threads;
+    ort.env.logLevel = "error";
+  } else if (webThreads !== threads) {
+    throw new RangeError(
+      `onnxruntime-web threads are process-wide: already ${webThreads}, asked for ${threads}`,
+    );
+  }
+  return ort;
+}
+
+/**
+ * Creates an inference session from ONNX bytes.
+ *
+ * @param model the .onnx file's bytes
+ * @param options backend and threads
+ * @returns a session
+ * @throws {RangeError} for a bad thread count or backend
+ *
+ * @example
+ * ```ts
+ * const session = await createSession(await Deno.readFile("m.onnx"), { backend: "web" });
+ * const out = await session.run({ x: { data: new Float32Array(4), dims: [1, 4] } });
+ * ```
+ */
+export async function createSession(
+  model: Uint8Array,
+  options: SessionOptions = {},
+): Promise<Session> {
+  const backend = options.backend ?? "web";
+  const threads = options.threads ?? 1;
+  if (!BACKENDS.includes(backend)) {
+    throw new RangeError(`Unknown backend "${backend}": expected one of ${BACKENDS.join(", ")}`);
+  }
+  if (!Number.isInteger(threads) || threads < 1 || threads > THREADS_MAX) {
+    throw new RangeError(`threads must be an integer in 1..${THREADS_MAX}, got ${threads}`);
+  }
+  const ort = await loadOrt(backend, threads);
+  const session = await ort.InferenceSession.create(model, {
+    executionProviders: [backend === "native" ? "cpu" : "wasm"],
+    graphOptimizationLevel: "all",
+    ...(backend === "native" ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+  });
+  return {
+    backend,
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    async run(feeds) {
+      const ortFeeds: Record<string, OrtCommon.Tensor> = {};
+      for (const [name, t] of Object.entries(feeds)) {
+        ortFeeds[name] = new ort.Tensor("float32", t.data, [...t.dims]);
+      }
+      const results = await session.run(ortFeeds);
+      const out: Record<string, Tensor> = {};
+      for (const [name, t] of Object.entries(results)) {
+        out[name] = { data: new Float32Array(t.data as Float32Array), dims: [...t.dims] };
+        t.dispose();
+      }
+      return out;
+    },
+    release: () => session.release(),
+  };
+}
