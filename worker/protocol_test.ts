@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import {
+  decodeRequest,
+  decodeResponse,
+  encodeRequest,
+  encodeResponse,
+  ProtocolError,
+  REQUEST_MESSAGE_BYTES_MAX,
+} from "./protocol.ts";
+
+const request = {
+  v: 1,
+  id: "3f1c-aa",
+  key: "test_000.jpg",
+  stem: "test_000",
+  acceptedAtMs: 5,
+} as const;
+
+Deno.test("encodeRequest and decodeRequest round-trip a request", () => {
+  assert.deepEqual(decodeRequest(encodeRequest(request)), request);
+});
+
+Deno.test("encodeRequest refuses a message over the 1 KB request-queue limit, naming it", () => {
+  const key = "k".repeat(REQUEST_MESSAGE_BYTES_MAX);
+  assert.throws(() => encodeRequest({ ...request, key }), /REQUEST_MESSAGE_BYTES_MAX \(1024\)/);
+});
+
+Deno.test("decodeRequest refuses non-JSON, wrong versions, bad ids and missing keys", () => {
+  for (
+    const body of [
+      "not json",
+      "[1]",
+      JSON.stringify({ ...request, v: 2 }),
+      JSON.stringify({ ...request, id: "../x" }),
+      JSON.stringify({ ...request, key: "" }),
+      JSON.stringify({ ...request, acceptedAtMs: "soon" }),
+    ]
+  ) {
+    assert.throws(() => decodeRequest(body), ProtocolError, body);
+  }
+});
+
+Deno.test("decodeResponse accepts ok and failed answers and refuses half-formed ones", () => {
+  const ok = {
+    v: 1,
+    id: "a",
+    stem: "s",
+    ok: true,
+    label: "Paul",
+    faces: [],
+    timingsMs: {},
+    worker: "w1",
+  } as const;
+  assert.deepEqual(decodeResponse(encodeResponse(ok)), ok);
+  const failed = {
+    v: 1,
+    id: "a",
+    stem: "s",
+    ok: false,
+    error: { code: "image_corrupt", message: "bad" },
+    worker: "w1",
+  } as const;
+  assert.deepEqual(decodeResponse(encodeResponse(failed)), failed);
+  assert.throws(() => decodeResponse(JSON.stringify({ ...ok, label: undefined })), ProtocolError);
+  assert.throws(() => decodeResponse(JSON.stringify({ ...failed, error: {} })), ProtocolError);
+  assert.throws(() => decodeResponse(JSON.stringify({ ...ok, ok: "yes" })), ProtocolError);
+});
