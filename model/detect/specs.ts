@@ -1,0 +1,60 @@
+/**
+ * The contract between the detector converters and the decoders: input size and normalisation,
+ * graph names, anchors and thresholds, all as face-api 1.7.15 has them. Kept free of imports so
+ * the build-time converters and the run-time decoders share one copy.
+ * @module
+ */
+
+// SSD MobileNetV1 (face-api's ssdMobilenetv1/).
+
+/** face-api resizes every image (padded to a square) to this many pixels a side. */
+export const SSD_INPUT_SIZE = 512;
+/** Anchors over all six feature maps: 32²·3 + 16²·6 + 8²·6 + 4²·6 + 2²·6 + 1²·6. */
+export const SSD_ANCHOR_COUNT = 5118;
+/** Divisors of the box encoding (ty, tx, th, tw), as in face-api's `decodeBoxesLayer`. */
+export const SSD_BOX_VARIANCES = [10, 10, 5, 5] as const;
+/** face-api's input normalisation `x / 127.5 - 1`, as mean and std. */
+export const SSD_INPUT_MEAN = [127.5, 127.5, 127.5] as const;
+/** See {@linkcode SSD_INPUT_MEAN}. */
+export const SSD_INPUT_STD = [127.5, 127.5, 127.5] as const;
+/** Index of "face" in the class logits (0 is background). */
+export const SSD_FACE_CLASS = 1;
+/** face-api's fixed NMS overlap threshold for this detector. */
+export const SSD_IOU_THRESHOLD = 0.5;
+/** The graph's input and output names. */
+export const SSD_NAMES = {
+  input: "input",
+  /** [1, 5118, 4]: raw encodings (ty, tx, th, tw) per anchor. */
+  boxEncodings: "box_encodings",
+  /** [1, 5118, 3]: raw class logits per anchor. */
+  classLogits: "class_logits",
+  /** [5118, 4]: anchors (ymin, xmin, ymax, xmax) relative to the square input; a constant. */
+  anchors: "anchors",
+} as const;
+
+// Tiny Face Detector (face-api's tinyFaceDetector/ and tinyYolov2/).
+
+/** face-api's default `TinyFaceDetectorOptions.inputSize`. */
+export const TINY_INPUT_SIZE_DEFAULT = 416;
+/** face-api refuses input sizes that are not a multiple of this (the net's total stride). */
+export const TINY_INPUT_SIZE_MULTIPLE = 32;
+/** Largest input side we accept; face-api's documentation stops at 608. */
+export const TINY_INPUT_SIZE_MAX = 1024;
+/** `BOX_ANCHORS` of face-api's tinyFaceDetector/const.ts: (width, height) in grid cells. */
+export const TINY_ANCHORS: readonly { readonly x: number; readonly y: number }[] = [
+  { x: 1.603231, y: 2.094468 },
+  { x: 6.041143, y: 7.080126 },
+  { x: 2.882459, y: 3.518061 },
+  { x: 4.266906, y: 5.178857 },
+  { x: 9.041765, y: 10.66308 },
+];
+/** `MEAN_RGB` of face-api's tinyFaceDetector/const.ts; face-api computes `(x - mean) / 255`. */
+export const TINY_INPUT_MEAN = [117.001, 114.697, 97.404] as const;
+/** See {@linkcode TINY_INPUT_MEAN}. */
+export const TINY_INPUT_STD = [255, 255, 255] as const;
+/** face-api's NMS overlap threshold for this detector (`IOU_THRESHOLD`). */
+export const TINY_IOU_THRESHOLD = 0.4;
+/** Values per anchor in the grid: tx, ty, tw, th, objectness (one class, so no class scores). */
+export const TINY_BOX_ENCODING_SIZE = 5;
+/** The graph's input and output names; the output is [1, 25, cells, cells]. */
+export const TINY_NAMES = { input: "input", grid: "grid" } as const;
