@@ -1,0 +1,23 @@
+/**
+ * Face detection: face-api's SSD MobileNetV1 and Tiny Face Detector, run as converted ONNX
+ * models, with face-api's exact post-processing (anchors, decoding, NMS, mapping to pixels).
+ *
+ * @example
+ * ```ts
+ * import { detectFacesSsd } from "./model/detect/mod.ts";
+ * const { onnx } = await loadModel("ssd_mobilenetv1");
+ * const faces = await detectFacesSsd(await createSession(onnx), image);
+ * // [{ box: { x, y, width, height }, score }], best first, in image pixels
+ * ```
+ * @module
+ */
+export {
+  decodeSsd,
+  detectFacesSsd,
+  type FaceDetection,
+  type SsdOptions,
+  type SsdOutputs,
+} from "./ssd.ts";
+export { decodeTiny, detectFacesTiny, type TinyOptions } from "./tiny.ts";
+export { iouBoxes, iouCorners, nmsSsd, type NmsSsdOptions, nmsTiny } from "./nms.ts";
+export * from "./specs.ts";
