@@ -1,0 +1,30 @@
+/**
+ * The controller: the scaling policy (a pure function, shared with the simulator) and, from the
+ * service issue on, the live loop that observes the queue and the fleet and applies its decisions.
+ * @module
+ */
+export {
+  type Clamp,
+  decide,
+  type DecisionLog,
+  type FleetPlan,
+  type FleetView,
+  initialPolicyState,
+  INSTANCE_STATES,
+  type InstanceState,
+  type InstanceView,
+  type Observation,
+  planFleet,
+  POLICY_DEFAULTS,
+  POLICY_LIMITS,
+  type PolicyConfig,
+  PolicyInvariantError,
+  type PolicyOptions,
+  type PolicyResult,
+  type PolicyState,
+  type QueueCounts,
+  type RequestedAction,
+  resolvePolicyConfig,
+  type ScalingDecision,
+  viewFleet,
+} from "./policy.ts";
