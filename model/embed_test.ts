@@ -5,7 +5,7 @@ import {
   loadReference,
   toReferenceTensor,
 } from "../tests/face_api_reference.ts";
-import { convertFaceRecognition } from "./convert/face_recognition.ts";
+import { faceRecognitionConverter } from "./convert/face_recognition.ts";
 import type { ConvertedModel } from "./convert/types.ts";
 import { type Box, clipBox, cropImage } from "./face_geometry.ts";
 import type { RgbImage } from "./image/rgb_image.ts";
@@ -76,7 +76,7 @@ async function sampleCases(samples: readonly number[]): Promise<Case[]> {
 let casesOnce: Promise<Case[]> | undefined;
 const cases = () => casesOnce ??= sampleCases([4, 5, 6]);
 let modelOnce: Promise<ConvertedModel> | undefined;
-const model = () => modelOnce ??= convertFaceRecognition();
+const model = () => modelOnce ??= faceRecognitionConverter.convert();
 
 async function fidelity(backend: Backend): Promise<{ diffMax: number; count: number }> {
   const { input, onnx } = await model();

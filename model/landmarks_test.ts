@@ -5,7 +5,7 @@ import {
   loadReference,
   toReferenceTensor,
 } from "../tests/face_api_reference.ts";
-import { convertFaceLandmark68 } from "./convert/face_landmark_68.ts";
+import { faceLandmark68Converter } from "./convert/face_landmark_68.ts";
 import type { ConvertedModel } from "./convert/types.ts";
 import { type Box, clipBox, cropImage, type Point } from "./face_geometry.ts";
 import type { RgbImage } from "./image/rgb_image.ts";
@@ -58,7 +58,7 @@ async function sampleCrops(samples: readonly number[]): Promise<RgbImage[]> {
 let cropsOnce: Promise<RgbImage[]> | undefined;
 const crops = () => cropsOnce ??= sampleCrops([1, 2, 3]);
 let modelOnce: Promise<ConvertedModel> | undefined;
-const model = () => modelOnce ??= convertFaceLandmark68();
+const model = () => modelOnce ??= faceLandmark68Converter.convert();
 
 async function referenceLandmarks(crop: RgbImage): Promise<Point[]> {
   const { faceapi } = await loadReference();
