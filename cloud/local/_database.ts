@@ -1,0 +1,210 @@
+/**
+ * The embedded SQLite database shared by the local queue and fleet: one file, WAL mode, so a web
+ * tier, a controller and a dozen workers can use it at once.
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { dirname } from "node:path";
+import { mkdirSync } from "node:fs";
+import { type Clock, systemClock } from "../clock.ts";
+import { CorruptStoreError, StorageError } from "../errors.ts";
+import { toStorageError } from "./_fs_errors.ts";
+
+/** The schema version this code writes; a newer file is refused rather than misread. */
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS queues (
+  name TEXT PRIMARY KEY,
+  message_bytes_max INTEGER NOT NULL,
+  visibility_timeout_ms INTEGER NOT NULL,
+  dead_letter_queue TEXT,
+  receive_count_max INTEGER
+) STRICT;
+CREATE TABLE IF NOT EXISTS messages (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  body TEXT NOT NULL,
+  sent_ms INTEGER NOT NULL,
+  visible_at_ms INTEGER NOT NULL,
+  receive_count INTEGER NOT NULL DEFAULT 0,
+  receipt TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages (queue, visible_at_ms, seq);
+CREATE TABLE IF NOT EXISTS instances (
+  id TEXT PRIMARY KEY,
+  fleet TEXT NOT NULL,
+  number INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  state_changed_ms INTEGER NOT NULL,
+  pid INTEGER,
+  pid_started TEXT,
+  UNIQUE (fleet, number)
+) STRICT;
+`;
+
+/** Options for {@linkcode openDatabase}. */
+export interface DatabaseOptions {
+  /**
+   * How long to wait for another process's write lock before giving up.
+   * @default {10000}
+   */
+  busyTimeoutMs?: number;
+  /** @default {systemClock} */
+  clock?: Clock;
+}
+
+/** An open database and the policy for waiting on other processes' locks. */
+export interface Database {
+  readonly db: DatabaseSync;
+  readonly path: string;
+  /**
+   * Runs `fn` in a write transaction (BEGIN IMMEDIATE), waiting for other writers without
+   * blocking the event loop for long.
+   */
+  write<T>(fn: () => T): Promise<T>;
+  close(): void;
+}
+
+/**
+ * The synchronous part of a lock wait: SQLite's busy handler sleeps inside the call and so
+ * blocks the event loop; keep that short and do the rest of the wait asynchronously.
+ */
+const BUSY_SYNC_MS = 20;
+
+/**
+ * Opens (creating if needed) the embedded database at `path`.
+ *
+ * @param path the database file
+ * @param options lock waiting
+ * @returns the database
+ * @throws {CorruptStoreError} when the file is not a SQLite database or was written by a newer
+ *   version of this code
+ * @throws {StorageError} when the file or its directory cannot be created
+ */
+export function openDatabase(path: string, options: DatabaseOptions = {}): Database {
+  const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+  const clock = options.clock ?? systemClock;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (error) {
+    throw toStorageError(error, dirname(path), "creating the database directory");
+  }
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path, { timeout: BUSY_SYNC_MS });
+  } catch (error) {
+    throw new StorageError(path, `cannot open the database: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  try {
+    migrate(db, path);
+  } catch (error) {
+    db.close();
+    throw classify(error, path);
+  }
+  return {
+    db,
+    path,
+    write: (fn) => writeTransaction(db, path, clock, busyTimeoutMs, fn),
+    close: () => db.close(),
+  };
+}
+
+function migrate(db: DatabaseSync, path: string): void {
+  // journal_mode is the first statement that reads the file header: a non-database fails here.
+  db.exec("PRAGMA journal_mode = WAL");
+  // NORMAL in WAL mode: a commit survives a process crash; only an OS crash can lose the last
+  // few, which at-least-once delivery tolerates (senders retry on no answer).
+  db.exec("PRAGMA synchronous = NORMAL");
+  const version = (db.prepare("PRAGMA user_version").get() as { user_version: number })
+    .user_version;
+  if (version > SCHEMA_VERSION) {
+    throw new CorruptStoreError(
+      path,
+      `database schema version ${version} is newer than this code's ${SCHEMA_VERSION}; ` +
+        "run the matching version or move the file aside",
+    );
+  }
+  if (version === SCHEMA_VERSION) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    db.exec(SCHEMA);
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    db.exec("COMMIT");
+  } catch (error) {
+    db.exec("ROLLBACK");
+    throw error;
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  return /database is locked|database table is locked|SQLITE_BUSY/i.test(
+    (error as Error)?.message ?? "",
+  );
+}
+
+/** Maps SQLite's messages to our typed errors (node:sqlite in Deno exposes only the message). */
+export function classify(error: unknown, path: string): unknown {
+  if (error instanceof CorruptStoreError || error instanceof StorageError) return error;
+  const message = (error as Error)?.message ?? String(error);
+  if (/file is not a database|malformed|corrupt/i.test(message)) {
+    return new CorruptStoreError(
+      path,
+      `the embedded database is damaged or not a SQLite file (${message}); ` +
+        "move it aside (the service then starts with empty queues) or restore a backup",
+      { cause: error },
+    );
+  }
+  if (/disk is full|database or disk is full/i.test(message)) {
+    return new StorageError(path, "the disk is full: free space for the database", {
+      cause: error,
+    });
+  }
+  if (/readonly|read-only|unable to open/i.test(message)) {
+    return new StorageError(
+      path,
+      `the database cannot be written (${message}): make its directory writable`,
+      { cause: error },
+    );
+  }
+  return error;
+}
+
+async function writeTransaction<T>(
+  db: DatabaseSync,
+  path: string,
+  clock: Clock,
+  busyTimeoutMs: number,
+  fn: () => T,
+): Promise<T> {
+  const startMs = clock.nowMs();
+  for (let attempt = 0;; attempt++) {
+    try {
+      db.exec("BEGIN IMMEDIATE");
+    } catch (error) {
+      if (!isBusy(error)) throw classify(error, path);
+      if (clock.nowMs() - startMs >= busyTimeoutMs) {
+        throw new StorageError(
+          path,
+          `the database stayed locked for busyTimeoutMs = ${busyTimeoutMs}: ` +
+            "another process holds a write transaction; check for a hung process",
+          { cause: error },
+        );
+      }
+      // Yield to the event loop; back off a little more each time, up to 8 ms.
+      await clock.sleepMs(Math.min(8, 1 + attempt));
+      continue;
+    }
+    try {
+      const result = fn();
+      db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw classify(error, path);
+    }
+  }
+}

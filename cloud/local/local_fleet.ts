@@ -1,0 +1,416 @@
+/**
+ * The embedded fleet: each instance is a real worker OS process started with `Deno.Command`.
+ * Instance state lives in the SQLite database, so a restarted controller sees the truth: a
+ * process that exited (or was killed) is `stopped`, whoever started it.
+ * @module
+ */
+import type { StatementSync } from "node:sqlite";
+import { type Clock, systemClock } from "../clock.ts";
+import { InvalidStateError, NotFoundError } from "../errors.ts";
+import {
+  byInstanceNumber,
+  checkCreateCount,
+  type DescribeFilter,
+  type Fleet,
+  type Instance,
+  INSTANCE_STATES,
+  instanceName,
+  INSTANCES_MAX_DEFAULT,
+  type InstanceState,
+  matchesFilter,
+  validateInstanceIds,
+} from "../fleet.ts";
+import { classify, type Database, openDatabase } from "./_database.ts";
+
+/** Options for {@linkcode LocalFleet.open}. */
+export interface LocalFleetOptions {
+  /**
+   * The worker's command line: program then arguments, e.g.
+   * `["deno", "run", "-A", "worker/main.ts"]`. Each process also gets `FR_INSTANCE_ID` and
+   * `FR_INSTANCE_NAME` in its environment.
+   */
+  command: readonly string[];
+  /** Extra environment for workers (merged over this process's). @default {{}} */
+  env?: Readonly<Record<string, string>>;
+  /** Working directory for workers. @default {Deno.cwd()} */
+  cwd?: string;
+  /** Where workers' stdout/stderr go. @default {"inherit"} */
+  output?: "inherit" | "null";
+  /** Separates fleets sharing one database (tests, several services). @default {"app-tier"} */
+  fleet?: string;
+  /** Cap on non-terminated instances. @default {INSTANCES_MAX_DEFAULT} (32) */
+  instancesMax?: number;
+  /** How long a stopped worker gets between SIGTERM and SIGKILL. @default {10000} */
+  stopGraceMs?: number;
+  /** @default {systemClock} */
+  clock?: Clock;
+  /** How long to wait for another process's write lock. @default {10000} */
+  busyTimeoutMs?: number;
+}
+
+type ResolvedOptions = Required<Omit<LocalFleetOptions, "busyTimeoutMs" | "cwd">> & {
+  cwd?: string;
+};
+
+interface InstanceRow {
+  id: string;
+  number: number;
+  state: InstanceState;
+  state_changed_ms: number;
+  pid: number | null;
+  pid_started: string | null;
+}
+
+/** The states in which a process should exist. */
+const LIVE_STATES: readonly InstanceState[] = ["pending", "running", "stopping"];
+
+/**
+ * A {@linkcode Fleet} of local worker processes.
+ *
+ * @example
+ * ```ts
+ * const fleet = await LocalFleet.open("./data/cloud.db", {
+ *   command: ["deno", "run", "-A", "worker/main.ts"],
+ * });
+ * const [first] = await fleet.create(1);
+ * await fleet.start([first.id]);
+ * ```
+ */
+export class LocalFleet implements Fleet {
+  readonly #database: Database;
+  readonly #options: ResolvedOptions;
+  readonly #children = new Map<string, Deno.ChildProcess>();
+  readonly #exits = new Set<Promise<void>>();
+  readonly #killTimers = new Map<string, AbortController>();
+  readonly #statements = new Map<string, StatementSync>();
+  #closed = false;
+
+  private constructor(database: Database, options: ResolvedOptions) {
+    this.#database = database;
+    this.#options = options;
+  }
+
+  /**
+   * Opens the fleet whose state is kept in the SQLite file at `path`.
+   *
+   * @param path the database (may be the same file as the queue's)
+   * @param options the worker command line and limits
+   * @returns the fleet
+   * @throws {TypeError} when `command` is empty
+   * @throws {RangeError} for a bad limit
+   * @throws {CorruptStoreError} when the file is not a usable database
+   */
+  // deno-lint-ignore require-await -- async so every failure arrives as a rejection
+  static async open(path: string, options: LocalFleetOptions): Promise<LocalFleet> {
+    if (!Array.isArray(options.command) || options.command.length === 0) {
+      throw new TypeError("LocalFleet needs options.command: the worker program and its arguments");
+    }
+    const instancesMax = options.instancesMax ?? INSTANCES_MAX_DEFAULT;
+    if (!Number.isInteger(instancesMax) || instancesMax < 1) {
+      throw new RangeError(`instancesMax must be a positive integer, got ${instancesMax}`);
+    }
+    const stopGraceMs = options.stopGraceMs ?? 10_000;
+    if (!Number.isInteger(stopGraceMs) || stopGraceMs < 0) {
+      throw new RangeError(`stopGraceMs must be an integer >= 0, got ${stopGraceMs}`);
+    }
+    const clock = options.clock ?? systemClock;
+    const database = openDatabase(path, { clock, busyTimeoutMs: options.busyTimeoutMs });
+    return new LocalFleet(database, {
+      command: [...options.command],
+      env: options.env ?? {},
+      cwd: options.cwd,
+      output: options.output ?? "inherit",
+      fleet: options.fleet ?? "app-tier",
+      instancesMax,
+      stopGraceMs,
+      clock,
+    });
+  }
+
+  async create(count: number): Promise<Instance[]> {
+    this.#open();
+    const fleet = this.#options.fleet;
+    const ids = await this.#database.write(() => {
+      const live = this.#stmt(
+        "SELECT COUNT(*) AS n FROM instances WHERE fleet = ? AND state != 'terminated'",
+      ).get(fleet) as { n: number };
+      checkCreateCount(count, live.n, this.#options.instancesMax);
+      const top = this.#stmt("SELECT MAX(number) AS n FROM instances WHERE fleet = ?")
+        .get(fleet) as { n: number | null };
+      const nowMs = this.#options.clock.nowMs();
+      const created: string[] = [];
+      for (let i = 1; i <= count; i++) {
+        const id = newInstanceId();
+        this.#stmt(
+          `INSERT INTO instances (id, fleet, number, state, state_changed_ms)
+           VALUES (?, ?, ?, 'stopped', ?)`,
+        ).run(id, fleet, (top.n ?? 0) + i, nowMs);
+        created.push(id);
+      }
+      return created;
+    });
+    return this.describe({ ids });
+  }
+
+  async start(ids: readonly string[]): Promise<void> {
+    const rows = await this.#rows(ids);
+    for (const row of rows) {
+      if (row.state === "running" || row.state === "pending") continue;
+      if (row.state !== "stopped") {
+        throw new InvalidStateError(
+          `instance ${row.id} is ${row.state} and cannot be started; ` +
+            (row.state === "stopping" ? "retry once it is stopped" : "create a new instance"),
+        );
+      }
+      // Claim the start in the database first, so two controllers never both spawn it.
+      const claimed = await this.#transition(row.id, ["stopped"], "pending", null, null);
+      if (claimed) await this.#spawn(row);
+    }
+  }
+
+  async stop(ids: readonly string[]): Promise<void> {
+    const rows = await this.#rows(ids);
+    for (const row of rows) {
+      if (row.state === "stopped" || row.state === "stopping") continue;
+      if (row.state === "terminated") {
+        throw new InvalidStateError(`instance ${row.id} is terminated and cannot be stopped`);
+      }
+      const claimed = await this.#transition(
+        row.id,
+        ["running", "pending"],
+        "stopping",
+        row.pid,
+        row.pid_started,
+      );
+      if (claimed && row.pid !== null) this.#signalStop(row.id, row.pid, row.pid_started);
+      else if (claimed) await this.#transition(row.id, ["stopping"], "stopped", null, null);
+    }
+  }
+
+  async terminate(ids: readonly string[]): Promise<void> {
+    const rows = await this.#rows(ids);
+    for (const row of rows) {
+      if (row.state === "terminated") continue;
+      if (row.pid !== null && isAlive(row.pid, row.pid_started)) kill(row.pid, "SIGKILL");
+      await this.#transition(row.id, INSTANCE_STATES, "terminated", null, null);
+    }
+  }
+
+  async describe(filter: DescribeFilter = {}): Promise<Instance[]> {
+    this.#open();
+    if (filter.ids) validateInstanceIds(filter.ids);
+    await this.#reconcile();
+    const rows = this.#read(() =>
+      this.#stmt(
+        `SELECT id, number, state, state_changed_ms, pid, pid_started FROM instances
+         WHERE fleet = ?`,
+      ).all(this.#options.fleet) as unknown as InstanceRow[]
+    );
+    return rows.map(toInstance).filter((i) => matchesFilter(i, filter)).sort(byInstanceNumber);
+  }
+
+  /**
+   * Stops watching; processes keep running (as EC2 instances outlive a controller) and a new
+   * LocalFleet on the same file takes over. Waits for nothing but pending bookkeeping.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#killTimers.values()) timer.abort();
+    this.#killTimers.clear();
+    this.#statements.clear();
+    this.#database.close();
+    await Promise.resolve();
+  }
+
+  /**
+   * The OS process id of a live instance (local fleets only; for operators' tools and tests).
+   * @returns the pid, or null when the instance has no process
+   */
+  async processId(id: string): Promise<number | null> {
+    const [row] = await this.#rows([id]);
+    return LIVE_STATES.includes(row.state) ? row.pid : null;
+  }
+
+  /**
+   * Resolves when every worker process this object started has exited and been recorded;
+   * for tests and orderly shutdown after stopping everything.
+   */
+  async settled(): Promise<void> {
+    while (this.#exits.size > 0) await Promise.all([...this.#exits]);
+  }
+
+  async #spawn(row: InstanceRow): Promise<void> {
+    const name = instanceName(row.number);
+    const [program, ...args] = this.#options.command;
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(program, {
+        args,
+        cwd: this.#options.cwd,
+        env: { ...this.#options.env, FR_INSTANCE_ID: row.id, FR_INSTANCE_NAME: name },
+        stdin: "null",
+        stdout: this.#options.output,
+        stderr: this.#options.output,
+      }).spawn();
+    } catch (error) {
+      await this.#transition(row.id, ["pending"], "stopped", null, null);
+      throw new InvalidStateError(
+        `instance ${row.id} could not start ${JSON.stringify(program)}: ` +
+          `${(error as Error).message}; check LocalFleetOptions.command`,
+        { cause: error },
+      );
+    }
+    this.#children.set(row.id, child);
+    const started = processStartTime(child.pid);
+    await this.#transition(row.id, ["pending"], "running", child.pid, started);
+    const exit: Promise<void> = child.status.then(async () => {
+      this.#children.delete(row.id);
+      this.#killTimers.get(row.id)?.abort();
+      if (!this.#closed) {
+        await this.#transition(row.id, LIVE_STATES, "stopped", null, null, child.pid);
+      }
+    }).finally(() => this.#exits.delete(exit));
+    this.#exits.add(exit);
+  }
+
+  #signalStop(id: string, pid: number, started: string | null): void {
+    kill(pid, "SIGTERM");
+    const timer = new AbortController();
+    this.#killTimers.set(id, timer);
+    this.#options.clock.sleepMs(this.#options.stopGraceMs, timer.signal).then(() => {
+      if (timer.signal.aborted) return;
+      this.#killTimers.delete(id);
+      if (isAlive(pid, started)) kill(pid, "SIGKILL");
+    });
+  }
+
+  /** Marks instances whose process is gone as stopped (covers processes another controller started). */
+  async #reconcile(): Promise<void> {
+    const rows = this.#read(() =>
+      this.#stmt(
+        `SELECT id, number, state, state_changed_ms, pid, pid_started FROM instances
+         WHERE fleet = ? AND state IN ('pending', 'running', 'stopping')`,
+      ).all(this.#options.fleet) as unknown as InstanceRow[]
+    );
+    for (const row of rows) {
+      if (this.#children.has(row.id)) continue; // ours: its exit handler records it
+      // A pending row without a pid is a start in progress elsewhere; leave it.
+      if (row.pid === null || isAlive(row.pid, row.pid_started)) continue;
+      await this.#transition(row.id, LIVE_STATES, "stopped", null, null, row.pid);
+    }
+  }
+
+  async #rows(ids: readonly string[]): Promise<InstanceRow[]> {
+    this.#open();
+    validateInstanceIds(ids);
+    await this.#reconcile();
+    return ids.map((id) => {
+      const row = this.#read(() =>
+        this.#stmt(
+          `SELECT id, number, state, state_changed_ms, pid, pid_started FROM instances
+           WHERE fleet = ? AND id = ?`,
+        ).get(this.#options.fleet, id) as InstanceRow | undefined
+      );
+      if (!row) throw new NotFoundError("instance", id, "list instances with describe()");
+      return row;
+    });
+  }
+
+  /** Moves an instance to `to` if it is in one of `from` (and has `onlyPid`, when given). */
+  #transition(
+    id: string,
+    from: readonly InstanceState[],
+    to: InstanceState,
+    pid: number | null,
+    pidStarted: string | null,
+    onlyPid?: number,
+  ): Promise<boolean> {
+    return this.#database.write(() => {
+      const row = this.#stmt("SELECT state, pid FROM instances WHERE id = ?").get(id) as
+        | { state: InstanceState; pid: number | null }
+        | undefined;
+      if (!row || !from.includes(row.state)) return false;
+      if (onlyPid !== undefined && row.pid !== onlyPid) return false;
+      this.#stmt(
+        `UPDATE instances SET state = ?, state_changed_ms = ?, pid = ?, pid_started = ?
+         WHERE id = ?`,
+      ).run(to, this.#options.clock.nowMs(), pid, pidStarted, id);
+      return true;
+    });
+  }
+
+  #open(): void {
+    if (this.#closed) throw new TypeError("the fleet was closed; open a new one");
+  }
+
+  #read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw classify(error, this.#database.path);
+    }
+  }
+
+  #stmt(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#database.db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+function toInstance(row: InstanceRow): Instance {
+  return {
+    id: row.id,
+    name: instanceName(row.number),
+    state: row.state,
+    stateChangedAtMs: row.state_changed_ms,
+  };
+}
+
+function newInstanceId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(9));
+  return "i-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("").slice(0, 17);
+}
+
+function kill(pid: number, signal: Deno.Signal): void {
+  try {
+    Deno.kill(pid, signal);
+  } catch {
+    // Already gone: that is what we wanted.
+  }
+}
+
+/**
+ * The process's start time from /proc (Linux), so a pid reused by an unrelated process is not
+ * mistaken for our worker; null where /proc is missing.
+ */
+function processStartTime(pid: number): string | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(pid: number, started: string | null): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z" || fields[0] === "X") return false; // exited, not yet reaped
+    return started === null || fields[19] === started;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+  }
+  // No /proc (macOS): ask the kernel whether the pid exists by sending a harmless signal.
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}

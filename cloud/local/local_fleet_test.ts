@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { eventually } from "../contract/_helpers.ts";
+import { fleetContract, waitForStates } from "../contract/fleet_contract.ts";
+import { SqliteMessageQueue } from "./sqlite_message_queue.ts";
+import { LocalFleet, type LocalFleetOptions } from "./local_fleet.ts";
+
+const WORKER = new URL("./testdata/echo_worker.ts", import.meta.url).pathname;
+
+/** A temp data dir with a request and response queue, and the worker's command line. */
+async function setUp(idleMs: number, visibilityTimeoutMs = 30_000) {
+  const dir = await Deno.makeTempDir({ prefix: "fleet-" });
+  const db = `${dir}/cloud.db`;
+  const mq = await SqliteMessageQueue.open(db);
+  await mq.ensureQueue("req", { messageBytesMax: 1024, visibilityTimeoutMs });
+  await mq.ensureQueue("resp");
+  const options: LocalFleetOptions = {
+    command: [Deno.execPath(), "run", "-A", "--quiet", WORKER],
+    env: { FR_QUEUE_DB: db, FR_REQ_QUEUE: "req", FR_RESP_QUEUE: "resp", FR_IDLE_MS: `${idleMs}` },
+    output: "inherit",
+    instancesMax: 6,
+    stopGraceMs: 2_000,
+  };
+  const tearDown = async () => {
+    await mq.close();
+    await Deno.remove(dir, { recursive: true });
+  };
+  return { dir, db, mq, options, tearDown };
+}
+
+Deno.test("LocalFleet keeps the fleet contract with real worker processes", async (t) => {
+  await fleetContract(t, {
+    name: "LocalFleet",
+    instancesMax: 6,
+    open: async () => {
+      const env = await setUp(120_000);
+      const fleet = await LocalFleet.open(env.db, env.options);
+      return {
+        fleet,
+        cleanup: async () => {
+          await fleet.settled();
+          await env.tearDown();
+        },
+      };
+    },
+  });
+});
+
+Deno.test("LocalFleet marks a worker that exits on its own as stopped", async () => {
+  const env = await setUp(300);
+  const fleet = await LocalFleet.open(env.db, env.options);
+  try {
+    const [w] = await fleet.create(1);
+    await fleet.start([w.id]);
+    await env.mq.send("req", "hello");
+    const [answer] = await eventually(async () => {
+      const got = await env.mq.receive("resp", { waitMs: 1000 });
+      return got.length > 0 ? got : undefined;
+    }, "the worker's answer");
+    assert.equal(answer.body, "app-tier-instance-1:hello");
+    const [stopped] = await waitForStates(fleet, [w.id], ["stopped"]);
+    assert.ok(stopped.stateChangedAtMs! >= w.stateChangedAtMs!);
+  } finally {
+    await fleet.settled();
+    await fleet.close();
+    await env.tearDown();
+  }
+});
+
+Deno.test("LocalFleet shows a killed worker as stopped and its message comes back after the visibility timeout", async () => {
+  const env = await setUp(60_000, 1_500);
+  const fleet = await LocalFleet.open(env.db, env.options);
+  try {
+    const [w] = await fleet.create(1);
+    await fleet.start([w.id]);
+    await env.mq.send("req", "hang");
+    await eventually(
+      async () => (await env.mq.counts("req")).inFlight === 1,
+      "the worker to take the message",
+    );
+    const pid = await fleet.processId(w.id);
+    assert.ok(pid !== null && pid > 0, "worker pid");
+    Deno.kill(pid, "SIGKILL");
+    await waitForStates(fleet, [w.id], ["stopped"]);
+    assert.deepEqual(await env.mq.receive("req"), [], "message still hidden right after the kill");
+    const back = await eventually(
+      async () => (await env.mq.receive("req"))[0],
+      "redelivery",
+      10_000,
+    );
+    assert.equal(back.body, "hang");
+    assert.equal(back.receiveCount, 2);
+  } finally {
+    await fleet.settled();
+    await fleet.close();
+    await env.tearDown();
+  }
+});
+
+Deno.test("LocalFleet opened by a restarted controller sees workers another process started", async () => {
+  const env = await setUp(60_000);
+  const controller = new URL("./testdata/start_one.ts", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", controller, env.db, JSON.stringify(env.options)],
+    stderr: "inherit",
+  }).output();
+  assert.equal(out.code, 0, "the first controller ran");
+  const id = new TextDecoder().decode(out.stdout).trim();
+  const fleet = await LocalFleet.open(env.db, env.options);
+  try {
+    const [seen] = await fleet.describe({ ids: [id] });
+    assert.equal(seen.state, "running", "the first controller exited; its worker did not");
+    await env.mq.send("req", "after-restart");
+    const [answer] = await eventually(async () => {
+      const got = await env.mq.receive("resp", { waitMs: 1000 });
+      return got.length > 0 ? got : undefined;
+    }, "an answer from the orphaned worker");
+    assert.equal(answer.body, "app-tier-instance-1:after-restart");
+    await fleet.stop([id]);
+    await waitForStates(fleet, [id], ["stopped"]);
+  } finally {
+    await fleet.close();
+    await env.tearDown();
+  }
+});

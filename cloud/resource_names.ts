@@ -1,0 +1,47 @@
+/**
+ * The service's resource names (DESIGN.md): derived from one configurable id.
+ * @module
+ */
+import { InvalidNameError } from "./errors.ts";
+
+/** Bucket and queue names of one deployment. */
+export interface ResourceNames {
+  /** `<id>-in-bucket`: uploaded images. */
+  readonly inBucket: string;
+  /** `<id>-out-bucket`: labels, keyed by file stem. */
+  readonly outBucket: string;
+  /** `<id>-req-queue`: `{id, key}` requests, at most {@linkcode REQUEST_MESSAGE_BYTES_MAX}. */
+  readonly requestQueue: string;
+  /** `<id>-resp-queue`: answers. */
+  readonly responseQueue: string;
+}
+
+/** The request queue's MaximumMessageSize: metadata only, never image bytes. */
+export const REQUEST_MESSAGE_BYTES_MAX = 1024;
+
+/**
+ * Derives the resource names for deployment `id`.
+ *
+ * @param id 1–40 lowercase letters, digits and hyphens (so `<id>-out-bucket` stays a valid bucket)
+ * @returns the names
+ * @throws {InvalidNameError} for an id that would make invalid names
+ * @example
+ * ```ts
+ * resourceNames("demo").requestQueue; // "demo-req-queue"
+ * ```
+ */
+export function resourceNames(id: string): ResourceNames {
+  if (typeof id !== "string" || !/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/.test(id)) {
+    throw new InvalidNameError(
+      "deployment id",
+      String(id),
+      "use 1-40 lowercase letters, digits and hyphens, starting and ending with a letter or digit",
+    );
+  }
+  return {
+    inBucket: `${id}-in-bucket`,
+    outBucket: `${id}-out-bucket`,
+    requestQueue: `${id}-req-queue`,
+    responseQueue: `${id}-resp-queue`,
+  };
+}
