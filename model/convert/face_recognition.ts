@@ -128,7 +128,8 @@ class RecognitionGraph {
       // face-api concatenates ONE zero row and ONE zero column; any other gap would fail there.
       if (padH !== 1 || padW !== 1) {
         throw new RangeError(
-          `${prefix}: conv is ${out.height}x${out.width}, pool ${pooled.height}`,
+          `${prefix}: conv branch is ${out.height}x${out.width} but the shortcut pool is ` +
+            `${pooled.height}x${pooled.width}; face-api only pads a gap of one row and column`,
         );
       }
       const pads = this.g.int64s(`${prefix}/pad_hw`, [0, 0, 0, 0, 0, 0, 1, 1]);
