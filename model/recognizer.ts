@@ -1,0 +1,266 @@
+/**
+ * The recognizer: bytes in, labelled faces out. Owns the three ONNX sessions (loaded once per
+ * process), the detection strategy, and the gallery. The CLI commands, enrollment and the
+ * app-tier worker all go through it.
+ * @module
+ */
+import { detectFacesSsd, detectFacesTiny } from "./detect/mod.ts";
+import { computeDescriptor, DESCRIPTOR_LENGTH } from "./embed.ts";
+import type { Box } from "./face_geometry.ts";
+import { type AnalyzedFace, analyzeFaces, type DetectedFace } from "./face_pipeline.ts";
+import { type Gallery, readGallery } from "./gallery/gallery.ts";
+import { matchEmbedding, type Threshold } from "./gallery/match.ts";
+import { decodeImage, type DecodeImageOptions } from "./image/decode.ts";
+import type { RgbImage } from "./image/rgb_image.ts";
+import { detectLandmarks } from "./landmarks.ts";
+import { loadModel, modelDir } from "./model_store.ts";
+import { type Backend, createSession, type Session } from "./runtime/session.ts";
+
+/** What every gallery used with this recognizer must have been made with. */
+export const EMBEDDER_MODEL = {
+  modelId: "face-api/face_recognition@1.7.15",
+  dims: DESCRIPTOR_LENGTH,
+} as const;
+
+/** The label for an image in which no face was found. */
+export const NO_FACE_LABEL = "NoFace";
+
+/**
+ * Detection strategies.
+ * - `ssd`: face-api's SSD MobileNetV1 at 512×512 (the most accurate on ordinary photos).
+ * - `tiny`: face-api's tiny detector at `tinyInputSize` (about 4× faster, weaker on small faces).
+ * - `auto` (default): SSD for ordinary images, exactly face-api's result. For a small image
+ *   (longest side ≤ {@linkcode SMALL_IMAGE_SIDE_MAX}) the tiny detector first, at an input size
+ *   matched to the image, then SSD if it found nothing. Tight face crops like the course's 64×64
+ *   images defeat SSD (measured: face-api's SSD finds 0 of the course's 10 distinct images, the
+ *   tiny detector at input size 128 finds all 10), and the tiny detector at 128 costs a few
+ *   milliseconds where SSD at 512 costs hundreds.
+ */
+export type DetectorStrategy = "ssd" | "tiny" | "auto";
+
+/** The strategies, for validating user input. */
+export const DETECTOR_STRATEGIES: readonly DetectorStrategy[] = ["auto", "ssd", "tiny"];
+
+/** Images whose longer side is at most this get the small-image fallback under `auto`. */
+export const SMALL_IMAGE_SIDE_MAX = 160;
+
+/**
+ * The tiny detector's input size for a small image: the smallest multiple of 32 at least twice
+ * the longer side, so the net sees the face at a scale it was trained on (64 px → 128).
+ */
+export function tinyInputSizeForSmallImage(image: { width: number; height: number }): number {
+  const side = Math.max(image.width, image.height);
+  return Math.max(32, Math.ceil((2 * side) / 32) * 32);
+}
+
+/** Options for {@linkcode Recognizer.load}. */
+export interface RecognizerOptions {
+  /** @default {"web"} */
+  backend?: Backend;
+  /** Intra-op threads per session. @default {1} */
+  threads?: number;
+  /** @default {"auto"} */
+  detector?: DetectorStrategy;
+  /** Tiny detector input size when `detector` is `tiny`. @default {416} */
+  tinyInputSize?: number;
+  /** Minimum detection score. @default {0.5} */
+  minConfidence?: number;
+  /** A gallery file; without one every face is `Unknown`. */
+  galleryPath?: string;
+  /** Match threshold, or `none` for closed-set nearest neighbour. @default {0.6} */
+  threshold?: Threshold;
+  /** Where the built models are. @default {modelDir()} */
+  modelDir?: URL;
+  /** Decoding limits. */
+  decode?: DecodeImageOptions;
+  /** Monotonic milliseconds, for timings. @default {performance.now} */
+  nowMs?: () => number;
+}
+
+/** One face in a recognition result. */
+export interface RecognizedFace {
+  readonly box: Box;
+  readonly score: number;
+  readonly label: string;
+  /** Distance to the matched entry; null without a gallery. */
+  readonly distance: number | null;
+}
+
+/** A recognition result. */
+export interface Recognition {
+  /** The plain-text answer's label: the largest face's, or `NoFace`. */
+  readonly label: string;
+  readonly faces: readonly RecognizedFace[];
+  readonly width: number;
+  readonly height: number;
+  /** decode, detect, landmarks, embed, match, total. */
+  readonly timingsMs: Readonly<Record<string, number>>;
+}
+
+/** An analysis: faces with embeddings, largest first. */
+export interface Analysis {
+  readonly faces: readonly AnalyzedFace[];
+  readonly width: number;
+  readonly height: number;
+  readonly timingsMs: Readonly<Record<string, number>>;
+}
+
+interface Sessions {
+  ssd: Session;
+  tiny: Session;
+  landmarks: Session;
+  recognition: Session;
+}
+type Specs = Awaited<ReturnType<typeof loadSpecs>>;
+
+/** Loads models once and recognises faces in image bytes. */
+export class Recognizer {
+  readonly #sessions: Sessions;
+  readonly #specs: Specs;
+  readonly #options: Required<
+    Pick<RecognizerOptions, "detector" | "tinyInputSize" | "minConfidence" | "threshold">
+  >;
+  readonly #decode: DecodeImageOptions;
+  readonly #nowMs: () => number;
+  readonly gallery: Gallery | undefined;
+
+  private constructor(
+    sessions: Sessions,
+    specs: Specs,
+    options: RecognizerOptions,
+    gallery: Gallery | undefined,
+  ) {
+    this.#sessions = sessions;
+    this.#specs = specs;
+    this.#options = {
+      detector: options.detector ?? "auto",
+      tinyInputSize: options.tinyInputSize ?? 416,
+      minConfidence: options.minConfidence ?? 0.5,
+      threshold: options.threshold ?? 0.6,
+    };
+    this.#decode = options.decode ?? {};
+    this.#nowMs = options.nowMs ?? (() => performance.now());
+    this.gallery = gallery;
+  }
+
+  /**
+   * Loads the four models (and the gallery, if given).
+   * @throws {Deno.errors.NotFound} when the models were not built (`deno task model:build`)
+   * @throws {GalleryFileError|GalleryMismatchError} for a missing, corrupt or foreign gallery
+   * @throws {RangeError} for a bad option, naming it
+   */
+  static async load(options: RecognizerOptions = {}): Promise<Recognizer> {
+    const detector = options.detector ?? "auto";
+    if (!DETECTOR_STRATEGIES.includes(detector)) {
+      throw new RangeError(
+        `detector "${detector}" is not one of ${DETECTOR_STRATEGIES.join(", ")}`,
+      );
+    }
+    const minConfidence = options.minConfidence ?? 0.5;
+    if (!(minConfidence > 0 && minConfidence < 1)) {
+      throw new RangeError(`minConfidence must be in (0, 1), got ${minConfidence}`);
+    }
+    const dir = options.modelDir ?? modelDir();
+    const gallery = options.galleryPath
+      ? await readGallery(options.galleryPath, EMBEDDER_MODEL)
+      : undefined;
+    const specs = await loadSpecs(dir);
+    const sessionOptions = { backend: options.backend, threads: options.threads };
+    const [ssd, tiny, landmarks, recognition] = await Promise.all(
+      [specs.ssd, specs.tiny, specs.landmarks, specs.recognition].map((m) =>
+        createSession(m.onnx, sessionOptions)
+      ),
+    );
+    return new Recognizer({ ssd, tiny, landmarks, recognition }, specs, options, gallery);
+  }
+
+  /** Releases the sessions. */
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.#sessions).map((s) => s.release()));
+  }
+
+  /** Runs the configured detection strategy on a decoded image. */
+  async detect(image: RgbImage): Promise<readonly DetectedFace[]> {
+    const { detector, tinyInputSize, minConfidence } = this.#options;
+    if (detector === "tiny") {
+      return detectFacesTiny(this.#sessions.tiny, image, {
+        inputSize: tinyInputSize,
+        scoreThreshold: minConfidence,
+      });
+    }
+    const ssd = () => detectFacesSsd(this.#sessions.ssd, image, { minConfidence });
+    if (detector === "ssd" || Math.max(image.width, image.height) > SMALL_IMAGE_SIDE_MAX) {
+      return ssd();
+    }
+    const faces = await detectFacesTiny(this.#sessions.tiny, image, {
+      inputSize: tinyInputSizeForSmallImage(image),
+      scoreThreshold: minConfidence,
+    });
+    return faces.length > 0 ? faces : ssd();
+  }
+
+  /** Detects, aligns and embeds every face of a decoded image. */
+  analyzeImage(image: RgbImage): ReturnType<typeof analyzeFaces> {
+    const { landmarks, recognition } = this.#specs;
+    return analyzeFaces(image, {
+      detect: (img) => this.detect(img),
+      landmarks: (crop) => detectLandmarks(this.#sessions.landmarks, landmarks.entry.input, crop),
+      embed: (crop) => computeDescriptor(this.#sessions.recognition, recognition.entry.input, crop),
+    }, { nowMs: this.#nowMs });
+  }
+
+  /**
+   * Decodes and analyses image bytes.
+   * @throws {ImageError} when the bytes are not a usable image
+   */
+  async analyze(bytes: Uint8Array): Promise<Analysis> {
+    const t0 = this.#nowMs();
+    const image = await decodeImage(bytes, this.#decode);
+    const decodeMs = this.#nowMs() - t0;
+    const { faces, timingsMs } = await this.analyzeImage(image);
+    return {
+      faces,
+      width: image.width,
+      height: image.height,
+      timingsMs: { decode: decodeMs, ...timingsMs, total: this.#nowMs() - t0 },
+    };
+  }
+
+  /**
+   * Decodes, analyses and labels image bytes.
+   * @throws {ImageError} when the bytes are not a usable image
+   */
+  async recognize(bytes: Uint8Array): Promise<Recognition> {
+    const t0 = this.#nowMs();
+    const analysis = await this.analyze(bytes);
+    const t1 = this.#nowMs();
+    const faces = analysis.faces.map((face): RecognizedFace => {
+      if (!this.gallery) {
+        return { box: face.box, score: face.score, label: "Unknown", distance: null };
+      }
+      const match = matchEmbedding(this.gallery, face.embedding, {
+        threshold: this.#options.threshold,
+      });
+      const distance = Number.isFinite(match.distance) ? match.distance : null;
+      return { box: face.box, score: face.score, label: match.label, distance };
+    });
+    const t2 = this.#nowMs();
+    return {
+      label: faces[0]?.label ?? NO_FACE_LABEL,
+      faces,
+      width: analysis.width,
+      height: analysis.height,
+      timingsMs: { ...analysis.timingsMs, match: t2 - t1, total: t2 - t0 },
+    };
+  }
+}
+
+async function loadSpecs(dir: URL) {
+  const [ssd, tiny, landmarks, recognition] = await Promise.all([
+    loadModel("ssd_mobilenetv1", dir),
+    loadModel("tiny_face_detector", dir),
+    loadModel("face_landmark_68", dir),
+    loadModel("face_recognition", dir),
+  ]);
+  return { ssd, tiny, landmarks, recognition };
+}
