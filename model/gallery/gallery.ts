@@ -231,7 +231,7 @@ export class Gallery implements GalleryModel {
   }
 
   /** Every entry in order, embeddings as views. */
-  *entries(): IterableIterator<GalleryEntry> {
+  *entries(): IterableIterator<{ readonly name: string; readonly embedding: Float32Array }> {
     for (let i = 0; i < this.entryCount; i++) {
       yield { name: this.nameAt(i), embedding: this.embeddingAt(i) };
     }
