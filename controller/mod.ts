@@ -28,3 +28,10 @@ export {
   type ScalingDecision,
   viewFleet,
 } from "./policy.ts";
+export {
+  Controller,
+  type ControllerDeps,
+  type ControllerLog,
+  type ControllerOptions,
+  type TickReport,
+} from "./controller_loop.ts";

@@ -1,0 +1,252 @@
+/**
+ * The live controller: every tick it observes the request queue's counts and the fleet through
+ * the ports, asks the pure policy ({@linkcode decide}) what to do, applies the decisions (starts
+ * first, creates only when no stopped instance is left, never above the maximum: the policy
+ * guarantees all three) and logs one JSON line per decision.
+ *
+ * It keeps nothing that the fleet does not also hold, so a new controller simply adopts the fleet
+ * it finds: restarting it in the middle of a burst loses only the policy's short memory of
+ * starts that the fleet has not shown yet.
+ * @module
+ */
+import { type Clock, systemClock } from "../cloud/clock.ts";
+import { CREATE_COUNT_MAX, type Fleet, type Instance } from "../cloud/fleet.ts";
+import type { MessageQueue } from "../cloud/message_queue.ts";
+import {
+  decide,
+  type DecisionLog,
+  initialPolicyState,
+  type InstanceView,
+  type PolicyConfig,
+  type PolicyOptions,
+  type PolicyState,
+  resolvePolicyConfig,
+  type ScalingDecision,
+} from "./policy.ts";
+
+/** What the controller talks to. */
+export interface ControllerDeps {
+  readonly queue: MessageQueue;
+  readonly fleet: Fleet;
+  /** @default {systemClock} */
+  readonly clock?: Clock;
+}
+
+/** One JSON log line. */
+export type ControllerLog = (line: Readonly<Record<string, unknown>>) => void;
+
+/** Options for {@linkcode Controller}. */
+export interface ControllerOptions {
+  /** The queue whose visible + in-flight count is the demand. */
+  readonly requestQueue: string;
+  /** Policy settings (max, keep-alive, tick...), validated at construction. @default {POLICY_DEFAULTS} */
+  readonly policy?: PolicyOptions;
+  /**
+   * Log every tick, not only ticks that act or whose inputs changed; an idle service otherwise
+   * stays quiet. @default {false}
+   */
+  readonly logEveryTick?: boolean;
+  /** @default {a no-op} */
+  readonly log?: ControllerLog;
+}
+
+/** What one tick did. */
+export interface TickReport {
+  /** The policy's log: inputs, desired, clamps, decisions. */
+  readonly decision: DecisionLog;
+  /** Names started, created (then started) and stopped, as the fleet names them. */
+  readonly applied: {
+    readonly started: readonly string[];
+    readonly launched: readonly string[];
+    readonly stopped: readonly string[];
+  };
+  /** Fleet calls that failed; the next tick observes again and retries what is still needed. */
+  readonly errors: readonly string[];
+}
+
+/**
+ * The controller loop around the pure policy.
+ *
+ * @example
+ * ```ts
+ * const controller = new Controller({ queue, fleet }, {
+ *   requestQueue: "fr-req-queue",
+ *   policy: { instancesMax: 15 },
+ *   log: (line) => console.log(JSON.stringify(line)),
+ * });
+ * await controller.run(abort.signal); // until aborted
+ * ```
+ */
+export class Controller {
+  readonly #deps: ControllerDeps;
+  readonly #clock: Clock;
+  readonly #config: PolicyConfig;
+  readonly #options: ControllerOptions;
+  readonly #log: ControllerLog;
+  #state: PolicyState = initialPolicyState();
+  #nowMsLast = -Infinity;
+  /** When we first saw each instance in its current state, for fleets that cannot say. */
+  readonly #seenSince = new Map<string, { state: string; sinceMs: number }>();
+  #lastLogged = "";
+
+  /**
+   * @param deps the queue, the fleet and the clock
+   * @param options the request queue and the policy settings
+   * @throws {RangeError} naming a policy setting that is out of range
+   */
+  constructor(deps: ControllerDeps, options: ControllerOptions) {
+    this.#deps = deps;
+    this.#clock = deps.clock ?? systemClock;
+    this.#config = resolvePolicyConfig(options.policy);
+    this.#options = options;
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** The validated policy settings in use. */
+  get config(): PolicyConfig {
+    return this.#config;
+  }
+
+  /**
+   * Observes, decides and applies once.
+   * @returns what was decided and done
+   * @throws {CloudError} when the queue or fleet cannot be observed (the caller's loop logs and
+   *   retries)
+   * @throws {PolicyInvariantError} on a policy bug
+   */
+  async tick(): Promise<TickReport> {
+    // The policy insists on time that never goes back; a wall clock may step back (NTP), so
+    // hold it at the last value rather than crash the controller.
+    const nowMs = Math.max(this.#clock.nowMs(), this.#nowMsLast);
+    this.#nowMsLast = nowMs;
+    const [queue, instances] = await Promise.all([
+      this.#deps.queue.counts(this.#options.requestQueue),
+      this.#deps.fleet.describe(),
+    ]);
+    const ours = instances.filter((i) => i.name.startsWith(this.#config.instanceNamePrefix));
+    const result = decide(
+      { nowMs, queue, instances: this.#view(ours, nowMs) },
+      this.#state,
+      this.#config,
+    );
+    this.#state = result.state;
+    const { applied, errors, renamed, failed } = await this.#apply(result.decisions);
+    if (renamed.size > 0 || failed.size > 0) {
+      // The fleet names new instances itself: track launches under the names it chose, so the
+      // policy recognises them next tick instead of counting them twice. Forget actions whose
+      // call failed, so the policy asks again next tick rather than wait for them to settle.
+      this.#state = {
+        ...this.#state,
+        requested: this.#state.requested
+          .filter((r) => !(r.atMs === nowMs && failed.has(r.name)))
+          .map((r) =>
+            r.action === "launch" && renamed.has(r.name) ? { ...r, name: renamed.get(r.name)! } : r
+          ),
+      };
+    }
+    const report: TickReport = { decision: result.log, applied, errors };
+    this.#maybeLog(report);
+    return report;
+  }
+
+  /**
+   * Ticks every `tickMs` until `signal` aborts. A failed observation is logged and retried on
+   * the next tick; a policy bug ends the loop with its error.
+   * @param signal stops the loop (the current tick finishes first)
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const startedMs = this.#clock.nowMs();
+      try {
+        await this.tick();
+      } catch (error) {
+        if (error instanceof Error && error.name === "PolicyInvariantError") throw error;
+        this.#log({ event: "tick_failed", error: describe(error) });
+      }
+      const elapsedMs = this.#clock.nowMs() - startedMs;
+      await this.#clock.sleepMs(Math.max(0, this.#config.tickMs - elapsedMs), signal);
+    }
+  }
+
+  #view(instances: readonly Instance[], nowMs: number): InstanceView[] {
+    const seen = new Set<string>();
+    const views = instances.map((i) => {
+      seen.add(i.id);
+      let since = this.#seenSince.get(i.id);
+      if (since === undefined || since.state !== i.state) {
+        since = { state: i.state, sinceMs: nowMs };
+        this.#seenSince.set(i.id, since);
+      }
+      // A fleet clock ahead of ours must not look like the future to the policy.
+      const changedMs = Math.min(i.stateChangedAtMs ?? since.sinceMs, nowMs);
+      return { id: i.id, name: i.name, state: i.state, stateChangedAtMs: changedMs };
+    });
+    for (const id of this.#seenSince.keys()) if (!seen.has(id)) this.#seenSince.delete(id);
+    return views;
+  }
+
+  async #apply(decisions: readonly ScalingDecision[]): Promise<{
+    applied: TickReport["applied"];
+    errors: string[];
+    renamed: Map<string, string>;
+    failed: Set<string>;
+  }> {
+    const { fleet } = this.#deps;
+    const errors: string[] = [];
+    const starts = decisions.filter((d) => d.action === "start");
+    const stops = decisions.filter((d) => d.action === "stop");
+    const launches = decisions.filter((d) => d.action === "launch");
+    const started: string[] = [];
+    const stopped: string[] = [];
+    const launched: string[] = [];
+    const renamed = new Map<string, string>();
+    const failed = new Set<string>();
+    const attempt = async (what: string, names: string[], fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (error) {
+        errors.push(`${what}: ${describe(error)}`);
+        for (const name of names) failed.add(name);
+      }
+    };
+    if (stops.length > 0) {
+      await attempt("stop", [], async () => {
+        await fleet.stop(stops.map((d) => d.id));
+        stopped.push(...stops.map((d) => d.name));
+      });
+    }
+    if (starts.length > 0) {
+      await attempt("start", starts.map((d) => d.name), async () => {
+        await fleet.start(starts.map((d) => d.id));
+        started.push(...starts.map((d) => d.name));
+      });
+    }
+    for (let k = 0; k < launches.length; k += CREATE_COUNT_MAX) {
+      const batch = launches.slice(k, k + CREATE_COUNT_MAX);
+      await attempt("launch", batch.map((d) => d.name), async () => {
+        const created = await fleet.create(batch.length);
+        created.forEach((instance, j) => {
+          if (batch[j] && batch[j].name !== instance.name) {
+            renamed.set(batch[j].name, instance.name);
+          }
+        });
+        await fleet.start(created.map((i) => i.id));
+        launched.push(...created.map((i) => i.name));
+      });
+    }
+    return { applied: { started, launched, stopped }, errors, renamed, failed };
+  }
+
+  #maybeLog(report: TickReport): void {
+    const { decision } = report;
+    const key = JSON.stringify([decision.inputs, decision.desired, decision.target]);
+    const acted = decision.decisions.length > 0 || report.errors.length > 0;
+    if (!acted && key === this.#lastLogged && this.#options.logEveryTick !== true) return;
+    this.#lastLogged = key;
+    this.#log({ event: "decision", ...decision, applied: report.applied, errors: report.errors });
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,237 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ManualClock } from "../cloud/clock.ts";
+import { LocalFleet } from "../cloud/local/local_fleet.ts";
+import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
+import { Controller } from "./controller_loop.ts";
+
+const REQ = "c-req-queue";
+
+/**
+ * A real embedded queue and a real local fleet whose "workers" are `sleep` processes: the
+ * controller's job is only to start and stop them, so what they run does not matter here.
+ */
+async function setUp(instancesMax = 8) {
+  const dir = await Deno.makeTempDir({ prefix: "controller_loop_test_" });
+  const db = join(dir, "cloud.db");
+  const queue = await SqliteMessageQueue.open(db);
+  await queue.ensureQueue(REQ, { messageBytesMax: 1024 });
+  const fleetOptions = {
+    command: ["sleep", "120"],
+    output: "null" as const,
+    instancesMax,
+    stopGraceMs: 1_000,
+  };
+  const fleet = await LocalFleet.open(db, fleetOptions);
+  const lines: Record<string, unknown>[] = [];
+  return {
+    db,
+    queue,
+    fleet,
+    fleetOptions,
+    lines,
+    log: (line: Readonly<Record<string, unknown>>) => lines.push({ ...line }),
+    async running(): Promise<string[]> {
+      return (await fleet.describe({ states: ["pending", "running"] })).map((i) => i.name);
+    },
+    async tearDown() {
+      const live = await fleet.describe({ states: ["pending", "running", "stopping"] });
+      await fleet.terminate(live.map((i) => i.id));
+      await fleet.settled();
+      await fleet.close();
+      await queue.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+async function send(queue: SqliteMessageQueue, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await queue.send(REQ, `{"n":${i}}`);
+}
+
+Deno.test("Controller.tick starts stopped instances before creating new ones, up to the maximum", async () => {
+  const s = await setUp();
+  try {
+    const pool = await s.fleet.create(2);
+    await send(s.queue, 6);
+    const clock = new ManualClock(1_000);
+    const controller = new Controller({ queue: s.queue, fleet: s.fleet, clock }, {
+      requestQueue: REQ,
+      policy: { instancesMax: 4 },
+      log: s.log,
+    });
+    const report = await controller.tick();
+    assert.deepEqual(report.applied.started, pool.map((i) => i.name));
+    assert.deepEqual(report.applied.launched, ["app-tier-instance-3", "app-tier-instance-4"]);
+    assert.deepEqual(report.errors, []);
+    assert.equal(report.decision.desired, 4);
+    assert.deepEqual(report.decision.clamps, ["instancesMax"]);
+    assert.equal((await s.running()).length, 4);
+    clock.advanceMs(1_000);
+    const again = await controller.tick();
+    assert.deepEqual(again.decision.decisions, [], "already at the maximum: nothing more to do");
+    assert.equal((await s.fleet.describe()).length, 4, "never created past the maximum");
+  } finally {
+    await s.tearDown();
+  }
+});
+
+Deno.test("Controller.tick stops every instance once nothing is pending (keep-alive 0)", async () => {
+  const s = await setUp();
+  try {
+    await send(s.queue, 3);
+    const clock = new ManualClock(1_000);
+    const controller = new Controller({ queue: s.queue, fleet: s.fleet, clock }, {
+      requestQueue: REQ,
+      log: s.log,
+    });
+    await controller.tick();
+    assert.equal((await s.running()).length, 3);
+    await s.queue.purge(REQ);
+    clock.advanceMs(1_000);
+    const report = await controller.tick();
+    assert.equal(report.applied.stopped.length, 3);
+    assert.deepEqual(await s.running(), []);
+  } finally {
+    await s.tearDown();
+  }
+});
+
+Deno.test("Controller.tick holds instances for keepAliveMs, then stops them", async () => {
+  const s = await setUp();
+  try {
+    await send(s.queue, 2);
+    const clock = new ManualClock(1_000);
+    const controller = new Controller({ queue: s.queue, fleet: s.fleet, clock }, {
+      requestQueue: REQ,
+      policy: { keepAliveMs: 5_000 },
+    });
+    await controller.tick();
+    await s.queue.purge(REQ);
+    clock.advanceMs(1_000);
+    assert.deepEqual((await controller.tick()).decision.clamps, ["keepAlive"]);
+    assert.equal((await s.running()).length, 2);
+    clock.advanceMs(5_000);
+    assert.equal((await controller.tick()).applied.stopped.length, 2);
+  } finally {
+    await s.tearDown();
+  }
+});
+
+Deno.test("Controller adopts a fleet another controller started, without starting more", async () => {
+  const s = await setUp();
+  try {
+    await send(s.queue, 3);
+    const first = new Controller({ queue: s.queue, fleet: s.fleet }, { requestQueue: REQ });
+    await first.tick();
+    assert.equal((await s.running()).length, 3);
+    // A new process: new fleet handle, new controller, no memory of the first.
+    const fleet2 = await LocalFleet.open(s.db, s.fleetOptions);
+    try {
+      const second = new Controller({ queue: s.queue, fleet: fleet2 }, {
+        requestQueue: REQ,
+        log: s.log,
+      });
+      const report = await second.tick();
+      assert.deepEqual(report.decision.decisions, []);
+      assert.equal(report.decision.inputs.running, 3);
+      await s.queue.purge(REQ);
+      assert.equal((await second.tick()).applied.stopped.length, 3, "and scales it to 0");
+      assert.deepEqual(await s.running(), []);
+    } finally {
+      await fleet2.close();
+    }
+  } finally {
+    await s.tearDown();
+  }
+});
+
+Deno.test("Controller logs one JSON line per decision with inputs, desired, clamps and actions", async () => {
+  const s = await setUp();
+  try {
+    await send(s.queue, 20);
+    const clock = new ManualClock(1_000);
+    const controller = new Controller({ queue: s.queue, fleet: s.fleet, clock }, {
+      requestQueue: REQ,
+      policy: { instancesMax: 2 },
+      log: s.log,
+    });
+    await controller.tick();
+    clock.advanceMs(1_000);
+    await controller.tick(); // the fleet changed (2 running): logged
+    clock.advanceMs(1_000);
+    await controller.tick(); // nothing changed, nothing to do: not logged again
+    assert.equal(s.lines.length, 2);
+    assert.equal(JSON.parse(JSON.stringify(s.lines[1])).inputs.running, 2);
+    const line = JSON.parse(JSON.stringify(s.lines[0]));
+    assert.equal(line.event, "decision");
+    assert.equal(line.inputs.visible, 20);
+    assert.equal(line.demand, 20);
+    assert.equal(line.desired, 2);
+    assert.deepEqual(line.clamps, ["instancesMax"]);
+    assert.deepEqual(line.applied.launched, ["app-tier-instance-1", "app-tier-instance-2"]);
+  } finally {
+    await s.tearDown();
+  }
+});
+
+Deno.test("Controller reports a failing fleet call and retries it on the next tick", async () => {
+  const s = await setUp(1);
+  try {
+    // A second service sharing the fleet took the only slot the fleet allows.
+    const [other] = await s.fleet.create(1);
+    await send(s.queue, 2);
+    const clock = new ManualClock(1_000);
+    const controller = new Controller({ queue: s.queue, fleet: s.fleet, clock }, {
+      requestQueue: REQ,
+      policy: { instancesMax: 2 },
+      log: s.log,
+    });
+    const report = await controller.tick();
+    assert.deepEqual(report.applied.started, [other.name]);
+    assert.equal(report.errors.length, 1);
+    assert.match(report.errors[0], /^launch: LimitExceededError/);
+    clock.advanceMs(1_000);
+    const retry = await controller.tick();
+    assert.equal(retry.decision.decisions.length, 1, "asks again instead of waiting 30 s");
+  } finally {
+    await s.tearDown();
+  }
+});
+
+Deno.test("Controller.run ticks until aborted and survives an unobservable queue", async () => {
+  const s = await setUp();
+  try {
+    const controller = new Controller({ queue: s.queue, fleet: s.fleet }, {
+      requestQueue: "missing-queue",
+      policy: { tickMs: 20 },
+      log: s.log,
+    });
+    const abort = new AbortController();
+    const running = controller.run(abort.signal);
+    await new Promise((r) => setTimeout(r, 150));
+    abort.abort();
+    await running;
+    const failures = s.lines.filter((l) => l.event === "tick_failed");
+    assert.ok(failures.length >= 2, `ticked repeatedly, got ${failures.length}`);
+    assert.match(String(failures[0].error), /missing-queue/);
+  } finally {
+    await s.tearDown();
+  }
+});
+
+Deno.test("Controller rejects a bad policy setting at construction, naming it", async () => {
+  const s = await setUp();
+  try {
+    assert.throws(
+      () =>
+        new Controller({ queue: s.queue, fleet: s.fleet }, {
+          requestQueue: REQ,
+          policy: { instancesMax: 0 },
+        }),
+      /instancesMax/,
+    );
+  } finally {
+    await s.tearDown();
+  }
+});
