@@ -194,7 +194,7 @@ function probeWithLimits(bytes: Uint8Array, limits: Limits): Probe {
       { format },
     );
   }
-  const { complete } = readJpegScans(bytes, header.scanDataStart, limits.jpegScansMax);
+  const { complete } = readJpegScans(bytes, header, limits.jpegScansMax);
   const swap = swapsAxes(header.orientation);
   return {
     format,

@@ -513,15 +513,20 @@ Deno.test("decodeImage refuses JPEG variants the decoder cannot read as unsuppor
 Deno.test("decodeImage refuses a JPEG with more scans than jpegScansMax", async () => {
   const bytes = colourJpeg(16, 16, gradient);
   const sos = bytes.findLastIndex((b, i) => b === 0xff && bytes[i + 1] === 0xda);
-  const header = bytes.subarray(sos, sos + 2 + ((bytes[sos + 2] << 8) | bytes[sos + 3]));
-  const extraScans = Array.from({ length: 5 }, () => concatBytes([header, new Uint8Array([0])]));
-  const crafted = concatBytes([
-    bytes.subarray(0, bytes.length - 2),
-    ...extraScans,
-    bytes.slice(-2),
-  ]);
+  const scan = bytes.subarray(sos, bytes.length - 2); // SOS header and its data
+  const crafted = concatBytes([bytes.subarray(0, sos), ...Array(5).fill(scan), bytes.slice(-2)]);
   const error = await rejectsWith(decodeImage(crafted, { jpegScansMax: 4 }), "too_large", "jpeg");
   assert.match(error.message, /more than 4 scans/);
+  assert.equal(probeImage(crafted, { jpegScansMax: 5 }).format, "jpeg");
+});
+
+Deno.test("decodeImage refuses a small JPEG whose header claims more pixels than its data holds", async () => {
+  // The decoder would pad the missing data with zero bits and spend seconds on a flat image.
+  const bytes = colourJpeg(64, 64, gradient, [], 2).slice();
+  const sof = bytes.findIndex((b, i) => b === 0xff && bytes[i + 1] === 0xc0);
+  bytes.set([0x17, 0x70, 0x17, 0x70], sof + 5); // 6000×6000, within the pixel limit
+  const error = await rejectsWith(decodeImage(bytes), "truncated", "jpeg");
+  assert.match(error.message, /promises 6000×6000 pixels/);
 });
 
 Deno.test("decodeImage reports damaged but complete files as corrupt", async () => {
