@@ -20,4 +20,5 @@ export {
 } from "./ssd.ts";
 export { decodeTiny, detectFacesTiny, type TinyOptions } from "./tiny.ts";
 export { iouBoxes, iouCorners, nmsSsd, type NmsSsdOptions, nmsTiny } from "./nms.ts";
+export { CANVAS_SIZE_MAX, padToCanvas } from "./pad_to_canvas.ts";
 export * from "./specs.ts";
