@@ -558,8 +558,12 @@ export function encodeJpeg(options: JpegFixtureOptions): Uint8Array {
     }
   }
   writer.finish();
-  out.push(...writer.bytes, 0xff, 0xd9);
-  return new Uint8Array(out);
+  // Spreading millions of entropy bytes into push() would overflow the stack.
+  return concatBytes([
+    new Uint8Array(out),
+    new Uint8Array(writer.bytes),
+    new Uint8Array([0xff, 0xd9]),
+  ]);
 }
 
 /** JFIF-style full-range RGB → YCbCr, as JPEG files store colour. */
@@ -721,12 +725,12 @@ function filteredRows(
   options: PngFixtureOptions,
   xs: number[],
   ys: number[],
-): number[] {
+  out: number[],
+): void {
   const channels = CHANNELS[options.colorType];
   const bitsPerPixel = channels * options.bitDepth;
   const bytesPerPixel = Math.max(1, bitsPerPixel >> 3);
   const rowBytes = Math.ceil((xs.length * bitsPerPixel) / 8);
-  const out: number[] = [];
   let previous = new Uint8Array(rowBytes);
   ys.forEach((y, rowIndex) => {
     const raw = new Uint8Array(rowBytes);
@@ -753,7 +757,6 @@ function filteredRows(
     }
     previous = raw;
   });
-  return out;
 }
 
 /** Encodes a PNG; see {@linkcode PngFixtureOptions}. */
@@ -769,9 +772,9 @@ export function encodePng(options: PngFixtureOptions): Uint8Array {
     for (const [x0, y0, dx, dy] of ADAM7) {
       const xs = range(x0, width, dx);
       const ys = range(y0, height, dy);
-      if (xs.length > 0 && ys.length > 0) raw.push(...filteredRows(options, xs, ys));
+      if (xs.length > 0 && ys.length > 0) filteredRows(options, xs, ys, raw);
     }
-  } else raw.push(...filteredRows(options, range(0, width, 1), range(0, height, 1)));
+  } else filteredRows(options, range(0, width, 1), range(0, height, 1), raw);
   const parts = [
     PNG_SIGNATURE,
     ihdrChunk(width, height, options.bitDepth, options.colorType, options.interlaced ? 1 : 0),
