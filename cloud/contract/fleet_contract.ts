@@ -35,10 +35,13 @@ export async function fleetContract(t: Deno.TestContext, target: FleetTarget) {
       try {
         await fn(fleet);
       } finally {
+        // EC2 refuses to stop a pending instance, so let transitions finish first.
         const live = await fleet.describe({ states: ["pending", "running", "stopping"] });
-        if (live.length > 0) {
-          await fleet.stop(live.map((i) => i.id));
-          await waitForStates(fleet, live.map((i) => i.id), ["stopped", "terminated"]);
+        const ids = live.map((i) => i.id);
+        if (ids.length > 0) {
+          await waitForStates(fleet, ids, ["running", "stopped", "terminated"]);
+          await fleet.stop(ids);
+          await waitForStates(fleet, ids, ["stopped", "terminated"]);
         }
         await fleet.close();
         await cleanup();

@@ -249,7 +249,7 @@ export async function messageQueueContract(t: Deno.TestContext, target: MessageQ
 
   await step(
     "ensureQueue refuses a dead-letter queue that does not exist",
-    "deadLetter",
+    undefined,
     async (mq) => {
       await assert.rejects(
         mq.ensureQueue(uniqueName("src"), {

@@ -1,0 +1,56 @@
+/**
+ * Test harness: runs s3rver and sqslite in a child process on 127.0.0.1 ephemeral ports and
+ * stops them (closing the child's stdin) when the test is done.
+ * @module
+ */
+
+/** Running emulators and how to reach them. */
+export interface Emulators {
+  /** s3rver, path-style: `http://127.0.0.1:<port>`. */
+  readonly s3Endpoint: string;
+  /** sqslite: `http://localhost:<port>` (its queue URLs must say localhost; see DEVELOPERS.md). */
+  readonly sqsEndpoint: string;
+  /** The fixed credentials s3rver checks signatures against. */
+  readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  stop(): Promise<void>;
+}
+
+/** Starts both emulators; resolves once they listen. */
+export async function startEmulators(): Promise<Emulators> {
+  const directory = await Deno.makeTempDir({ prefix: "s3rver-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      new URL("./testdata/emulators.ts", import.meta.url).pathname,
+      directory,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const stdin = child.stdin.getWriter();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { done, value } = await lines.read();
+    if (done) {
+      await child.status;
+      throw new Error("the emulator process exited before listening; run it by hand to see why");
+    }
+    text += value;
+  }
+  const { s3Port, sqsPort } = JSON.parse(text.slice(0, text.indexOf("\n")));
+  return {
+    s3Endpoint: `http://127.0.0.1:${s3Port}`,
+    sqsEndpoint: `http://localhost:${sqsPort}`,
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    async stop() {
+      await stdin.close();
+      await lines.cancel();
+      await child.status;
+      await Deno.remove(directory, { recursive: true });
+    },
+  };
+}

@@ -1,0 +1,315 @@
+/**
+ * The fleet on Amazon EC2. Instances carry a `Name` tag (`app-tier-instance-<n>`) and a fleet
+ * tag, so describe sees only this service's instances. Create launches, waits for `running`,
+ * then stops, because EC2 cannot launch an instance straight into `stopped`.
+ * @module
+ */
+import {
+  type _InstanceType,
+  CreateTagsCommand,
+  DescribeInstancesCommand,
+  type DescribeInstancesCommandOutput,
+  EC2Client,
+  type Filter,
+  type Instance as Ec2Instance,
+  RunInstancesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
+} from "@aws-sdk/client-ec2";
+import { type Clock, systemClock } from "../clock.ts";
+import { InvalidStateError, NotFoundError, ServiceError } from "../errors.ts";
+import {
+  byInstanceNumber,
+  checkCreateCount,
+  type DescribeFilter,
+  type Fleet,
+  type Instance,
+  instanceName,
+  instanceNumber,
+  INSTANCES_MAX_DEFAULT,
+  type InstanceState,
+  matchesFilter,
+  validateInstanceIds,
+} from "../fleet.ts";
+import { type AwsClientOptions, clientConfig, errorName, toServiceError } from "./_aws_common.ts";
+
+/** What new instances are launched from. */
+export interface LaunchTemplate {
+  /** The AMI with the worker installed. */
+  imageId: string;
+  /** @default {"t2.micro"} */
+  instanceType?: string;
+  keyName?: string;
+  securityGroupIds?: readonly string[];
+  subnetId?: string;
+  /** An instance profile granting the worker S3 and SQS access. */
+  iamInstanceProfileName?: string;
+  /** Cloud-init script, plain text (the adapter base64-encodes it). */
+  userData?: string;
+}
+
+/** Options for {@linkcode Ec2Fleet}. */
+export interface Ec2FleetOptions extends AwsClientOptions {
+  launch: LaunchTemplate;
+  /** Value of the `fr:fleet` tag that marks this fleet's instances. @default {"app-tier"} */
+  fleet?: string;
+  /** Cap on non-terminated instances. @default {INSTANCES_MAX_DEFAULT} (32) */
+  instancesMax?: number;
+  /** How often create polls while waiting for launched instances to run and stop. @default {5000} */
+  pollIntervalMs?: number;
+  /** How long create waits for a launched instance to reach running, then stopped. @default {600000} */
+  transitionWaitMsMax?: number;
+  /** @default {systemClock} */
+  clock?: Clock;
+  /** Use this client instead of building one (tests). */
+  client?: EC2Client;
+}
+
+/** The tag that marks instances as ours. */
+export const FLEET_TAG = "fr:fleet";
+
+const STATE_MAP: Record<string, InstanceState> = {
+  pending: "pending",
+  running: "running",
+  stopping: "stopping",
+  stopped: "stopped",
+  "shutting-down": "terminated",
+  terminated: "terminated",
+};
+
+/**
+ * A {@linkcode Fleet} of EC2 instances.
+ *
+ * @example
+ * ```ts
+ * const fleet = new Ec2Fleet({ launch: { imageId: "ami-0123456789abcdef0" } });
+ * await fleet.create(15);
+ * ```
+ */
+export class Ec2Fleet implements Fleet {
+  readonly #client: EC2Client;
+  readonly #ownsClient: boolean;
+  readonly #launch: LaunchTemplate;
+  readonly #fleet: string;
+  readonly #instancesMax: number;
+  readonly #pollIntervalMs: number;
+  readonly #transitionWaitMsMax: number;
+  readonly #clock: Clock;
+
+  /**
+   * @param options the launch template, region and limits
+   * @throws {TypeError} without `launch.imageId`
+   * @throws {RangeError} for a bad limit
+   */
+  constructor(options: Ec2FleetOptions) {
+    const config = clientConfig(options);
+    if (!options.launch?.imageId) {
+      throw new TypeError("Ec2Fleet needs options.launch.imageId: the AMI with the worker");
+    }
+    this.#launch = options.launch;
+    this.#fleet = options.fleet ?? "app-tier";
+    this.#instancesMax = options.instancesMax ?? INSTANCES_MAX_DEFAULT;
+    this.#pollIntervalMs = options.pollIntervalMs ?? 5_000;
+    this.#transitionWaitMsMax = options.transitionWaitMsMax ?? 600_000;
+    for (
+      const [name, value] of [
+        ["instancesMax", this.#instancesMax],
+        ["pollIntervalMs", this.#pollIntervalMs],
+        ["transitionWaitMsMax", this.#transitionWaitMsMax],
+      ] as const
+    ) {
+      if (!Number.isInteger(value) || value < (name === "pollIntervalMs" ? 0 : 1)) {
+        throw new RangeError(`${name} must be a positive integer, got ${value}`);
+      }
+    }
+    this.#clock = options.clock ?? systemClock;
+    this.#ownsClient = options.client === undefined;
+    this.#client = options.client ?? new EC2Client(config);
+  }
+
+  async create(count: number): Promise<Instance[]> {
+    const existing = await this.#describeAll([]);
+    const live = existing.filter((i) => i.state !== "terminated");
+    checkCreateCount(count, live.length, this.#instancesMax);
+    const top = Math.max(0, ...existing.map((i) => instanceNumber(i.name) ?? 0));
+    const launch = this.#launch;
+    let ids: string[];
+    try {
+      const out = await this.#client.send(
+        new RunInstancesCommand({
+          ImageId: launch.imageId,
+          InstanceType: (launch.instanceType ?? "t2.micro") as _InstanceType,
+          MinCount: count,
+          MaxCount: count,
+          KeyName: launch.keyName,
+          SecurityGroupIds: launch.securityGroupIds ? [...launch.securityGroupIds] : undefined,
+          SubnetId: launch.subnetId,
+          IamInstanceProfile: launch.iamInstanceProfileName
+            ? { Name: launch.iamInstanceProfileName }
+            : undefined,
+          UserData: launch.userData ? btoa(launch.userData) : undefined,
+          TagSpecifications: [{
+            ResourceType: "instance",
+            Tags: [{ Key: FLEET_TAG, Value: this.#fleet }],
+          }],
+        }),
+      );
+      ids = (out.Instances ?? []).map((i) => i.InstanceId ?? "").filter((id) => id !== "");
+    } catch (error) {
+      throw toServiceError(error, "launching instances");
+    }
+    if (ids.length !== count) {
+      throw new ServiceError("RunInstances", `asked for ${count} instances, got ${ids.length}`);
+    }
+    // One Name per instance: RunInstances can only tag them all alike.
+    for (const [i, id] of ids.entries()) {
+      await this.#call(
+        new CreateTagsCommand({
+          Resources: [id],
+          Tags: [{ Key: "Name", Value: instanceName(top + i + 1) }],
+        }),
+        "naming instance",
+      );
+    }
+    await this.#waitFor(ids, "running");
+    await this.#call(new StopInstancesCommand({ InstanceIds: ids }), "stopping new instances");
+    return await this.#waitFor(ids, "stopped");
+  }
+
+  async start(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    validateInstanceIds(ids);
+    await this.#call(new StartInstancesCommand({ InstanceIds: [...ids] }), "starting instances");
+  }
+
+  async stop(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    validateInstanceIds(ids);
+    await this.#call(new StopInstancesCommand({ InstanceIds: [...ids] }), "stopping instances");
+  }
+
+  async terminate(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    validateInstanceIds(ids);
+    await this.#call(
+      new TerminateInstancesCommand({ InstanceIds: [...ids] }),
+      "terminating instances",
+    );
+  }
+
+  async describe(filter: DescribeFilter = {}): Promise<Instance[]> {
+    if (filter.ids) validateInstanceIds(filter.ids);
+    const filters: Filter[] = [];
+    // instance-id as a filter, not InstanceIds: an unknown id then just matches nothing.
+    if (filter.ids) filters.push({ Name: "instance-id", Values: [...filter.ids] });
+    if (filter.names) filters.push({ Name: "tag:Name", Values: [...filter.names] });
+    if (filter.states) {
+      const ec2States = filter.states.flatMap((s) =>
+        s === "terminated" ? ["shutting-down", "terminated"] : [s]
+      );
+      filters.push({ Name: "instance-state-name", Values: ec2States });
+    }
+    const found = await this.#describeAll(filters);
+    return found.filter((i) => matchesFilter(i, filter)).sort(byInstanceNumber);
+  }
+
+  close(): Promise<void> {
+    if (this.#ownsClient) this.#client.destroy();
+    return Promise.resolve();
+  }
+
+  /** Every page of DescribeInstances for our fleet tag plus `filters`. */
+  async #describeAll(filters: Filter[]): Promise<Instance[]> {
+    const out: Instance[] = [];
+    let token: string | undefined;
+    // A page bound keeps a misbehaving endpoint from looping forever (1000 pages x 1000).
+    for (let page = 0; page < 1000; page++) {
+      const res: DescribeInstancesCommandOutput = await this.#call(
+        new DescribeInstancesCommand({
+          Filters: [{ Name: `tag:${FLEET_TAG}`, Values: [this.#fleet] }, ...filters],
+          MaxResults: 1000,
+          NextToken: token,
+        }),
+        "describing instances",
+      );
+      for (const reservation of res.Reservations ?? []) {
+        for (const instance of reservation.Instances ?? []) out.push(toInstance(instance));
+      }
+      token = res.NextToken;
+      if (!token) return out;
+    }
+    throw new ServiceError("DescribeInstances", "more than 1000 pages; refusing to go on");
+  }
+
+  async #waitFor(ids: string[], state: InstanceState): Promise<Instance[]> {
+    const startMs = this.#clock.nowMs();
+    for (;;) {
+      const found = await this.describe({ ids });
+      if (found.length === ids.length && found.every((i) => i.state === state)) return found;
+      if (found.some((i) => i.state === "terminated")) {
+        throw new InvalidStateError(
+          `a new instance terminated while waiting for ${state}; check the AMI and launch settings`,
+        );
+      }
+      if (this.#clock.nowMs() - startMs > this.#transitionWaitMsMax) {
+        throw new ServiceError(
+          "Timeout",
+          `instances ${ids.join(", ")} did not reach ${state} within ` +
+            `transitionWaitMsMax = ${this.#transitionWaitMsMax}`,
+        );
+      }
+      await this.#clock.sleepMs(this.#pollIntervalMs);
+    }
+  }
+
+  // deno-lint-ignore no-explicit-any
+  async #call<T>(command: any, doing: string): Promise<T> {
+    try {
+      return await this.#client.send(command) as T;
+    } catch (error) {
+      throw mapEc2Error(error, doing);
+    }
+  }
+}
+
+function mapEc2Error(error: unknown, doing: string): unknown {
+  const name = errorName(error);
+  const message = (error as Error)?.message ?? "";
+  if (name === "InvalidInstanceID.NotFound") {
+    const id = /'?(i-[0-9a-f]+)'?/.exec(message)?.[1] ?? "?";
+    return new NotFoundError("instance", id, "list instances with describe()", { cause: error });
+  }
+  if (name === "IncorrectInstanceState") {
+    return new InvalidStateError(`${doing}: ${message}; retry once the transition finishes`, {
+      cause: error,
+    });
+  }
+  return toServiceError(error, doing);
+}
+
+function toInstance(i: Ec2Instance): Instance {
+  const name = i.Tags?.find((t) => t.Key === "Name")?.Value ?? "";
+  const state = STATE_MAP[i.State?.Name ?? ""] ?? "pending";
+  return {
+    id: i.InstanceId ?? "",
+    name,
+    state,
+    stateChangedAtMs: stateChangedAtMs(i, state),
+  };
+}
+
+/**
+ * EC2 has no "state changed at" field. A stop or termination records its time in
+ * StateTransitionReason ("User initiated (2024-05-01 10:00:00 GMT)"); a start resets LaunchTime.
+ */
+function stateChangedAtMs(i: Ec2Instance, state: InstanceState): number | null {
+  const stamp = /\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) GMT\)/.exec(i.StateTransitionReason ?? "");
+  if (stamp && (state === "stopping" || state === "stopped" || state === "terminated")) {
+    return Date.parse(`${stamp[1].replace(" ", "T")}Z`);
+  }
+  if ((state === "pending" || state === "running") && i.LaunchTime) {
+    return i.LaunchTime.getTime();
+  }
+  return null;
+}

@@ -1,0 +1,54 @@
+/**
+ * EC2 itself cannot run here: these tests drive the real Ec2Fleet and the real SDK client, with
+ * aws-sdk-client-mock answering in the EC2 API reference's response shapes
+ * (testdata/fake_ec2.ts).
+ */
+import assert from "node:assert/strict";
+import { fleetContract } from "../contract/fleet_contract.ts";
+import { Ec2Fleet } from "./ec2_fleet.ts";
+import { FAKE_PAGE_INSTANCES, installFakeEc2 } from "./testdata/fake_ec2.ts";
+
+const CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };
+
+Deno.test("Ec2Fleet keeps the fleet contract against a mocked EC2 API", async (t) => {
+  await fleetContract(t, {
+    name: "Ec2Fleet(aws-sdk-client-mock)",
+    instancesMax: 6,
+    open: () => {
+      const fake = installFakeEc2();
+      const fleet = new Ec2Fleet({
+        launch: { imageId: "ami-0123456789abcdef0" },
+        credentials: CREDENTIALS,
+        instancesMax: 6,
+        pollIntervalMs: 0,
+      });
+      return Promise.resolve({ fleet, cleanup: () => Promise.resolve(fake.restore()) });
+    },
+  });
+});
+
+Deno.test("Ec2Fleet.create launches, names, waits for running, then stops", async () => {
+  const fake = installFakeEc2();
+  const fleet = new Ec2Fleet({
+    launch: { imageId: "ami-0123456789abcdef0", userData: "#!/bin/sh\necho hi" },
+    credentials: CREDENTIALS,
+    pollIntervalMs: 0,
+  });
+  try {
+    const created = await fleet.create(FAKE_PAGE_INSTANCES * 2 + 1);
+    assert.deepEqual(created.map((i) => i.state), Array(5).fill("stopped"));
+    assert.deepEqual(
+      created.map((i) => i.name),
+      [1, 2, 3, 4, 5].map((n) => `app-tier-instance-${n}`),
+    );
+    // A stop time comes from StateTransitionReason ("User initiated (... GMT)"), to the second.
+    assert.ok(created.every((i) => i.stateChangedAtMs !== null && i.stateChangedAtMs % 1000 === 0));
+    const order = fake.calls.filter((c) => c !== "DescribeInstances");
+    assert.deepEqual(order, ["RunInstances", ...Array(5).fill("CreateTags"), "StopInstances"]);
+    // Five instances over pages of two: describe must have followed NextToken.
+    assert.equal((await fleet.describe()).length, 5);
+  } finally {
+    await fleet.close();
+    fake.restore();
+  }
+});
