@@ -42,6 +42,7 @@ export interface DecodeImageOptions {
 
 /** What the header of a decodable image says, before any pixel is decoded. */
 export interface ImageInfo {
+  /** The format detected from the bytes. */
   format: "jpeg" | "png";
   /** Width as displayed, after EXIF orientation. */
   width: number;

@@ -308,6 +308,19 @@ Deno.test("decodeImage expands grayscale PNGs of every bit depth, with and witho
   }
 });
 
+Deno.test("decodeImage keeps the high byte of 16-bit PNG samples", async () => {
+  const samples = [0x80ff, 0x7f80, 0xffff, 0x00ff];
+  const bytes = encodePng({
+    width: 4,
+    height: 1,
+    colorType: 0,
+    bitDepth: 16,
+    sample: (x) => samples[x],
+  });
+  const image = await decodeImage(bytes);
+  assert.deepEqual([0, 1, 2, 3].map((x) => pixel(image, x, 0)[0]), [128, 127, 255, 0]);
+});
+
 Deno.test("decodeImage maps palette PNGs (1-8 bit, with tRNS) to their palette colours", async () => {
   const palette: [number, number, number][] = [
     [255, 0, 0],

@@ -63,9 +63,17 @@ export class ImageError extends Error {
   readonly format: ImageFormat;
 
   /**
+   * Creates an error for one refused image.
    * @param code why the image was refused
    * @param message what was wrong and what to do about it
    * @param options the detected format and the underlying failure
+   * @example
+   * ```ts
+   * import { ImageError } from "./errors.ts";
+   * const error = new ImageError("too_large", "The image has 50000000 pixels...", {
+   *   format: "png",
+   * });
+   * ```
    */
   constructor(code: ImageErrorCode, message: string, options: ImageErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
