@@ -322,8 +322,8 @@ export interface FleetView {
   readonly busy: number;
   /** Requested actions still awaiting, carried to the next state. */
   readonly requested: readonly RequestedAction[];
-  /** Every `<n>` in use, so a launch picks a free name. */
-  readonly namesTaken: ReadonlySet<string>;
+  /** Every name in use (awaiting launches included), so a launch picks a free name. */
+  readonly namesTaken: readonly string[];
 }
 
 /**
@@ -341,17 +341,16 @@ export function viewFleet(
   requested: readonly RequestedAction[],
   config: PolicyConfig,
 ): FleetView {
-  const byName = new Map<string, InstanceView>();
+  // Runs every tick (and millions of times in the simulator): plain arrays, no maps unless needed.
   const pending: InstanceView[] = [];
   const running: InstanceView[] = [];
   let stoppedAll: InstanceView[] = [];
   let stopping = 0;
   let busy = 0;
-  const namesTaken = new Set<string>();
+  const namesTaken: string[] = [];
   for (const instance of observation.instances) {
     if (instance.state === "terminated") continue;
-    byName.set(instance.name, instance);
-    namesTaken.add(instance.name);
+    namesTaken.push(instance.name);
     if (instance.busy === true) busy++;
     if (instance.state === "pending") pending.push(instance);
     else if (instance.state === "running") running.push(instance);
@@ -359,20 +358,26 @@ export function viewFleet(
     else stoppedAll.push(instance);
   }
   const stillAwaiting: RequestedAction[] = [];
-  const startAwaited = new Set<string>();
-  for (const request of requested) {
-    if (observation.nowMs - request.atMs > config.actionSettleMs) continue;
-    const seen = byName.get(request.name);
-    if (request.action === "launch" && seen === undefined) {
-      stillAwaiting.push(request);
-      namesTaken.add(request.name);
-    } else if (request.action === "start" && seen?.state === "stopped") {
-      stillAwaiting.push(request);
-      startAwaited.add(request.name);
+  if (requested.length > 0) {
+    const byName = new Map<string, InstanceView>();
+    for (const i of observation.instances) if (i.state !== "terminated") byName.set(i.name, i);
+    const startAwaited = new Set<string>();
+    for (const request of requested) {
+      if (observation.nowMs - request.atMs > config.actionSettleMs) continue;
+      const seen = byName.get(request.name);
+      if (request.action === "launch" && seen === undefined) {
+        stillAwaiting.push(request);
+        namesTaken.push(request.name);
+      } else if (request.action === "start" && seen?.state === "stopped") {
+        stillAwaiting.push(request);
+        startAwaited.add(request.name);
+      }
     }
+    if (startAwaited.size > 0) stoppedAll = stoppedAll.filter((i) => !startAwaited.has(i.name));
   }
-  stoppedAll = stoppedAll.filter((i) => !startAwaited.has(i.name));
-  stoppedAll.sort((a, b) => compareNames(a.name, b.name, config.instanceNamePrefix));
+  if (stoppedAll.length > 1) {
+    stoppedAll.sort((a, b) => compareNames(a.name, b.name, config.instanceNamePrefix));
+  }
   return {
     pending,
     running,
@@ -468,6 +473,7 @@ function checkPlan(
   decisions: readonly ScalingDecision[],
   config: PolicyConfig,
 ): void {
+  if (decisions.length === 0) return;
   let up = 0;
   const stoppable = new Set([...fleet.pending, ...fleet.running].map((i) => i.id));
   const busyIds = new Set(
