@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
 import { ssdMobilenetv1Converter } from "../convert/ssd_mobilenetv1.ts";
-import { cropImage } from "../face_geometry.ts";
-import { toNetInput } from "../image/net_input.ts";
-import type { RgbImage } from "../image/rgb_image.ts";
 import { createSession } from "../runtime/session.ts";
 import { padToCanvas } from "./pad_to_canvas.ts";
 import { detectFacesSsd } from "./ssd.ts";
-import { loadSample } from "./_test_samples.ts";
+import { smallFace } from "./_test_samples.ts";
 
 Deno.test("padToCanvas puts a small image at the top-left of a black square", () => {
   const image = { width: 2, height: 3, data: Uint8Array.from({ length: 18 }, (_, i) => i + 1) };
@@ -31,24 +28,6 @@ Deno.test("padToCanvas refuses a size outside 1..4096", () => {
   assert.throws(() => padToCanvas(image, 0), /1\.\.4096, got 0/);
   assert.throws(() => padToCanvas(image, 5000), /got 5000/);
 });
-
-/** A 64×64 picture of one face about 25 px wide, like the course's images, from a demo photo. */
-async function smallFace(): Promise<RgbImage> {
-  const photo = await loadSample("sample2.jpg");
-  const session = await createSession((await ssdMobilenetv1Converter.convert()).onnx);
-  const [face] = await detectFacesSsd(session, photo);
-  await session.release();
-  const side = Math.round(face.box.width * 2.5);
-  const x = Math.max(0, Math.round(face.box.x + face.box.width / 2 - side / 2));
-  const y = Math.max(0, Math.round(face.box.y + face.box.height / 2 - side / 2));
-  const crop = cropImage(photo, { x, y, width: side, height: side });
-  const small = toNetInput(crop, { size: 64 });
-  const data = new Uint8Array(64 * 64 * 3);
-  for (let p = 0; p < 64 * 64; p++) {
-    for (let c = 0; c < 3; c++) data[p * 3 + c] = Math.round(small.data[c * 64 * 64 + p]);
-  }
-  return { width: 64, height: 64, data };
-}
 
 Deno.test("padToCanvas lets SSD find the face in a 64×64 crop, boxes in the crop's pixels", async () => {
   const image = await smallFace();
