@@ -60,6 +60,9 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 // Names travel in plain-text answers `<stem>:<label>` and become folder names, so only letters,
 // marks, digits, space and `' . _ -` are allowed: no colon, newline, slash or control character.
 const PERSON_NAME_PATTERN = /^[\p{L}\p{N}](?:[\p{L}\p{M}\p{N} '._-]*[\p{L}\p{M}\p{N}.])?$/u;
+// The same rule restricted to ASCII: most names, checked without Unicode tables (a 100,000-name
+// gallery header is validated on every load).
+const ASCII_PERSON_NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9 '._-]*[A-Za-z0-9.])?$/;
 const MODEL_ID_PATTERN = /^[\x21-\x7e]+$/;
 // deno-lint-ignore no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
@@ -77,16 +80,18 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
  */
 export function personNameProblem(name: string): string | undefined {
   if (typeof name !== "string") return `must be a string, got ${typeof name}`;
-  const chars = [...name].length;
-  if (chars === 0) return "is empty";
+  if (name.length === 0) return "is empty";
+  // Code units bound code points from above: count code points only when it can matter.
+  const chars = name.length > PERSON_NAME_CHARS_MAX ? [...name].length : name.length;
   if (chars > PERSON_NAME_CHARS_MAX) {
     return `has ${chars} characters, more than PERSON_NAME_CHARS_MAX (${PERSON_NAME_CHARS_MAX})`;
   }
-  if (!PERSON_NAME_PATTERN.test(name)) {
+  const ascii = ASCII_PERSON_NAME_PATTERN.test(name);
+  if (!ascii && !PERSON_NAME_PATTERN.test(name)) {
     return "may only contain letters, digits, spaces and ' . _ - (starting with a letter or " +
       "digit, no colon, slash, newline or control character)";
   }
-  if (name !== name.normalize("NFC")) return "is not in Unicode NFC form";
+  if (!ascii && name !== name.normalize("NFC")) return "is not in Unicode NFC form";
   if (RESERVED_LABELS.some((r) => r.toLowerCase() === name.toLowerCase())) {
     return `is reserved (the service answers ${RESERVED_LABELS.join(" and ")} itself)`;
   }
@@ -259,35 +264,55 @@ export class Gallery implements GalleryModel {
 export function createGallery(init: GalleryInit, entries: Iterable<GalleryEntry> = []): Gallery {
   const problem = modelProblem(init) ?? sourceProblem(init.source ?? "");
   if (problem) throw new RangeError(`createGallery: ${problem}`);
-  const entryMax = Math.min(GALLERY_ENTRIES_MAX, Math.floor(GALLERY_FLOATS_MAX / init.dims));
+  const dims = init.dims;
+  const entryMax = Math.min(GALLERY_ENTRIES_MAX, Math.floor(GALLERY_FLOATS_MAX / dims));
   const names: string[] = [];
   const personIndex = new Map<string, number>();
-  const persons: number[] = [];
-  const chunks: Float32Array[] = [];
+  // Grown by doubling and written in place: no per-entry allocation, even at 100,000 entries.
+  let persons = new Uint32Array(16);
+  let vectors = new Float32Array(16 * dims);
+  let count = 0;
   for (const entry of entries) {
-    if (persons.length >= entryMax) {
+    if (count >= entryMax) {
       throw new RangeError(
-        `createGallery: more than ${entryMax} entries of ${init.dims} dims ` +
+        `createGallery: more than ${entryMax} entries of ${dims} dims ` +
           `(GALLERY_ENTRIES_MAX=${GALLERY_ENTRIES_MAX}, GALLERY_FLOATS_MAX=${GALLERY_FLOATS_MAX})`,
       );
     }
-    assertPersonName(entry.name);
-    const vector = checkedEmbedding(entry, init.dims, persons.length);
     let person = personIndex.get(entry.name);
     if (person === undefined) {
+      assertPersonName(entry.name);
       person = names.length;
       names.push(entry.name);
       personIndex.set(entry.name, person);
     }
-    persons.push(person);
-    chunks.push(vector);
+    if (count === persons.length) {
+      const grown = Math.min(count * 2, entryMax);
+      persons = copyInto(new Uint32Array(grown), persons);
+      vectors = copyInto(new Float32Array(grown * dims), vectors);
+    }
+    writeEmbedding(vectors, entry, dims, count);
+    persons[count++] = person;
   }
-  const vectors = new Float32Array(persons.length * init.dims);
-  chunks.forEach((chunk, i) => vectors.set(chunk, i * init.dims));
-  return new Gallery(init, names, Uint32Array.from(persons), vectors);
+  return new Gallery(
+    init,
+    names,
+    persons.slice(0, count),
+    vectors.slice(0, count * dims),
+  );
 }
 
-function checkedEmbedding(entry: GalleryEntry, dims: number, index: number): Float32Array {
+function copyInto<T extends Uint32Array | Float32Array>(target: T, source: T): T {
+  target.set(source as never);
+  return target;
+}
+
+function writeEmbedding(
+  vectors: Float32Array,
+  entry: GalleryEntry,
+  dims: number,
+  index: number,
+): void {
   const { embedding } = entry;
   if (embedding?.length !== dims) {
     throw new RangeError(
@@ -295,16 +320,17 @@ function checkedEmbedding(entry: GalleryEntry, dims: number, index: number): Flo
         `the gallery's dims are ${dims}`,
     );
   }
-  const vector = Float32Array.from(embedding);
+  const base = index * dims;
   for (let i = 0; i < dims; i++) {
-    if (!Number.isFinite(vector[i])) {
+    vectors[base + i] = embedding[i];
+    // Checked after the float32 rounding, so 1e39 (Infinity in float32) is caught too.
+    if (!Number.isFinite(vectors[base + i])) {
       throw new RangeError(
         `createGallery: entry ${index} (${entry.name}) value ${i} is ${embedding[i]}, ` +
           `embeddings must be finite float32 numbers`,
       );
     }
   }
-  return vector;
 }
 
 /**

@@ -21,6 +21,8 @@ import type { Gallery } from "./gallery.ts";
 export const DISTANCE_THRESHOLD_DEFAULT = 0.6;
 /** The label for a face that matches nobody within the threshold. */
 export const UNKNOWN_LABEL = "Unknown";
+/** The label the caller answers when no face was detected (matching never produces it). */
+export const NO_FACE_LABEL = "NoFace";
 
 /** A distance threshold, or `"none"` for closed-set nearest neighbour. */
 export type Threshold = number | "none";
