@@ -5,6 +5,7 @@ import { decode, Image } from "imagescript";
 import { type EmbedFn, enrollFromCsv, enrollFromFolders, type EnrollResult } from "./enroll.ts";
 import { createGallery } from "./gallery.ts";
 import { matchEmbedding } from "./match.ts";
+import { datasetFile } from "./_test_data.ts";
 
 /**
  * A real, model-free embedder: decodes the image (so non-images throw as a real embedder's
@@ -216,15 +217,15 @@ Deno.test("enrollFromCsv refuses a CSV that is not UTF-8 Image,Results", async (
   });
 });
 
-Deno.test("enrollFromCsv on the course's 100 images embeds the 10 distinct ones and matches them back", async () => {
-  const base = "/work/shared/datasets/cse546";
-  let zip: Uint8Array;
-  try {
-    zip = await Deno.readFile(`${base}/face_images_100.zip`);
-  } catch {
-    console.warn(`skipped: ${base}/face_images_100.zip is absent`);
-    return;
-  }
+const IMAGES_100 = datasetFile("face_images_100.zip");
+const LABELS_100 = datasetFile("labels_100.csv");
+
+Deno.test({
+  name:
+    "enrollFromCsv on the course's 100 images embeds the 10 distinct ones and matches them back",
+  ignore: !IMAGES_100 || !LABELS_100,
+}, async () => {
+  const zip = await Deno.readFile(IMAGES_100!);
   await withTempDir(async (dir) => {
     for (const [name, bytes] of Object.entries(unzipSync(zip))) {
       if (name.endsWith(".jpg") && !name.startsWith("__MACOSX")) {
@@ -232,7 +233,7 @@ Deno.test("enrollFromCsv on the course's 100 images embeds the 10 distinct ones 
       }
     }
     let calls = 0;
-    const result = await enrollFromCsv(`${base}/labels_100.csv`, dir, (bytes, name) => {
+    const result = await enrollFromCsv(LABELS_100!, dir, (bytes, name) => {
       calls++;
       return meanColourEmbed(bytes, name);
     });
@@ -242,7 +243,7 @@ Deno.test("enrollFromCsv on the course's 100 images embeds the 10 distinct ones 
     assert.equal(calls, 10);
     const gallery = createGallery({ modelId: "mean-colour", dims: 3 }, result.enrolled);
     const labels = new Map(
-      (await Deno.readTextFile(`${base}/labels_100.csv`)).trim().split("\n").slice(1).map((l) =>
+      (await Deno.readTextFile(LABELS_100!)).trim().split("\n").slice(1).map((l) =>
         l.split(",") as [string, string]
       ),
     );

@@ -4,22 +4,16 @@ import { GalleryMismatchError, TorchFileError } from "./errors.ts";
 import { decodeGallery, encodeGallery, readGallery } from "./gallery.ts";
 import { FACENET_MODEL_ID, FACENET_WARNING, importTorchGallery } from "./import_torch.ts";
 import { matchEmbedding } from "./match.ts";
+import { datasetFile } from "./_test_data.ts";
 
-const DATA_PT = "/work/shared/datasets/cse546/data.pt";
+const DATA_PT = datasetFile("data.pt");
 const FACE_API_128 = { modelId: "face-api/face_recognition@1.7.15", dims: 128 };
 
-async function readDataPt(): Promise<Uint8Array | undefined> {
-  try {
-    return await Deno.readFile(DATA_PT);
-  } catch {
-    console.warn(`skipped: ${DATA_PT} is absent (the course dataset is not on this machine)`);
-    return undefined;
-  }
-}
-
-Deno.test("importTorchGallery reads the course's data.pt: 90 people, 512-d facenet embeddings", async () => {
-  const bytes = await readDataPt();
-  if (!bytes) return;
+Deno.test({
+  name: "importTorchGallery reads the course's data.pt: 90 people, 512-d facenet embeddings",
+  ignore: !DATA_PT,
+}, async () => {
+  const bytes = await Deno.readFile(DATA_PT!);
   const { gallery, refused, warning } = importTorchGallery(bytes);
   assert.deepEqual(refused, []);
   assert.equal(gallery.modelId, FACENET_MODEL_ID);
@@ -51,9 +45,10 @@ Deno.test("importTorchGallery reads the course's data.pt: 90 people, 512-d facen
   }
 });
 
-Deno.test("a gallery imported from data.pt is refused by the 128-d face-api embedder", async () => {
-  const bytes = await readDataPt();
-  if (!bytes) return;
+Deno.test({
+  name: "a gallery imported from data.pt is refused by the 128-d face-api embedder",
+  ignore: !DATA_PT,
+}, async () => {
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/course.gallery`;
@@ -63,7 +58,7 @@ Deno.test("a gallery imported from data.pt is refused by the 128-d face-api embe
         "-R",
         "-W",
         new URL("./import_torch.ts", import.meta.url).pathname,
-        DATA_PT,
+        DATA_PT!,
         path,
       ],
       stdout: "piped",

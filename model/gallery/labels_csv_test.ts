@@ -2,16 +2,15 @@ import assert from "node:assert/strict";
 import * as fc from "fast-check";
 import { imageNameProblem, LABELS_CSV_ROWS_MAX, parseLabelsCsv } from "./labels_csv.ts";
 import { LabelsCsvError } from "./errors.ts";
+import { datasetFile } from "./_test_data.ts";
 
-Deno.test("parseLabelsCsv reads the course's labels_100.csv: 100 rows, 8 names", async () => {
-  const path = "/work/shared/datasets/cse546/labels_100.csv";
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    console.warn(`skipped: ${path} is absent (the course dataset is not on this machine)`);
-    return;
-  }
+const LABELS_100 = datasetFile("labels_100.csv");
+
+Deno.test({
+  name: "parseLabelsCsv reads the course's labels_100.csv: 100 rows, 8 names",
+  ignore: !LABELS_100,
+}, async () => {
+  const text = await Deno.readTextFile(LABELS_100!);
   const { rows, problems, duplicates } = parseLabelsCsv(text);
   assert.equal(rows.length, 100);
   assert.deepEqual(problems, []);
