@@ -1,8 +1,9 @@
 /**
  * Test-only image writers, so tests build every fixture from bytes instead of committing
- * binary files: a small baseline JPEG encoder (1, 3 or 4 components, optional 2×2 luma
- * subsampling, APPn segments), an EXIF orientation segment builder and a PNG encoder covering
- * every colour type, bit depth, palette, tRNS and Adam7 interlacing.
+ * binary files: a small JPEG encoder (baseline, or progressive by spectral selection; 1, 3 or 4
+ * components; optional 2×2 luma subsampling; APPn segments), an EXIF orientation segment
+ * builder and a PNG encoder covering every colour type, bit depth, palette, tRNS and Adam7
+ * interlacing.
  *
  * Written from the JPEG (ITU T.81, Annex K tables) and PNG specifications, independently of the
  * decoder under test, so a shared misunderstanding cannot make a test pass by accident.
@@ -33,6 +34,8 @@ export interface JpegFixtureOptions {
   lumaSampling?: 1 | 2;
   /** Segments written after SOI, in order. @default [] */
   segments?: JpegSegment[];
+  /** SOF2 with a DC scan and one AC scan per component (spectral selection only). @default false */
+  progressive?: boolean;
 }
 
 const ZIGZAG = [
@@ -489,6 +492,7 @@ export function encodeJpeg(options: JpegFixtureOptions): Uint8Array {
   const { width, height, components, sample } = options;
   const quality = options.quality ?? 90;
   const lumaSampling = options.lumaSampling ?? 1;
+  const progressive = options.progressive ?? false;
   const quant = [scaledQuant(QUANT_LUMA, quality), scaledQuant(QUANT_CHROMA, quality)];
   const dc = huffmanCodes(DC_BITS, DC_VALUES);
   const ac = huffmanCodes(AC_BITS, AC_VALUES);
@@ -500,25 +504,25 @@ export function encodeJpeg(options: JpegFixtureOptions): Uint8Array {
     const factor = c === 0 ? lumaSampling : 1;
     sof.push(c + 1, (factor << 4) | factor, c === 0 ? 0 : 1);
   }
-  out.push(...segment(0xc0, sof));
+  out.push(...segment(progressive ? 0xc2 : 0xc0, sof));
   out.push(...segment(0xc4, [0x00, ...DC_BITS, ...DC_VALUES, 0x10, ...AC_BITS, ...AC_VALUES]));
-  const sos: number[] = [components];
-  for (let c = 0; c < components; c++) sos.push(c + 1, 0x00);
-  out.push(...segment(0xda, [...sos, 0, 63, 0]));
 
-  const writer = new BitWriter();
-  const mcuSizePx = 8 * lumaSampling;
-  const previousDc = new Array<number>(components).fill(0);
   const clampX = (x: number) => Math.min(width - 1, x);
   const clampY = (y: number) => Math.min(height - 1, y);
-  const encodeBlock = (c: number, left: number, top: number, step: number) => {
+  const cache = new Map<string, number[]>();
+  // Quantised zigzag coefficients of block (bx, by) of component c, in that component's grid.
+  const coefficientsOf = (c: number, bx: number, by: number): number[] => {
+    const key = `${c}:${bx}:${by}`;
+    const cached = cache.get(key);
+    if (cached) return cached;
+    const step = c === 0 ? 1 : lumaSampling;
     const block = new Array<number>(64);
     for (let y = 0; y < 8; y++) {
       for (let x = 0; x < 8; x++) {
         let sum = 0;
         for (let dy = 0; dy < step; dy++) {
           for (let dx = 0; dx < step; dx++) {
-            sum += sample(clampX(left + x * step + dx), clampY(top + y * step + dy), c);
+            sum += sample(clampX((bx * 8 + x) * step + dx), clampY((by * 8 + y) * step + dy), c);
           }
         }
         block[y * 8 + x] = sum / (step * step) - 128;
@@ -527,11 +531,17 @@ export function encodeJpeg(options: JpegFixtureOptions): Uint8Array {
     const table = quant[c === 0 ? 0 : 1];
     const coefficients = forwardDct(block);
     const zz = ZIGZAG.map((z) => Math.round(coefficients[z] / table[z]));
-    const diff = zz[0] - previousDc[c];
-    previousDc[c] = zz[0];
-    const dcSize = magnitudeCategory(diff);
-    writer.write(...dc.get(dcSize)!);
-    writeCoefficient(writer, diff, dcSize);
+    cache.set(key, zz);
+    return zz;
+  };
+  const writeDc = (writer: BitWriter, diff: number) => {
+    const size = magnitudeCategory(diff);
+    writer.write(...dc.get(size)!);
+    writeCoefficient(writer, diff, size);
+  };
+  // AC coefficients 1..63 with run lengths; a trailing zero run is one EOB (EOBRUN 1 when
+  // progressive, which codes identically).
+  const writeAc = (writer: BitWriter, zz: number[]) => {
     let run = 0;
     for (let k = 1; k < 64; k++) {
       if (zz[k] === 0) {
@@ -549,21 +559,66 @@ export function encodeJpeg(options: JpegFixtureOptions): Uint8Array {
     }
     if (run > 0) writer.write(...ac.get(0x00)!);
   };
-  for (let top = 0; top < height; top += mcuSizePx) {
-    for (let left = 0; left < width; left += mcuSizePx) {
-      for (let by = 0; by < lumaSampling; by++) {
-        for (let bx = 0; bx < lumaSampling; bx++) encodeBlock(0, left + bx * 8, top + by * 8, 1);
+  const parts = [new Uint8Array(out)];
+  const scan = (selectors: number[], spectral: [number, number], body: (w: BitWriter) => void) => {
+    const header: number[] = [selectors.length];
+    for (const c of selectors) header.push(c + 1, 0x00);
+    parts.push(new Uint8Array(segment(0xda, [...header, spectral[0], spectral[1], 0])));
+    const writer = new BitWriter();
+    body(writer);
+    writer.finish();
+    // Spreading millions of entropy bytes into push() would overflow the stack.
+    parts.push(new Uint8Array(writer.bytes));
+  };
+  const mcuColumns = Math.ceil(width / (8 * lumaSampling));
+  const mcuRows = Math.ceil(height / (8 * lumaSampling));
+  // Interleaved MCUs: the luma blocks of each MCU, then one block of each chroma component.
+  const forEachMcuBlock = (visit: (c: number, bx: number, by: number) => void) => {
+    for (let my = 0; my < mcuRows; my++) {
+      for (let mx = 0; mx < mcuColumns; mx++) {
+        for (let by = 0; by < lumaSampling; by++) {
+          for (let bx = 0; bx < lumaSampling; bx++) {
+            visit(0, mx * lumaSampling + bx, my * lumaSampling + by);
+          }
+        }
+        for (let c = 1; c < components; c++) visit(c, mx, my);
       }
-      for (let c = 1; c < components; c++) encodeBlock(c, left, top, lumaSampling);
+    }
+  };
+  const all = Array.from({ length: components }, (_, c) => c);
+  if (!progressive) {
+    scan(all, [0, 63], (writer) => {
+      const previousDc = new Array<number>(components).fill(0);
+      forEachMcuBlock((c, bx, by) => {
+        const zz = coefficientsOf(c, bx, by);
+        writeDc(writer, zz[0] - previousDc[c]);
+        previousDc[c] = zz[0];
+        writeAc(writer, zz);
+      });
+    });
+  } else {
+    scan(all, [0, 0], (writer) => {
+      const previousDc = new Array<number>(components).fill(0);
+      forEachMcuBlock((c, bx, by) => {
+        const zz = coefficientsOf(c, bx, by);
+        writeDc(writer, zz[0] - previousDc[c]);
+        previousDc[c] = zz[0];
+      });
+    });
+    // One non-interleaved AC scan per component covers only the blocks inside the component.
+    for (const c of all) {
+      const step = c === 0 ? 1 : lumaSampling;
+      const columns = Math.ceil(Math.ceil(width / step) / 8);
+      const rows = Math.ceil(Math.ceil(height / step) / 8);
+      scan([c], [1, 63], (writer) => {
+        for (let by = 0; by < rows; by++) {
+          for (let bx = 0; bx < columns; bx++) writeAc(writer, coefficientsOf(c, bx, by));
+        }
+      });
     }
   }
-  writer.finish();
-  // Spreading millions of entropy bytes into push() would overflow the stack.
-  return concatBytes([
-    new Uint8Array(out),
-    new Uint8Array(writer.bytes),
-    new Uint8Array([0xff, 0xd9]),
-  ]);
+  parts.push(new Uint8Array([0xff, 0xd9]));
+  return concatBytes(parts);
 }
 
 /** JFIF-style full-range RGB → YCbCr, as JPEG files store colour. */

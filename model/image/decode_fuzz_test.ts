@@ -37,6 +37,17 @@ const SEED_FILES: [string, Uint8Array][] = [
     }),
   ],
   [
+    "progressive JPEG",
+    encodeJpeg({
+      width: 56,
+      height: 40,
+      components: 3,
+      lumaSampling: 2,
+      progressive: true,
+      sample: (x, y, c) => rgbToYcbcr(...photo(x, y))[c],
+    }),
+  ],
+  [
     "grayscale JPEG",
     encodeJpeg({
       width: 40,

@@ -97,6 +97,26 @@ Deno.test("decodeImage decodes a 4:2:0 subsampled JPEG whose size is not a multi
   assert.ok(maxError(image, gradient) <= 12, `max error ${maxError(image, gradient)}`);
 });
 
+Deno.test("decodeImage decodes a progressive JPEG to the same pixels as its baseline twin", async () => {
+  const encode = (progressive: boolean) =>
+    encodeJpeg({
+      width: 75,
+      height: 41,
+      components: 3,
+      lumaSampling: 2,
+      progressive,
+      segments: [exifSegment(exifTiff(8))],
+      sample: (x, y, c) => {
+        const [r, g, b] = gradient(x, y);
+        return rgbToYcbcr(r, g, b)[c];
+      },
+    });
+  const baseline = await decodeImage(encode(false));
+  const progressive = await decodeImage(encode(true));
+  assert.deepEqual([progressive.width, progressive.height], [41, 75]);
+  assert.deepEqual(progressive.data, baseline.data);
+});
+
 Deno.test("decodeImage decodes a real camera JPEG at its header's size", async () => {
   const bytes = await Deno.readFile(SAMPLE_JPEG_URL);
   const info = probeImage(bytes);
