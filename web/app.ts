@@ -1,0 +1,561 @@
+/**
+ * The web tier as a hono app: upload → in-bucket, request message → request queue, answer from
+ * the response router → `<stem>:<label>`. Ports come in through {@linkcode WebDeps}; nothing here
+ * opens a socket, reads the wall clock or touches a file, so tests drive it with `app.request()`.
+ * @module
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { BlobStore } from "../cloud/blob_store.ts";
+import type { Clock } from "../cloud/clock.ts";
+import { CloudError, LimitExceededError } from "../cloud/errors.ts";
+import type { MessageQueue } from "../cloud/message_queue.ts";
+import {
+  encodeRequest,
+  isRequestId,
+  PROTOCOL_VERSION,
+  type RecognitionRequest,
+} from "../worker/protocol.ts";
+import { WebError } from "./errors.ts";
+import { FileNameError, parseUploadName, validateFileNameCharsMax } from "./file_name.ts";
+import {
+  type FilePart,
+  multipartBoundary,
+  MultipartError,
+  openFilePart,
+  UploadTooLargeError,
+} from "./multipart.ts";
+import { PROMETHEUS_CONTENT_TYPE, type StackSnapshot, WebMetrics } from "./metrics.ts";
+import { OverloadedError, type ResponseRouter, type StoredResult } from "./response_router.ts";
+import { renderStatusPage } from "./status_page.ts";
+
+/** The multipart field that carries the image (the specification's name). */
+export const UPLOAD_FIELD = "inputFile";
+/** Default upload limit: 20 MiB, far above any photo a phone takes. */
+export const UPLOAD_BYTES_MAX_DEFAULT = 20 * 1024 * 1024;
+/** Default time a `POST /` waits for its answer before answering 504. */
+export const REQUEST_TIMEOUT_MS_DEFAULT = 60_000;
+
+/** The ports the web tier uses, passed in (never imported deep inside). */
+export interface WebDeps {
+  /** Holds the in-bucket. */
+  blobs: BlobStore;
+  /** Holds the request queue (`options.requestQueue`). */
+  requestQueue: MessageQueue;
+  /** The process's one response-queue consumer; the caller starts and stops it. */
+  responses: ResponseRouter;
+  clock: Clock;
+  /** @default {new WebMetrics()} */
+  metrics?: WebMetrics;
+  /** Reads fleet and queue state for /metrics and the status page. @default {no fleet, no queues} */
+  readState?: () => Promise<StackSnapshot>;
+  /** New request ids; must match the protocol's id pattern. @default {crypto.randomUUID} */
+  newId?: () => string;
+  /** Server-side failures (5xx) and other events worth a log line. @default {ignore} */
+  log?: (event: WebLogEvent) => void;
+}
+
+/** One log event. */
+export interface WebLogEvent {
+  readonly event: "request_failed";
+  readonly status: number;
+  readonly code: string;
+  readonly id?: string;
+  readonly message: string;
+}
+
+/** Options for {@linkcode createApp}; every limit is named and checked at creation. */
+export interface WebOptions {
+  /** The in-bucket (`<id>-in-bucket`). */
+  inBucket: string;
+  /** The request queue (`<id>-req-queue`). */
+  requestQueue: string;
+  /** Largest image accepted, in bytes; larger → 413. @default {UPLOAD_BYTES_MAX_DEFAULT} (20 MiB) */
+  uploadBytesMax?: number;
+  /** Body bytes allowed beyond the image (boundaries, headers, other fields). @default {65536} */
+  multipartOverheadBytesMax?: number;
+  /** How long `POST /` waits for an answer before 504. @default {REQUEST_TIMEOUT_MS_DEFAULT} */
+  requestTimeoutMs?: number;
+  /** Most `POST /` requests in progress at once; more → 503. @default {1000} */
+  waitingRequestsMax?: number;
+  /** Longest file name, in characters. @default {200} */
+  fileNameCharsMax?: number;
+  /** Largest header block of one multipart part, in bytes. @default {16384} */
+  partHeaderBytesMax?: number;
+  /** Most multipart parts read looking for `inputFile`. @default {16} */
+  partsMax?: number;
+  /** Longest `?waitMs=` a `GET /requests/:id` may ask for. @default {requestTimeoutMs} */
+  pollWaitMsMax?: number;
+}
+
+type ResolvedOptions = Required<WebOptions>;
+
+/** The routes, as metric labels (a fixed set, so series stay bounded). */
+const ROUTES = ["POST /", "POST /requests", "GET /requests/:id", "GET /healthz", "GET /metrics"];
+
+/**
+ * Creates the web tier's hono app.
+ *
+ * Routes: `POST /` (multipart `inputFile` → `text/plain` `<stem>:<label>`, or JSON with all faces
+ * when the client accepts `application/json`); `POST /requests` (same upload, answers
+ * `202 {id}` at once); `GET /requests/:id` (pending, done or failed; `?waitMs=` long-polls);
+ * `GET /healthz`; `GET /metrics` (Prometheus); `GET /` (status page).
+ *
+ * @param deps the ports
+ * @param options bucket and queue names, limits
+ * @returns the app; serve it with `serveWeb` or test it with `app.request()`
+ * @throws {RangeError} naming the first bad option
+ * @example
+ * ```ts
+ * const app = createApp({ blobs, requestQueue: queue, responses: router, clock: systemClock }, {
+ *   inBucket: "demo-in-bucket",
+ *   requestQueue: "demo-req-queue",
+ * });
+ * const res = await app.request("/", { method: "POST", body: form });
+ * ```
+ */
+export function createApp(deps: WebDeps, options: WebOptions): Hono {
+  const o = resolveOptions(options);
+  const metrics = deps.metrics ?? new WebMetrics();
+  const newId = deps.newId ?? (() => crypto.randomUUID());
+  const readState = deps.readState ?? (() => Promise.resolve({ instances: [], queues: [] }));
+  const statusCounts: Record<string, number> = {};
+  let waiting = 0;
+
+  const app = new Hono();
+
+  app.use("*", async (c, next) => {
+    const startMs = deps.clock.nowMs();
+    await next();
+    const route = routeLabel(c.req.method, c.req.path);
+    metrics.observeRequest(route, c.res.status, deps.clock.nowMs() - startMs);
+    if (route.startsWith("POST ")) {
+      statusCounts[c.res.status] = (statusCounts[c.res.status] ?? 0) + 1;
+    }
+  });
+
+  app.post("/", async (c) => {
+    if (waiting >= o.waitingRequestsMax) {
+      throw overloaded("waitingRequestsMax", o.waitingRequestsMax);
+    }
+    waiting++;
+    try {
+      const accepted = await accept(c, deps, o, newId);
+      const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs, c.req.raw.signal) ??
+        await deps.responses.readPersisted(accepted.id);
+      if (!result) {
+        throw new WebError(
+          504,
+          "timeout",
+          `no answer within requestTimeoutMs = ${o.requestTimeoutMs}; ` +
+            `the result stays available at GET /requests/${accepted.id}`,
+          { requestId: accepted.id },
+        );
+      }
+      return answer(c, result, accepted, deps.clock.nowMs());
+    } finally {
+      waiting--;
+    }
+  });
+
+  app.post("/requests", async (c) => {
+    const accepted = await accept(c, deps, o, newId);
+    c.header("Location", `/requests/${accepted.id}`);
+    c.header("X-Request-Id", accepted.id);
+    return c.json({ id: accepted.id, status: "pending", stem: accepted.stem }, 202);
+  });
+
+  app.get("/requests/:id", async (c) => {
+    const id = c.req.param("id");
+    const waitMs = parseWaitMs(c.req.query("waitMs"), o.pollWaitMsMax);
+    if (!isRequestId(id)) throw unknownRequest(id);
+    let status = await deps.responses.status(id);
+    if (status?.state === "pending" && waitMs > 0) {
+      await deps.responses.wait(id, waitMs, c.req.raw.signal);
+      status = await deps.responses.status(id);
+    }
+    if (!status) throw unknownRequest(id);
+    c.header("X-Request-Id", id);
+    if (status.state === "pending") {
+      const { stem, acceptedAtMs } = status.request;
+      return c.json({ id, status: "pending", stem, acceptedAtMs });
+    }
+    return c.json(resultJson(status.result));
+  });
+
+  app.get("/healthz", (c) => {
+    const router = deps.responses.stats();
+    const body = {
+      status: router.running ? "ok" : "unavailable",
+      responseConsumer: router.running ? "running" : "stopped",
+      waiting,
+      pending: router.pending,
+      lastQueueError: router.lastError ?? null,
+    };
+    return c.json(body, router.running ? 200 : 503);
+  });
+
+  app.get("/metrics", async (c) => {
+    try {
+      metrics.setSnapshot(await readState());
+    } catch {
+      metrics.scrapeErrors.inc();
+    }
+    const router = deps.responses.stats();
+    metrics.web.set({ kind: "waiting" }, waiting);
+    metrics.web.set({ kind: "pending" }, router.pending);
+    metrics.web.set({ kind: "results" }, router.results);
+    metrics.responses.setTotal({ outcome: "matched" }, router.matched);
+    metrics.responses.setTotal({ outcome: "unmatched" }, router.unmatched);
+    metrics.responses.setTotal({ outcome: "malformed" }, router.malformed);
+    return c.body(metrics.registry.render(), 200, { "Content-Type": PROMETHEUS_CONTENT_TYPE });
+  });
+
+  app.get("/", async (c) => {
+    let snapshot: StackSnapshot | undefined;
+    let stateError: string | undefined;
+    try {
+      snapshot = await readState();
+    } catch (error) {
+      stateError = (error as Error).message;
+    }
+    return c.html(renderStatusPage({
+      snapshot,
+      stateError,
+      router: { ...deps.responses.stats(), waiting },
+      statusCounts,
+      nowMs: deps.clock.nowMs(),
+    }));
+  });
+
+  app.notFound((c) =>
+    errorResponse(
+      c,
+      new WebError(404, "not_found", "no such route; POST / with multipart field inputFile"),
+      deps.log,
+    )
+  );
+
+  app.onError((error, c) => errorResponse(c, error, deps.log));
+  return app;
+}
+
+interface Accepted {
+  readonly id: string;
+  readonly key: string;
+  readonly stem: string;
+  readonly acceptedAtMs: number;
+  readonly storedAtMs: number;
+  readonly sentAtMs: number;
+}
+
+/** Streams the upload into the in-bucket and sends the request message. */
+async function accept(
+  c: Context,
+  deps: WebDeps,
+  o: ResolvedOptions,
+  newId: () => string,
+): Promise<Accepted> {
+  const bodyBytesMax = o.uploadBytesMax + o.multipartOverheadBytesMax;
+  const boundary = readBoundary(c.req.header("content-type"));
+  const declaredBytes = Number(c.req.header("content-length") ?? "0");
+  if (declaredBytes > bodyBytesMax) {
+    throw new WebError(
+      413,
+      "upload_too_large",
+      `the request body is ${declaredBytes} bytes, over uploadBytesMax = ${o.uploadBytesMax} ` +
+        `plus multipartOverheadBytesMax = ${o.multipartOverheadBytesMax}; send a smaller file`,
+    );
+  }
+  const body = c.req.raw.body;
+  if (!body) throw new WebError(400, "missing_field", `empty body; send the ${UPLOAD_FIELD} field`);
+  const part = await openPart(body, boundary, o, bodyBytesMax);
+  let name;
+  try {
+    name = parseUploadName(part.fileName, o.fileNameCharsMax);
+  } catch (error) {
+    await part.cancel("refused file name");
+    if (error instanceof FileNameError) throw new WebError(400, "bad_file_name", error.message);
+    throw error;
+  }
+  const id = newId();
+  if (!isRequestId(id)) throw new TypeError(`newId returned ${JSON.stringify(id)}, not an id`);
+  const acceptedAtMs = deps.clock.nowMs();
+  const request: RecognitionRequest = {
+    v: PROTOCOL_VERSION,
+    id,
+    key: name.key,
+    stem: name.stem,
+    acceptedAtMs,
+  };
+  // Encode first: a message that cannot be sent must not leave an orphan upload behind.
+  let message: string;
+  try {
+    message = encodeRequest(request);
+  } catch (error) {
+    await part.cancel("request message too large");
+    // Only the name varies in size, and fileNameCharsMax keeps it in bounds; this is a backstop.
+    throw new WebError(400, "bad_file_name", (error as Error).message);
+  }
+  try {
+    deps.responses.track({ id, key: name.key, stem: name.stem, acceptedAtMs });
+  } catch (error) {
+    await part.cancel("overloaded");
+    if (error instanceof OverloadedError) throw overloaded(error.limitName, undefined, error);
+    throw error;
+  }
+  try {
+    await deps.blobs.put(o.inBucket, name.key, part.body);
+    await part.finish();
+  } catch (error) {
+    deps.responses.forget(id);
+    await part.cancel("store failed");
+    throw uploadError(part.failure() ?? error, o, id);
+  }
+  const storedAtMs = deps.clock.nowMs();
+  try {
+    await deps.requestQueue.send(o.requestQueue, message);
+  } catch (error) {
+    deps.responses.forget(id);
+    throw new WebError(
+      500,
+      "internal",
+      `the image was stored but the request could not be queued: ${(error as Error).message}`,
+      { requestId: id, cause: error },
+    );
+  }
+  return {
+    id,
+    key: name.key,
+    stem: name.stem,
+    acceptedAtMs,
+    storedAtMs,
+    sentAtMs: deps.clock.nowMs(),
+  };
+}
+
+function readBoundary(contentType: string | undefined): string {
+  let boundary: string | undefined;
+  try {
+    boundary = multipartBoundary(contentType);
+  } catch (error) {
+    throw new WebError(400, "bad_multipart", (error as Error).message);
+  }
+  if (boundary === undefined) {
+    throw new WebError(
+      415,
+      "unsupported_media_type",
+      `Content-Type ${JSON.stringify(contentType ?? "")} is not multipart/form-data; ` +
+        `send the image as the multipart field ${UPLOAD_FIELD}`,
+    );
+  }
+  return boundary;
+}
+
+async function openPart(
+  body: ReadableStream<Uint8Array>,
+  boundary: string,
+  o: ResolvedOptions,
+  bodyBytesMax: number,
+): Promise<FilePart> {
+  try {
+    return await openFilePart(body, boundary, UPLOAD_FIELD, {
+      fileBytesMax: o.uploadBytesMax,
+      bodyBytesMax,
+      partHeaderBytesMax: o.partHeaderBytesMax,
+      partsMax: o.partsMax,
+    });
+  } catch (error) {
+    throw uploadError(error, o, undefined);
+  }
+}
+
+/**
+ * Maps a failure while reading or storing the upload to its status. Client errors carry no
+ * request id: the request was refused and will never have a result.
+ */
+function uploadError(error: unknown, o: ResolvedOptions, requestId: string | undefined): Error {
+  if (error instanceof WebError) return error;
+  if (error instanceof MultipartError) {
+    const code = /has no field/.test(error.message) ? "missing_field" : "bad_multipart";
+    return new WebError(400, code, error.message);
+  }
+  if (error instanceof UploadTooLargeError) {
+    const message = error.limitName === "bodyBytesMax"
+      ? `the request body is over uploadBytesMax = ${o.uploadBytesMax} plus ` +
+        `multipartOverheadBytesMax = ${o.multipartOverheadBytesMax} bytes; send a smaller file`
+      : error.message;
+    return new WebError(413, "upload_too_large", message);
+  }
+  if (error instanceof LimitExceededError) {
+    return new WebError(413, "upload_too_large", `${error.message}; send a smaller file`);
+  }
+  if (error instanceof CloudError && error.code === "invalid_name") {
+    return new WebError(400, "bad_file_name", error.message);
+  }
+  return new WebError(500, "internal", `storing the upload failed: ${(error as Error).message}`, {
+    requestId,
+    cause: error,
+  });
+}
+
+function overloaded(limitName: string, limit: number | undefined, cause?: unknown): WebError {
+  return new WebError(
+    503,
+    "overloaded",
+    `the service is at ${limitName}${limit === undefined ? "" : ` = ${limit}`}; retry shortly`,
+    { headers: { "Retry-After": "1" }, cause },
+  );
+}
+
+function unknownRequest(id: string): WebError {
+  return new WebError(
+    404,
+    "not_found",
+    `no request ${JSON.stringify(id.slice(0, 80))} is known here (ids are kept for a bounded ` +
+      "number of requests)",
+  );
+}
+
+function answer(c: Context, result: StoredResult, accepted: Accepted, nowMs: number): Response {
+  const { response } = result;
+  c.header("X-Request-Id", accepted.id);
+  if (!response.ok) throw workerError(response.error, accepted.id);
+  if (!wantsJson(c)) return c.text(`${accepted.stem}:${response.label}`);
+  return c.json({
+    ...resultJson(result),
+    key: accepted.key,
+    timingsMs: {
+      web: {
+        upload: accepted.storedAtMs - accepted.acceptedAtMs,
+        enqueue: accepted.sentAtMs - accepted.storedAtMs,
+        wait: nowMs - accepted.sentAtMs,
+        total: nowMs - accepted.acceptedAtMs,
+      },
+      worker: response.timingsMs,
+    },
+  });
+}
+
+function workerError(error: { code: string; message: string }, requestId: string): WebError {
+  if (error.code.startsWith("image_")) {
+    return new WebError(422, "image_error", `${error.code}: ${error.message}`, { requestId });
+  }
+  return new WebError(502, "worker_failed", `the worker failed (${error.code}): ${error.message}`, {
+    requestId,
+  });
+}
+
+function resultJson(result: StoredResult): Record<string, unknown> {
+  const r = result.response;
+  if (!r.ok) {
+    return {
+      id: r.id,
+      status: "failed",
+      stem: r.stem,
+      httpStatus: r.error.code.startsWith("image_") ? 422 : 502,
+      error: r.error,
+      worker: r.worker,
+      source: result.source,
+    };
+  }
+  return {
+    id: r.id,
+    status: "done",
+    stem: r.stem,
+    label: r.label,
+    answer: `${r.stem}:${r.label}`,
+    faces: r.faces,
+    timingsMs: r.timingsMs,
+    worker: r.worker,
+    source: result.source,
+  };
+}
+
+function wantsJson(c: Context): boolean {
+  return (c.req.header("accept") ?? "").includes("application/json");
+}
+
+function parseWaitMs(raw: string | undefined, pollWaitMsMax: number): number {
+  if (raw === undefined) return 0;
+  const waitMs = Number(raw);
+  if (!/^\d{1,9}$/.test(raw) || waitMs > pollWaitMsMax) {
+    throw new WebError(
+      400,
+      "bad_request",
+      `waitMs must be an integer in 0..${pollWaitMsMax} (pollWaitMsMax), got ${
+        JSON.stringify(raw.slice(0, 20))
+      }`,
+    );
+  }
+  return waitMs;
+}
+
+function errorResponse(c: Context, error: Error, log: WebDeps["log"]): Response {
+  let status: ContentfulStatusCode = 500;
+  let code = "internal";
+  let requestId: string | undefined;
+  let headers: Record<string, string> = {};
+  if (error instanceof WebError) {
+    status = error.status as ContentfulStatusCode;
+    code = error.code;
+    requestId = error.requestId;
+    headers = { ...error.headers };
+  } else if (error instanceof HTTPException) {
+    status = error.status as ContentfulStatusCode;
+  }
+  const message = error.message || "internal error";
+  if (status >= 500) log?.({ event: "request_failed", status, code, id: requestId, message });
+  if (requestId !== undefined) headers["X-Request-Id"] = requestId;
+  if (wantsJson(c) || c.req.path.startsWith("/requests")) {
+    return c.json({ error: { code, message }, id: requestId ?? null }, status, headers);
+  }
+  const suffix = requestId === undefined ? "" : ` (request id ${requestId})`;
+  return c.text(`${message}${suffix}\n`, status, headers);
+}
+
+function routeLabel(method: string, path: string): string {
+  const route = /^\/requests\/[^/]+$/.test(path) ? "/requests/:id" : path;
+  const label = `${method} ${route}`;
+  if (ROUTES.includes(label)) return label;
+  return method === "GET" && path === "/" ? "GET /" : "other";
+}
+
+function resolveOptions(options: WebOptions): ResolvedOptions {
+  const requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
+  const o: ResolvedOptions = {
+    uploadBytesMax: UPLOAD_BYTES_MAX_DEFAULT,
+    multipartOverheadBytesMax: 65_536,
+    waitingRequestsMax: 1_000,
+    fileNameCharsMax: 200,
+    partHeaderBytesMax: 16_384,
+    partsMax: 16,
+    pollWaitMsMax: requestTimeoutMs,
+    ...options,
+    requestTimeoutMs,
+  };
+  const checks: [keyof ResolvedOptions, number, number][] = [
+    ["uploadBytesMax", 1, 2 ** 40],
+    ["multipartOverheadBytesMax", 1_024, 2 ** 30],
+    ["requestTimeoutMs", 1, 86_400_000],
+    ["waitingRequestsMax", 1, 1_000_000],
+    ["partHeaderBytesMax", 256, 1 << 20],
+    ["partsMax", 1, 1_000],
+    ["pollWaitMsMax", 0, 86_400_000],
+  ];
+  for (const [name, min, max] of checks) {
+    const value = o[name] as number;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
+    }
+  }
+  validateFileNameCharsMax(o.fileNameCharsMax);
+  for (const name of ["inBucket", "requestQueue"] as const) {
+    if (typeof o[name] !== "string" || o[name] === "") {
+      throw new RangeError(`${name} must be a non-empty name, got ${JSON.stringify(o[name])}`);
+    }
+  }
+  return o;
+}

@@ -1,0 +1,73 @@
+/**
+ * The web tier: the hono app (upload → in-bucket → request queue → answer), its one
+ * response-queue consumer, Prometheus metrics, the status page, and the load generator.
+ *
+ * @example
+ * ```ts
+ * import { createApp, ResponseRouter, serveWeb, snapshotReader, WebMetrics } from "./web/mod.ts";
+ *
+ * const responses = new ResponseRouter({ queue, blobs, clock: systemClock }, {
+ *   responseQueue: "demo-resp-queue",
+ *   outBucket: "demo-out-bucket",
+ * });
+ * responses.start();
+ * const app = createApp({
+ *   blobs,
+ *   requestQueue: queue,
+ *   responses,
+ *   clock: systemClock,
+ *   readState: snapshotReader(fleet, queue, ["demo-req-queue", "demo-resp-queue"]),
+ * }, { inBucket: "demo-in-bucket", requestQueue: "demo-req-queue" });
+ * serveWeb(app, { port: 8000, signal });
+ * ```
+ * @module
+ */
+export {
+  createApp,
+  REQUEST_TIMEOUT_MS_DEFAULT,
+  UPLOAD_BYTES_MAX_DEFAULT,
+  UPLOAD_FIELD,
+  type WebDeps,
+  type WebLogEvent,
+  type WebOptions,
+} from "./app.ts";
+export { WebError, type WebErrorCode } from "./errors.ts";
+export {
+  FILE_NAME_CHARS_MAX_DEFAULT,
+  FileNameError,
+  parseUploadName,
+  type UploadName,
+} from "./file_name.ts";
+export {
+  Counter,
+  Gauge,
+  Histogram,
+  LATENCY_BUCKETS_S,
+  MetricsRegistry,
+  PROMETHEUS_CONTENT_TYPE,
+  type QueueSnapshot,
+  type StackSnapshot,
+  WebMetrics,
+} from "./metrics.ts";
+export {
+  type FilePart,
+  multipartBoundary,
+  MultipartError,
+  type MultipartLimits,
+  openFilePart,
+  UploadTooLargeError,
+} from "./multipart.ts";
+export {
+  OverloadedError,
+  type PendingRequest,
+  type RequestStatus,
+  ResponseRouter,
+  type ResponseRouterDeps,
+  type ResponseRouterOptions,
+  type RouterEvent,
+  type RouterStats,
+  type StoredResult,
+} from "./response_router.ts";
+export { serveWeb, type ServeWebOptions } from "./serve.ts";
+export { snapshotReader } from "./snapshot.ts";
+export { escapeHtml, renderStatusPage, type StatusView } from "./status_page.ts";

@@ -1,0 +1,422 @@
+/**
+ * The web process's one response-queue consumer. HTTP requests do not poll the response queue
+ * themselves (a hundred long polls competing for the same messages would each receive answers
+ * meant for others); one loop receives every answer and hands it to the request waiting on its id.
+ *
+ * Answers are also kept, up to a bound, so that a request that timed out (504) or was accepted
+ * asynchronously (202) can be fetched later with `GET /requests/:id`. When an answer message was
+ * lost, the label the worker persisted in the out-bucket (under the stem) still answers.
+ * @module
+ */
+import { type BlobStore, readAll } from "../cloud/blob_store.ts";
+import type { Clock } from "../cloud/clock.ts";
+import { CloudError } from "../cloud/errors.ts";
+import type { MessageQueue, ReceivedMessage } from "../cloud/message_queue.ts";
+import {
+  decodeResponse,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type RecognitionResponse,
+} from "../worker/protocol.ts";
+
+/** What the web tier remembers about a request it accepted and has no answer for yet. */
+export interface PendingRequest {
+  readonly id: string;
+  /** The in-bucket key. */
+  readonly key: string;
+  /** The out-bucket key and the answer's prefix. */
+  readonly stem: string;
+  /** When the upload was accepted (router clock). */
+  readonly acceptedAtMs: number;
+}
+
+/** A stored answer and where it came from. */
+export interface StoredResult {
+  readonly response: RecognitionResponse;
+  /** `queue`: the worker's response message; `out-bucket`: the persisted label only. */
+  readonly source: "queue" | "out-bucket";
+  readonly answeredAtMs: number;
+}
+
+/** What is known about a request id. */
+export type RequestStatus =
+  | { readonly state: "pending"; readonly request: PendingRequest }
+  | { readonly state: "done"; readonly result: StoredResult };
+
+/** Something the router noticed, for the process's log. */
+export interface RouterEvent {
+  readonly event:
+    | "response_unmatched"
+    | "response_malformed"
+    | "receive_failed"
+    | "delete_failed"
+    | "persisted_read_failed";
+  readonly id?: string;
+  readonly message: string;
+}
+
+/** Counters and sizes, for /metrics and the status page. */
+export interface RouterStats {
+  readonly running: boolean;
+  /** Accepted requests without an answer yet. */
+  readonly pending: number;
+  /** HTTP requests blocked in {@linkcode ResponseRouter.wait}. */
+  readonly waiting: number;
+  /** Answers kept for `GET /requests/:id`. */
+  readonly results: number;
+  /** Answers handed to a waiting or pending request. */
+  readonly matched: number;
+  /** Valid answers for ids this process does not know (another process's, or forgotten). */
+  readonly unmatched: number;
+  /** Messages that were not valid responses (deleted, they can never be answered). */
+  readonly malformed: number;
+  /** Receive or delete calls that failed (the loop backs off and retries). */
+  readonly queueErrors: number;
+  /** The most recent queue error, for /healthz. */
+  readonly lastError: string | undefined;
+}
+
+/** Options for {@linkcode ResponseRouter}. */
+export interface ResponseRouterOptions {
+  /** The response queue's name (`<id>-resp-queue`). */
+  responseQueue: string;
+  /** The out-bucket, read for persisted labels when an answer message is missing. */
+  outBucket?: string;
+  /** Most accepted-but-unanswered requests tracked; past it, new requests are refused (503). @default {10000} */
+  pendingRequestsMax?: number;
+  /** A pending record older than this may be dropped to make room. @default {3600000} (1 h) */
+  pendingRetentionMs?: number;
+  /** Most answers kept for later `GET /requests/:id`; the oldest go first. @default {10000} */
+  resultEntriesMax?: number;
+  /** Long-poll length of each receive, 1..20000. @default {20000} */
+  receiveWaitMs?: number;
+  /** Messages per receive, 1..10. @default {10} */
+  receiveMessagesMax?: number;
+  /** Pause after a failed receive before trying again. @default {1000} */
+  errorBackoffMs?: number;
+  /** Largest persisted label read from the out-bucket, in bytes. @default {4096} */
+  labelBytesMax?: number;
+}
+
+/** The router's dependencies: ports, passed in. */
+export interface ResponseRouterDeps {
+  queue: MessageQueue;
+  /** Needed for persisted labels; without it only queue answers count. */
+  blobs?: BlobStore;
+  clock: Clock;
+  log?: (event: RouterEvent) => void;
+}
+
+/** Too many requests are pending: the caller answers 503. */
+export class OverloadedError extends Error {
+  /** The limit's option name. */
+  readonly limitName: string;
+  constructor(limitName: string, limit: number, what: string) {
+    super(`${what}: ${limitName} = ${limit} reached; retry later`);
+    this.name = "OverloadedError";
+    this.limitName = limitName;
+  }
+}
+
+interface Waiter {
+  resolve(result: StoredResult | undefined): void;
+}
+
+/**
+ * Receives answers from the response queue and routes them by request id.
+ *
+ * @example
+ * ```ts
+ * const router = new ResponseRouter({ queue, blobs, clock: systemClock }, {
+ *   responseQueue: "demo-resp-queue",
+ *   outBucket: "demo-out-bucket",
+ * });
+ * router.start();
+ * router.track({ id, key, stem, acceptedAtMs });
+ * // ... send the request message ...
+ * const result = await router.wait(id, 60_000);
+ * await router.stop();
+ * ```
+ */
+export class ResponseRouter {
+  readonly #deps: ResponseRouterDeps;
+  readonly #options: Required<Omit<ResponseRouterOptions, "outBucket">> & { outBucket?: string };
+  readonly #pending = new Map<string, PendingRequest>();
+  readonly #results = new Map<string, StoredResult>();
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  #abort = new AbortController();
+  #loop: Promise<void> | undefined;
+  #waiting = 0;
+  #matched = 0;
+  #unmatched = 0;
+  #malformed = 0;
+  #queueErrors = 0;
+  #lastError: string | undefined;
+
+  /**
+   * @param deps the queue, blob store and clock
+   * @param options queue name, limits and polling
+   * @throws {RangeError} naming a bad option
+   */
+  constructor(deps: ResponseRouterDeps, options: ResponseRouterOptions) {
+    this.#deps = deps;
+    this.#options = {
+      pendingRequestsMax: 10_000,
+      pendingRetentionMs: 3_600_000,
+      resultEntriesMax: 10_000,
+      receiveWaitMs: 20_000,
+      receiveMessagesMax: 10,
+      errorBackoffMs: 1_000,
+      labelBytesMax: 4_096,
+      ...options,
+    };
+    const o = this.#options;
+    checkInteger("pendingRequestsMax", o.pendingRequestsMax, 1, 10_000_000);
+    checkInteger("pendingRetentionMs", o.pendingRetentionMs, 1, Number.MAX_SAFE_INTEGER);
+    checkInteger("resultEntriesMax", o.resultEntriesMax, 1, 10_000_000);
+    checkInteger("receiveWaitMs", o.receiveWaitMs, 1, 20_000);
+    checkInteger("receiveMessagesMax", o.receiveMessagesMax, 1, 10);
+    checkInteger("errorBackoffMs", o.errorBackoffMs, 0, 600_000);
+    checkInteger("labelBytesMax", o.labelBytesMax, 1, 1 << 20);
+  }
+
+  /** Starts the receive loop (once). */
+  start(): void {
+    if (this.#loop) return;
+    this.#abort = new AbortController();
+    this.#loop = this.#run(this.#abort.signal);
+  }
+
+  /** Stops the loop, ends its long poll and releases every waiter (they see no answer). */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#loop;
+    this.#loop = undefined;
+    for (const [id, waiters] of this.#waiters) {
+      this.#waiters.delete(id);
+      for (const w of waiters) w.resolve(undefined);
+    }
+  }
+
+  /**
+   * Records an accepted request so its answer is kept and `GET /requests/:id` says pending.
+   * Call before sending the request message, so an answer can never arrive unannounced.
+   * @throws {OverloadedError} when `pendingRequestsMax` requests are pending and none is older
+   *   than `pendingRetentionMs`
+   */
+  track(request: PendingRequest): void {
+    if (this.#pending.size >= this.#options.pendingRequestsMax) this.#dropExpired();
+    if (this.#pending.size >= this.#options.pendingRequestsMax) {
+      throw new OverloadedError(
+        "pendingRequestsMax",
+        this.#options.pendingRequestsMax,
+        "too many requests are waiting for workers",
+      );
+    }
+    this.#pending.set(request.id, request);
+  }
+
+  /** Drops a pending request whose message was never sent (its upload failed). */
+  forget(id: string): void {
+    this.#pending.delete(id);
+  }
+
+  /**
+   * Waits for the answer to `id`.
+   * @param id a tracked request id
+   * @param timeoutMs how long to wait
+   * @param signal ends the wait early (the client went away)
+   * @returns the answer, or undefined on timeout, abort or stop (the answer is still kept when
+   *   it arrives later)
+   */
+  async wait(
+    id: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<StoredResult | undefined> {
+    const stored = this.#results.get(id);
+    if (stored) return stored;
+    if (!this.#loop || signal?.aborted) return undefined;
+    const timer = new AbortController();
+    const onAbort = () => timer.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#waiting++;
+    let waiter: Waiter | undefined;
+    const answered = new Promise<StoredResult | undefined>((resolve) => {
+      waiter = { resolve };
+      const set = this.#waiters.get(id) ?? new Set();
+      set.add(waiter);
+      this.#waiters.set(id, set);
+    });
+    const timedOut = this.#deps.clock.sleepMs(timeoutMs, timer.signal).then(() => undefined);
+    try {
+      return await Promise.race([answered, timedOut]);
+    } finally {
+      timer.abort();
+      signal?.removeEventListener("abort", onAbort);
+      this.#waiting--;
+      const set = this.#waiters.get(id);
+      set?.delete(waiter!);
+      if (set?.size === 0) this.#waiters.delete(id);
+    }
+  }
+
+  /**
+   * What is known about `id`: its answer (from the queue, or the persisted label when the
+   * answer message is missing), pending, or undefined for ids never tracked here.
+   */
+  async status(id: string): Promise<RequestStatus | undefined> {
+    const stored = this.#results.get(id);
+    if (stored) return { state: "done", result: stored };
+    const request = this.#pending.get(id);
+    if (!request) return undefined;
+    const persisted = await this.readPersisted(id);
+    if (persisted) return { state: "done", result: persisted };
+    return { state: "pending", request };
+  }
+
+  /**
+   * Looks for the label a worker stored in the out-bucket for a pending request; counts only a
+   * label written after the request was accepted (an older one belongs to an earlier upload
+   * with the same stem). A found label completes the request.
+   */
+  async readPersisted(id: string): Promise<StoredResult | undefined> {
+    const request = this.#pending.get(id);
+    const { blobs } = this.#deps;
+    const bucket = this.#options.outBucket;
+    if (!request || !blobs || bucket === undefined) return undefined;
+    let label: string;
+    try {
+      const object = await blobs.get(bucket, request.stem);
+      if (
+        object.info.lastModifiedMs < request.acceptedAtMs ||
+        object.info.sizeBytes > this.#options.labelBytesMax
+      ) {
+        await object.body.cancel();
+        return undefined;
+      }
+      label = new TextDecoder().decode(await readAll(object.body)).trim();
+    } catch (error) {
+      if (!(error instanceof CloudError && error.code === "not_found")) {
+        this.#deps.log?.({
+          event: "persisted_read_failed",
+          id,
+          message: (error as Error).message,
+        });
+      }
+      return undefined;
+    }
+    if (label === "") return undefined;
+    const response: RecognitionResponse = {
+      v: PROTOCOL_VERSION,
+      id,
+      stem: request.stem,
+      ok: true,
+      label,
+      faces: [],
+      timingsMs: {},
+      worker: "out-bucket",
+    };
+    return this.#complete(response, "out-bucket");
+  }
+
+  /** Counters and sizes. */
+  stats(): RouterStats {
+    return {
+      running: this.#loop !== undefined && !this.#abort.signal.aborted,
+      pending: this.#pending.size,
+      waiting: this.#waiting,
+      results: this.#results.size,
+      matched: this.#matched,
+      unmatched: this.#unmatched,
+      malformed: this.#malformed,
+      queueErrors: this.#queueErrors,
+      lastError: this.#lastError,
+    };
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    const { queue, clock } = this.#deps;
+    const o = this.#options;
+    while (!signal.aborted) {
+      let messages: ReceivedMessage[];
+      try {
+        messages = await queue.receive(o.responseQueue, {
+          messagesMax: o.receiveMessagesMax,
+          waitMs: o.receiveWaitMs,
+          signal,
+        });
+      } catch (error) {
+        if (signal.aborted) break;
+        this.#queueError("receive_failed", error);
+        await clock.sleepMs(o.errorBackoffMs, signal);
+        continue;
+      }
+      for (const message of messages) await this.#handle(message);
+    }
+  }
+
+  async #handle(message: ReceivedMessage): Promise<void> {
+    let response: RecognitionResponse | undefined;
+    try {
+      response = decodeResponse(message.body);
+    } catch (error) {
+      // Never let one bad message stop the loop; ProtocolError is the expected kind.
+      this.#malformed++;
+      const kind = error instanceof ProtocolError ? "" : "unexpected: ";
+      this.#deps.log?.({ event: "response_malformed", message: kind + (error as Error).message });
+    }
+    // Hand the answer on before deleting: a lost delete only means a duplicate later, which
+    // finds the result already stored and changes nothing.
+    if (response) this.#complete(response, "queue");
+    try {
+      await this.#deps.queue.delete(this.#options.responseQueue, message.receipt);
+    } catch (error) {
+      this.#queueError("delete_failed", error);
+    }
+  }
+
+  #complete(response: RecognitionResponse, source: StoredResult["source"]): StoredResult {
+    const existing = this.#results.get(response.id);
+    if (existing) return existing; // a redelivered duplicate
+    const known = this.#pending.delete(response.id);
+    if (known) this.#matched++;
+    else {
+      this.#unmatched++;
+      this.#deps.log?.({
+        event: "response_unmatched",
+        id: response.id,
+        message: "answer for a request this process does not know; kept for GET /requests/:id",
+      });
+    }
+    const result: StoredResult = { response, source, answeredAtMs: this.#deps.clock.nowMs() };
+    this.#results.set(response.id, result);
+    if (this.#results.size > this.#options.resultEntriesMax) {
+      // Maps iterate in insertion order: the first key is the oldest answer.
+      this.#results.delete(this.#results.keys().next().value!);
+    }
+    const waiters = this.#waiters.get(response.id);
+    if (waiters) { for (const w of waiters) w.resolve(result); }
+    return result;
+  }
+
+  #dropExpired(): void {
+    const oldestKeptMs = this.#deps.clock.nowMs() - this.#options.pendingRetentionMs;
+    for (const [id, request] of this.#pending) {
+      if (request.acceptedAtMs >= oldestKeptMs) break; // insertion order is acceptance order
+      if (!this.#waiters.has(id)) this.#pending.delete(id);
+    }
+  }
+
+  #queueError(event: "receive_failed" | "delete_failed", error: unknown): void {
+    this.#queueErrors++;
+    this.#lastError = (error as Error)?.message ?? String(error);
+    this.#deps.log?.({ event, message: this.#lastError });
+  }
+}
+
+function checkInteger(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
+  }
+}
