@@ -1,0 +1,282 @@
+/**
+ * The service's settings, read once at start from flags (and a few environment variables) and
+ * validated together, so a bad value stops the process before anything starts and the message
+ * names the setting.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { type ResourceNames, resourceNames } from "../cloud/resource_names.ts";
+
+/** Where the queues, blobs and instances live. */
+export type BackendKind = "local" | "aws";
+/** Which onnxruntime runs the model: the WASM build (everywhere) or the native addon. */
+export type ModelBackend = "web" | "native";
+
+/** Every setting of `deno task start`, `serve` and `worker`. */
+export interface ServiceConfig {
+  /** `--backend`: `local` (embedded: files, SQLite, local processes) or `aws`. @default {"local"} */
+  readonly backend: BackendKind;
+  /** `--id`: the deployment id in every resource name (`<id>-in-bucket`...). @default {"fr"} */
+  readonly id: string;
+  /** `--region`: the AWS region. @default {"us-east-1"} */
+  readonly region: string;
+  /** `--data`: the embedded backend's directory. @default {"data"} */
+  readonly dataDir: string;
+  /** `--port` or env `PORT`: the web tier's port. @default {8000} */
+  readonly port: number;
+  /** `--hostname`: the web tier's listen address. @default {"0.0.0.0"} */
+  readonly hostname: string;
+  /**
+   * `--max`: most app instances running at once. @default the number of CPU cores for
+   * `start` (one single-threaded worker per core: more only adds contention and memory), 15
+   * for `serve` (the course's shape)
+   */
+  readonly instancesMax: number;
+  /** `--keep-alive-ms`: how long an idle instance waits for work before stopping. @default {0} */
+  readonly keepAliveMs: number;
+  /** `--tick-ms`: the controller's period. @default {1000} */
+  readonly tickMs: number;
+  /** `--gallery`: the gallery file; omitted, the model's default. */
+  readonly gallery: string | undefined;
+  /** `--model-backend`: `web` (onnxruntime-web, WASM) or `native` (onnxruntime-node). @default {"web"} */
+  readonly modelBackend: ModelBackend;
+  /** `--threads`: inference threads per worker. @default {1} */
+  readonly threads: number;
+  /**
+   * `--visibility-timeout-ms`: how long a received request stays hidden; a dead worker's
+   * request comes back after at most this long. @default {10000}
+   */
+  readonly visibilityTimeoutMs: number;
+  /** `--receive-count-max`: deliveries before a request goes to the dead-letter queue. @default {3} */
+  readonly receiveCountMax: number;
+  /** `--imds-url`: the EC2 metadata service (workers on AWS). @default {"http://169.254.169.254"} */
+  readonly imdsUrl: string;
+  /** `--worker-log`: where local worker processes' output goes. @default {"inherit"} */
+  readonly workerOutput: "inherit" | "null";
+}
+
+/** The resource names of one deployment, plus the request queue's dead-letter queue. */
+export interface ServiceNames extends ResourceNames {
+  /** `<id>-req-dlq`: requests that failed `receiveCountMax` times. */
+  readonly deadLetterQueue: string;
+}
+
+/** Which command is reading the settings (their defaults differ a little). */
+export type ServiceCommand = "start" | "serve" | "worker";
+
+/** A setting with a bad value; the message names it and says what is accepted. */
+export class ConfigError extends Error {
+  /** The flag, e.g. `--max`. */
+  readonly setting: string;
+  constructor(setting: string, message: string) {
+    super(`${setting}: ${message}`);
+    this.name = "ConfigError";
+    this.setting = setting;
+  }
+}
+
+/** Most app instances any deployment may ask for (the local fleet's own cap is 32). */
+export const INSTANCES_MAX_LIMIT = 32;
+/** The course's maximum, `serve`'s default. */
+export const INSTANCES_MAX_COURSE = 15;
+/** Most inference threads per worker. */
+export const THREADS_MAX = 64;
+
+const FLAGS = {
+  backend: { type: "string" },
+  id: { type: "string" },
+  region: { type: "string" },
+  data: { type: "string" },
+  port: { type: "string" },
+  hostname: { type: "string" },
+  max: { type: "string" },
+  "keep-alive-ms": { type: "string" },
+  "tick-ms": { type: "string" },
+  gallery: { type: "string" },
+  "model-backend": { type: "string" },
+  threads: { type: "string" },
+  "visibility-timeout-ms": { type: "string" },
+  "receive-count-max": { type: "string" },
+  "imds-url": { type: "string" },
+  "worker-log": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Options for {@linkcode parseServiceConfig}. */
+export interface ParseOptions {
+  /** Environment lookup (`PORT`). @default {(name) => Deno.env.get(name)} */
+  env?: (name: string) => string | undefined;
+  /** CPU cores, for `start`'s default maximum. @default {navigator.hardwareConcurrency} */
+  cores?: number;
+}
+
+/**
+ * Parses and validates the command line of `start`, `serve` or `worker`.
+ *
+ * @param command which command (defaults differ)
+ * @param args the flags, e.g. `Deno.args`
+ * @param options environment and core count
+ * @returns the validated settings, or `"help"` when `--help` was given
+ * @throws {ConfigError} naming the first bad or unknown setting
+ * @example
+ * ```ts
+ * const config = parseServiceConfig("start", ["--max", "4"]);
+ * if (config !== "help") console.log(config.instancesMax); // 4
+ * ```
+ */
+export function parseServiceConfig(
+  command: ServiceCommand,
+  args: readonly string[],
+  options: ParseOptions = {},
+): ServiceConfig | "help" {
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...args], options: FLAGS, strict: true }));
+  } catch (error) {
+    const text = (error as Error).message;
+    const flag = /'(-[^' ]+)/.exec(text)?.[1] ?? "arguments";
+    throw new ConfigError(flag, `${text}; see --help`);
+  }
+  if (values.help) return "help";
+  const str = (flag: keyof typeof FLAGS) => values[flag] as string | undefined;
+
+  const backend = oneOf("--backend", str("backend") ?? "local", ["local", "aws"] as const);
+  const id = str("id") ?? "fr";
+  try {
+    resourceNames(id);
+  } catch (error) {
+    throw new ConfigError("--id", (error as Error).message);
+  }
+  if (backend === "aws" && str("id") === undefined) {
+    throw new ConfigError("--id", "required with --backend aws (it names the buckets and queues)");
+  }
+  const region = str("region") ?? "us-east-1";
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
+    throw new ConfigError(
+      "--region",
+      `${JSON.stringify(region)} is not an AWS region like us-east-1`,
+    );
+  }
+  const dataDir = str("data") ?? "data";
+  if (dataDir.length === 0) throw new ConfigError("--data", "must be a directory path");
+  const cores = options.cores ?? navigator.hardwareConcurrency ?? 1;
+  const maxDefault = command === "start"
+    ? Math.max(1, Math.min(cores, INSTANCES_MAX_LIMIT))
+    : INSTANCES_MAX_COURSE;
+  const imdsUrl = str("imds-url") ?? "http://169.254.169.254";
+  if (!/^https?:\/\/[^/\s]+/.test(imdsUrl)) {
+    throw new ConfigError("--imds-url", `${JSON.stringify(imdsUrl)} is not an http(s) URL`);
+  }
+  return Object.freeze({
+    backend,
+    id,
+    region,
+    dataDir,
+    port: integer("--port", str("port") ?? env("PORT") ?? "8000", 0, 65_535),
+    hostname: str("hostname") ?? "0.0.0.0",
+    instancesMax: integer("--max", str("max") ?? String(maxDefault), 1, INSTANCES_MAX_LIMIT),
+    keepAliveMs: integer("--keep-alive-ms", str("keep-alive-ms") ?? "0", 0, 86_400_000),
+    tickMs: integer("--tick-ms", str("tick-ms") ?? "1000", 10, 3_600_000),
+    gallery: str("gallery"),
+    modelBackend: oneOf(
+      "--model-backend",
+      str("model-backend") ?? "web",
+      ["web", "native"] as const,
+    ),
+    threads: integer("--threads", str("threads") ?? "1", 1, THREADS_MAX),
+    visibilityTimeoutMs: integer(
+      "--visibility-timeout-ms",
+      str("visibility-timeout-ms") ?? "10000",
+      1_000,
+      43_200_000,
+    ),
+    receiveCountMax: integer("--receive-count-max", str("receive-count-max") ?? "3", 1, 1000),
+    imdsUrl,
+    workerOutput: oneOf(
+      "--worker-log",
+      str("worker-log") ?? "inherit",
+      ["inherit", "null"] as const,
+    ),
+  });
+}
+
+/**
+ * The resource names of a deployment.
+ * @param config the settings
+ * @returns bucket and queue names, including the dead-letter queue
+ */
+export function serviceNames(config: Pick<ServiceConfig, "id">): ServiceNames {
+  return { ...resourceNames(config.id), deadLetterQueue: `${config.id}-req-dlq` };
+}
+
+/**
+ * The flags that give a worker process the same deployment as this one (local fleets pass
+ * them on each worker's command line).
+ * @param config the settings
+ * @returns flags for `worker/main.ts`
+ */
+export function workerFlags(config: ServiceConfig): string[] {
+  const flags = [
+    "--backend",
+    config.backend,
+    "--id",
+    config.id,
+    "--region",
+    config.region,
+    "--data",
+    config.dataDir,
+    "--keep-alive-ms",
+    String(config.keepAliveMs),
+    "--model-backend",
+    config.modelBackend,
+    "--threads",
+    String(config.threads),
+    "--visibility-timeout-ms",
+    String(config.visibilityTimeoutMs),
+    "--imds-url",
+    config.imdsUrl,
+  ];
+  if (config.gallery !== undefined) flags.push("--gallery", config.gallery);
+  return flags;
+}
+
+/** The help text shared by the three commands. */
+export const USAGE = `Settings (flags; each has a default):
+  --backend local|aws          where queues, blobs and instances live (local)
+  --id ID                      deployment id in resource names (fr; required for aws)
+  --region R                   AWS region (us-east-1)
+  --data DIR                   embedded backend directory (data)
+  --port N, env PORT           web tier port (8000)
+  --hostname H                 web tier listen address (0.0.0.0)
+  --max N                      most app instances (start: CPU cores; serve: 15)
+  --keep-alive-ms N            idle time before an instance stops (0)
+  --tick-ms N                  controller period (1000)
+  --gallery FILE               gallery file (the model's default)
+  --model-backend web|native   onnxruntime build (web)
+  --threads N                  inference threads per worker (1)
+  --visibility-timeout-ms N    a dead worker's request returns after this (10000)
+  --receive-count-max N        deliveries before the dead-letter queue (3)
+  --imds-url URL               EC2 metadata service (http://169.254.169.254)
+  --worker-log inherit|null    local workers' output (inherit)`;
+
+function integer(setting: string, text: string, min: number, max: number): number {
+  const value = /^-?\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      setting,
+      `must be an integer in [${min}, ${max}], got ${JSON.stringify(text)}`,
+    );
+  }
+  return value;
+}
+
+function oneOf<T extends string>(setting: string, text: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new ConfigError(
+      setting,
+      `must be one of ${allowed.join(", ")}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return text as T;
+}

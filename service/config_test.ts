@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { ConfigError, parseServiceConfig, serviceNames, workerFlags } from "./config.ts";
+
+const noEnv = () => undefined;
+
+Deno.test("parseServiceConfig defaults start's maximum to the CPU cores and serve's to 15", () => {
+  const start = parseServiceConfig("start", [], { env: noEnv, cores: 6 });
+  const serve = parseServiceConfig("serve", [], { env: noEnv, cores: 6 });
+  assert.ok(start !== "help" && serve !== "help");
+  assert.equal(start.instancesMax, 6);
+  assert.equal(serve.instancesMax, 15);
+  assert.equal(start.backend, "local");
+  assert.equal(start.port, 8000);
+  assert.equal(start.keepAliveMs, 0);
+});
+
+Deno.test("parseServiceConfig reads flags and PORT from the environment", () => {
+  const config = parseServiceConfig(
+    "start",
+    ["--max", "15", "--gallery", "g.fgal", "--data", "/tmp/d", "--keep-alive-ms", "2000"],
+    { env: (name) => (name === "PORT" ? "9001" : undefined), cores: 2 },
+  );
+  assert.ok(config !== "help");
+  assert.equal(config.instancesMax, 15);
+  assert.equal(config.gallery, "g.fgal");
+  assert.equal(config.dataDir, "/tmp/d");
+  assert.equal(config.port, 9001);
+  assert.equal(config.keepAliveMs, 2000);
+});
+
+Deno.test("parseServiceConfig fails fast naming the bad setting", () => {
+  const bad: [string[], RegExp][] = [
+    [["--max", "0"], /^--max: must be an integer in \[1, 32\], got "0"/],
+    [["--max", "many"], /^--max/],
+    [["--backend", "gcp"], /^--backend: must be one of local, aws/],
+    [["--backend", "aws"], /^--id: required with --backend aws/],
+    [["--id", "Bad_Id"], /^--id: invalid deployment id/],
+    [["--region", "mars"], /^--region/],
+    [["--port", "70000"], /^--port/],
+    [["--frobnicate"], /^--frobnicate: Unknown option/],
+    [["--model-backend", "gpu"], /^--model-backend/],
+  ];
+  for (const [args, pattern] of bad) {
+    assert.throws(() => parseServiceConfig("start", args, { env: noEnv }), (error) => {
+      assert.ok(error instanceof ConfigError, `${args}: ${error}`);
+      assert.match(error.message, pattern);
+      return true;
+    });
+  }
+});
+
+Deno.test("serviceNames and workerFlags carry the deployment to the worker", () => {
+  const config = parseServiceConfig("start", ["--id", "demo", "--gallery", "g"], { env: noEnv });
+  assert.ok(config !== "help");
+  assert.deepEqual(serviceNames(config), {
+    inBucket: "demo-in-bucket",
+    outBucket: "demo-out-bucket",
+    requestQueue: "demo-req-queue",
+    responseQueue: "demo-resp-queue",
+    deadLetterQueue: "demo-req-dlq",
+  });
+  const worker = parseServiceConfig("worker", workerFlags(config), { env: noEnv });
+  assert.ok(worker !== "help");
+  assert.equal(worker.id, "demo");
+  assert.equal(worker.gallery, "g");
+  assert.equal(worker.dataDir, config.dataDir);
+});

@@ -1,0 +1,81 @@
+/**
+ * `deno task worker`: one app-tier worker, what runs on each app instance. Loads the model once,
+ * serves requests one at a time until none is pending (after `--keep-alive-ms`), then stops:
+ * locally by exiting (the local fleet records the instance as stopped), on EC2 by stopping its own
+ * instance, found through the instance metadata service.
+ *
+ * Settings: see `--help` (the same flags as `deno task start`; the local fleet passes them on).
+ * @module
+ */
+import { ConfigError, parseServiceConfig, serviceNames, USAGE } from "../service/config.ts";
+import { openBackend } from "../service/backend.ts";
+import { Recognizer } from "../model/recognizer.ts";
+import { stopOwnInstance } from "./instance_metadata.ts";
+import { runWorker, type WorkerLog } from "./worker_loop.ts";
+
+/** Process start → model loaded, the figure to watch on a small machine. */
+function sinceProcessStartMs(): number {
+  // performance.now() counts from this process's time origin, i.e. its start.
+  return Math.round(performance.now());
+}
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = parseServiceConfig("worker", Deno.args);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`worker: ${error.message}`);
+    return 2;
+  }
+  if (config === "help") {
+    console.log(`Usage: deno task worker [settings]\n\n${USAGE}`);
+    return 0;
+  }
+  const workerName = Deno.env.get("FR_INSTANCE_NAME") ?? `worker-${Deno.pid}`;
+  const log: WorkerLog = (line) =>
+    console.log(JSON.stringify({ component: "worker", worker: workerName, ...line }));
+  const abort = new AbortController();
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(signal, () => abort.abort());
+  }
+
+  const names = serviceNames(config);
+  const backend = await openBackend(config, { fleet: config.backend === "aws" });
+  const modelStartMs = sinceProcessStartMs();
+  const recognizer = await Recognizer.load({
+    backend: config.modelBackend,
+    threads: config.threads,
+    galleryPath: config.gallery,
+  });
+  log({ event: "ready", importMs: modelStartMs, readyMs: sinceProcessStartMs() });
+  let report;
+  try {
+    report = await runWorker({
+      queue: backend.queue,
+      blobs: backend.blobs,
+      clock: backend.clock,
+      recognize: (bytes) => recognizer.recognize(bytes),
+    }, {
+      routes: names,
+      workerName,
+      keepAliveMs: config.keepAliveMs,
+      visibilityTimeoutMs: config.visibilityTimeoutMs,
+      signal: abort.signal,
+      log,
+    });
+  } finally {
+    await recognizer.close();
+  }
+  log({ event: "stopping", ...report });
+  if (report.reason === "idle" && backend.fleet !== undefined) {
+    // On EC2 an idle worker stops the whole instance (the specification's "stops as soon as no
+    // request is pending"); the instance's boot runs the worker again when it is started.
+    const id = await stopOwnInstance(backend.fleet, { baseUrl: config.imdsUrl });
+    log({ event: "instance_stopped", instanceId: id });
+  }
+  await backend.close();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());
