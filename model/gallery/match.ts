@@ -114,8 +114,9 @@ export function matchEmbedding(
     );
   }
   // One copy per query keeps the inner loop monomorphic whatever array type the caller passes.
-  const q = Float64Array.from(query);
+  const q = new Float64Array(dims);
   for (let i = 0; i < dims; i++) {
+    q[i] = query[i];
     if (!Number.isFinite(q[i])) {
       throw new RangeError(`embedding value ${i} is ${query[i]}; embeddings must be finite`);
     }
