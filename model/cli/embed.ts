@@ -30,8 +30,9 @@ async function main(): Promise<number> {
   });
   if (positionals.length === 0) throw new UsageError("embed: no IMAGE given");
   if (values.threshold !== undefined) throw new UsageError("embed: --threshold does not apply");
+  const options = recognizerOptions(values);
   const files = await expandImageArgs(positionals);
-  const recognizer = await Recognizer.load(recognizerOptions(values));
+  const recognizer = await Recognizer.load(options);
   const progress = progressReporter("embed", files.length);
   const encoder = new TextEncoder();
   let failed = 0;

@@ -33,8 +33,8 @@ async function main(): Promise<number> {
     strict: true,
   });
   if (positionals.length === 0) throw new UsageError("recognize: no IMAGE given");
-  const files = await expandImageArgs(positionals);
   const options = recognizerOptions(values);
+  const files = await expandImageArgs(positionals);
   let galleryPath = values.gallery;
   if (galleryPath === undefined) {
     try {
