@@ -108,9 +108,6 @@ function resolveGlobal(module: string, name: string): PickleGlobal {
   );
 }
 
-const MARK: unique symbol = Symbol("mark");
-type StackItem = PickleValue | typeof MARK;
-
 /** Options for {@linkcode unpickle}. */
 export interface UnpickleOptions {
   /**
@@ -143,7 +140,9 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 class Unpickler {
   private pos = 0;
-  private readonly stack: StackItem[] = [];
+  private readonly stack: PickleValue[] = [];
+  // Stack heights at each MARK (CPython's metastack), so finding the mark is O(1).
+  private readonly marks: number[] = [];
   private readonly memo = new Map<number, PickleValue>();
   private readonly view: DataView;
 
@@ -170,10 +169,13 @@ class Unpickler {
   }
 
   private finish(): PickleValue {
-    if (this.stack.length !== 1) {
-      throw new TorchFileError(`pickle ended with ${this.stack.length} values on the stack, not 1`);
+    if (this.stack.length !== 1 || this.marks.length !== 0) {
+      throw new TorchFileError(
+        `pickle ended with ${this.stack.length} values and ${this.marks.length} marks on the ` +
+          `stack, not 1 value`,
+      );
     }
-    return this.value(this.stack.pop()!);
+    return this.stack.pop()!;
   }
 
   private step(op: number): void {
@@ -185,7 +187,7 @@ class Unpickler {
         this.take(8);
         return;
       case 0x28: // MARK
-        this.stack.push(MARK);
+        this.marks.push(this.stack.length);
         return;
       case 0x30: // POP
         this.pop();
@@ -354,8 +356,8 @@ class Unpickler {
   }
 
   private pop(): PickleValue {
-    if (this.stack.length === 0) throw new TorchFileError("pickle stack underflow");
-    return this.value(this.stack.pop()!);
+    if (this.stack.length <= this.floor()) throw new TorchFileError("pickle stack underflow");
+    return this.stack.pop()!;
   }
 
   private peek(): PickleValue {
@@ -364,13 +366,13 @@ class Unpickler {
 
   private peekBelow(depth: number): PickleValue {
     const index = this.stack.length - 1 - depth;
-    if (index < 0) throw new TorchFileError("pickle stack underflow");
-    return this.value(this.stack[index]);
+    if (index < this.floor()) throw new TorchFileError("pickle stack underflow");
+    return this.stack[index];
   }
 
-  private value(item: StackItem): PickleValue {
-    if (item === MARK) throw new TorchFileError("a MARK was used as a value");
-    return item;
+  /** Values below the innermost MARK belong to an outer frame: never popped before it closes. */
+  private floor(): number {
+    return this.marks.length ? this.marks[this.marks.length - 1] : 0;
   }
 
   private popN(n: number): PickleValue[] {
@@ -380,11 +382,9 @@ class Unpickler {
   }
 
   private popMark(): PickleValue[] {
-    const index = this.stack.lastIndexOf(MARK);
-    if (index < 0) throw new TorchFileError("no MARK on the pickle stack");
-    const items = this.stack.splice(index + 1) as PickleValue[];
-    this.stack.pop();
-    return items;
+    const height = this.marks.pop();
+    if (height === undefined) throw new TorchFileError("no MARK on the pickle stack");
+    return this.stack.splice(height);
   }
 
   private put(index: number): void {

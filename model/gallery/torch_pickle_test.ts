@@ -88,7 +88,9 @@ Deno.test("unpickle refuses opcodes it does not implement and malformed streams"
     new Uint8Array([0x80, 2, 0x29, 0x4b, 1, 0x61, 0x2e]),
     /APPEND on something that is not a list/,
   );
-  refusal(new Uint8Array([0x80, 2, 0x4b, 1, 0x4b, 2, 0x2e]), /2 values on the stack/);
+  refusal(new Uint8Array([0x80, 2, 0x4b, 1, 0x4b, 2, 0x2e]), /2 values and 0 marks/);
+  refusal(new Uint8Array([0x80, 2, 0x28, 0x4b, 1, 0x2e]), /1 values and 1 marks/); // MARK left open
+  refusal(new Uint8Array([0x80, 2, 0x4b, 1, 0x28, 0x30, 0x2e]), /underflow/); // POP below a MARK
   refusal(new Uint8Array([0x80, 2, 0x65, 0x2e]), /no MARK/);
   refusal(new Uint8Array([0x80, 9, 0x2e]), /protocol above 5/);
   refusal(new Uint8Array([0x80, 2, 0x51, 0x2e]), /underflow/);
