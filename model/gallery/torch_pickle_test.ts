@@ -223,3 +223,18 @@ Deno.test("unpickle reads what CPython's pickle writes at protocols 4 and 5", ()
 Deno.test("unpickle refuses CPython's protocol-2 bytes, which call _codecs.encode", () => {
   refusal(hex(CPYTHON_PROTOCOL_2), /global _codecs\.encode, which is not on the whitelist/);
 });
+
+Deno.test("readTorchArchive refuses an archive declaring more than TORCH_UNZIPPED_BYTES_MAX", () => {
+  const zip = torchZip(coursePickle([], []), []);
+  // Patch every central-directory entry's uncompressed size to 1 GiB, as a zip bomb would.
+  const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+  let patched = 0;
+  for (let i = 0; i + 46 <= zip.length; i++) {
+    if (view.getUint32(i, true) === 0x02014b50) {
+      view.setUint32(i + 24, 0x40000000, true);
+      patched++;
+    }
+  }
+  assert.ok(patched > 0);
+  assert.throws(() => readTorchArchive(zip), /expand to more than TORCH_UNZIPPED_BYTES_MAX/);
+});
