@@ -1,0 +1,47 @@
+/**
+ * What `start` and `serve` share: read the settings (failing fast), start the stack, stop it
+ * on SIGINT/SIGTERM.
+ * @module
+ */
+import { ConfigError, parseServiceConfig, USAGE } from "./config.ts";
+import { startStack } from "./stack.ts";
+
+/**
+ * Runs `deno task start` or `deno task serve` until SIGINT or SIGTERM.
+ * @param command which one
+ * @param args the command line
+ * @returns the process exit code
+ */
+export async function runService(
+  command: "start" | "serve",
+  args: readonly string[],
+): Promise<number> {
+  let config;
+  try {
+    config = parseServiceConfig(command, args);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`${command}: ${error.message}`);
+    return 2;
+  }
+  if (config === "help") {
+    console.log(`Usage: deno task ${command} [settings]\n\n${USAGE}`);
+    return 0;
+  }
+  let stack;
+  try {
+    stack = await startStack(config, { command });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`${command}: ${error.message}`);
+    return 2;
+  }
+  const stopped = Promise.withResolvers<void>();
+  const onSignal = () => stopped.resolve();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
+  await stopped.promise;
+  // A second Ctrl-C while shutting down should not kill us before the workers are gone: the
+  // workers got the same SIGINT (same process group) and are exiting already.
+  await stack.close();
+  return 0;
+}

@@ -1,0 +1,222 @@
+/**
+ * End-to-end fixtures: the course dataset unpacked to a temp dir with a gallery enrolled from its
+ * 10 distinct images, a whole embedded stack (web + controller + real worker processes with the
+ * real model) on a free port, a fleet sampler, and a grader-style client.
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { unzipSync } from "fflate";
+import type { Instance } from "../cloud/fleet.ts";
+import { parseServiceConfig, type ServiceConfig } from "../service/config.ts";
+import { type Stack, type StackOptions, startStack } from "../service/stack.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** The course dataset (never copied into the repo); `FR_DATASET_DIR` overrides. */
+export const DATASET_DIR = Deno.env.get("FR_DATASET_DIR") ??
+  resolve(ROOT, "../shared/datasets/cse546");
+
+/** True when the course dataset and the built models are here, so the real-model tests can run. */
+export const E2E_READY = exists(join(DATASET_DIR, "face_images_100.zip")) &&
+  exists(join(ROOT, ".cache/models/face_recognition.onnx"));
+
+/** Why the real-model tests were skipped, for the test name. */
+export const E2E_SKIP_NOTE = E2E_READY
+  ? ""
+  : ` (skipped: no dataset at ${DATASET_DIR} or no models; run deno task model:build)`;
+
+/** Worker output during tests: `FR_E2E_VERBOSE=1` shows it. */
+const VERBOSE = Deno.env.get("FR_E2E_VERBOSE") === "1";
+
+/** The unpacked course images and a gallery of their 10 distinct images. */
+export interface CourseData {
+  readonly dir: string;
+  readonly imagesDir: string;
+  /** Every image file, test_00.jpg … test_99.jpg. */
+  readonly files: readonly string[];
+  /** Expected label per stem (labels_100.csv). */
+  readonly labels: ReadonlyMap<string, string>;
+  readonly gallery: string;
+}
+
+let course: Promise<CourseData> | undefined;
+
+/** Unpacks the 100-image set and enrolls its 10 distinct images once per test process. */
+export function courseData(): Promise<CourseData> {
+  course ??= prepareCourse();
+  return course;
+}
+
+async function prepareCourse(): Promise<CourseData> {
+  const dir = await Deno.makeTempDir({ prefix: "fr-e2e-course-" });
+  globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+  const zip = unzipSync(await Deno.readFile(join(DATASET_DIR, "face_images_100.zip")));
+  const imagesDir = join(dir, "face_images_100");
+  await Deno.mkdir(imagesDir);
+  const files: string[] = [];
+  for (const [path, bytes] of Object.entries(zip)) {
+    const name = path.split("/").pop()!;
+    if (!/^test_\d+\.jpg$/.test(name) || path.includes("__MACOSX")) continue;
+    await Deno.writeFile(join(imagesDir, name), bytes);
+    files.push(name);
+  }
+  files.sort();
+  const csv = await Deno.readTextFile(join(DATASET_DIR, "labels_100.csv"));
+  const rows = csv.trim().split(/\r?\n/);
+  const labels = new Map(rows.slice(1).map((r) => r.split(",") as [string, string]));
+  // The 10 distinct images are test_00 … test_09; the rest repeat them under new names.
+  const enrollCsv = join(dir, "labels_10.csv");
+  await Deno.writeTextFile(enrollCsv, rows.slice(0, 11).join("\n") + "\n");
+  const gallery = join(dir, "course.gallery");
+  const enroll = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      join(ROOT, "model/cli/enroll.ts"),
+      "--gallery",
+      gallery,
+      "--csv",
+      enrollCsv,
+      "--images",
+      imagesDir,
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!enroll.success) {
+    throw new Error(`enroll failed: ${new TextDecoder().decode(enroll.stderr)}`);
+  }
+  return { dir, imagesDir, files, labels, gallery };
+}
+
+/** A stack under a temp data dir, with its log lines collected. */
+export interface TestStack {
+  readonly stack: Stack;
+  readonly lines: Record<string, unknown>[];
+  readonly dataDir: string;
+  /** Closes the stack (workers included) and removes the data dir. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts `deno task start`'s stack in this process (workers are real processes) on a free port.
+ * @param flags extra command-line settings, e.g. `["--max", "2"]`
+ * @param options stack options over the test defaults
+ */
+export async function startTestStack(
+  flags: readonly string[],
+  options: Partial<StackOptions> = {},
+): Promise<TestStack> {
+  const dataDir = await Deno.makeTempDir({ prefix: "fr-e2e-data-" });
+  const config = parseServiceConfig("start", [
+    "--data",
+    dataDir,
+    "--port",
+    "0",
+    "--hostname",
+    "127.0.0.1",
+    "--worker-log",
+    VERBOSE ? "inherit" : "null",
+    ...flags,
+  ], { env: () => undefined }) as ServiceConfig;
+  const lines: Record<string, unknown>[] = [];
+  const stack = await startStack(config, {
+    command: "start",
+    stopGraceMs: 3_000,
+    log: (line) => {
+      lines.push({ ...line });
+      if (VERBOSE) console.log(JSON.stringify(line));
+    },
+    ...options,
+  });
+  return {
+    stack,
+    lines,
+    dataDir,
+    async dispose() {
+      await stack.close();
+      await Deno.remove(dataDir, { recursive: true });
+    },
+  };
+}
+
+/** One sample of the fleet. */
+export interface FleetSample {
+  readonly atMs: number;
+  readonly running: number;
+  /** pending + running + stopping: instances holding a slot. */
+  readonly live: number;
+}
+
+/** Samples the fleet every `periodMs` until stopped. */
+export function sampleFleet(
+  describe: () => Promise<Instance[]>,
+  periodMs = 200,
+): { samples: FleetSample[]; stop(): Promise<void> } {
+  const samples: FleetSample[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const instances = await describe();
+      samples.push({
+        atMs: Date.now(),
+        running: instances.filter((i) => i.state === "running").length,
+        live: instances.filter((i) => ["pending", "running", "stopping"].includes(i.state)).length,
+      });
+      await new Promise((r) => setTimeout(r, periodMs));
+    }
+  })();
+  return {
+    samples,
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+/** A grader-style answer. */
+export interface Answer {
+  readonly file: string;
+  readonly status: number;
+  readonly body: string;
+  readonly doneAtMs: number;
+  readonly latencyMs: number;
+}
+
+/** Posts one image as the course grader does: multipart field `inputFile`. */
+export async function postImage(url: string, path: string, name: string): Promise<Answer> {
+  const form = new FormData();
+  form.append("inputFile", new Blob([await Deno.readFile(path)], { type: "image/jpeg" }), name);
+  const startMs = Date.now();
+  const response = await fetch(`${url}/`, { method: "POST", body: form });
+  const body = await response.text();
+  const doneAtMs = Date.now();
+  return { file: name, status: response.status, body, doneAtMs, latencyMs: doneAtMs - startMs };
+}
+
+/** Waits until `check` is true, polling every 100 ms, up to `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
