@@ -256,11 +256,17 @@ export class SqliteMessageQueue implements MessageQueue {
        WHERE seq = ?`,
     );
     const out: ReceivedMessage[] = [];
+    // With a visibility timeout of 0 a claimed message is still visible to the next select in
+    // this transaction; it must not be delivered twice in one receive.
+    const claimed = new Set<number>();
     let moved = 0;
     for (;;) {
-      const rows = select.all(queue, nowMs, messagesMax - out.length) as unknown as MessageRow[];
+      const limit = messagesMax - out.length + claimed.size;
+      const rows = select.all(queue, nowMs, limit) as unknown as MessageRow[];
       let movedNow = 0;
       for (const row of rows) {
+        if (out.length >= messagesMax) break;
+        if (claimed.has(row.seq)) continue;
         const dl = config.deadLetter;
         if (dl && row.receive_count >= dl.receiveCountMax) {
           // SQS moves a message on the receive that would exceed maxReceiveCount.
@@ -270,6 +276,7 @@ export class SqliteMessageQueue implements MessageQueue {
         }
         const token = randomToken();
         claim.run(token, nowMs + visibilityTimeoutMs, row.seq);
+        claimed.add(row.seq);
         out.push({
           messageId: row.message_id,
           body: row.body,
