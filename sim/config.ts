@@ -59,6 +59,12 @@ export interface SimConfig {
 
   /** Idle time before an instance is stopped (worker self-stop and policy). @default 0 */
   readonly keepAliveMs: number;
+  /**
+   * Whether a worker extends its message's visibility while serving (the service's worker does),
+   * so only a dead worker's message reappears; without it a service longer than the visibility
+   * timeout is redelivered. @default true
+   */
+  readonly workerHeartbeat: boolean;
   /** Whether a worker stops its own instance after keepAliveMs without a request. @default true */
   readonly workerSelfStop: boolean;
   /** Controller tick. @default 1000 */
@@ -126,6 +132,7 @@ const COMMON = {
   maxReceives: 5,
   keepAliveMs: 0,
   workerSelfStop: true,
+  workerHeartbeat: true,
   tickMs: 1000,
   keepAliveVariantMs: 10_000,
   kedaQueueLength: 5,
@@ -210,6 +217,7 @@ export const SIM_KEYS: readonly (keyof SimConfig)[] = [
   "countLagMs",
   "keepAliveMs",
   "workerSelfStop",
+  "workerHeartbeat",
   "tickMs",
   "keepAliveVariantMs",
   "kedaQueueLength",
@@ -252,7 +260,10 @@ export const INTEGER_KEYS: ReadonlySet<keyof SimConfig> = new Set<keyof SimConfi
 ]);
 
 /** Settings that are booleans; every other setting is a number. */
-export const BOOLEAN_KEYS: ReadonlySet<keyof SimConfig> = new Set(["workerSelfStop"]);
+export const BOOLEAN_KEYS: ReadonlySet<keyof SimConfig> = new Set([
+  "workerSelfStop",
+  "workerHeartbeat",
+]);
 
 const DAY_MS = 86_400_000;
 

@@ -445,7 +445,7 @@ class Simulation {
     // A redelivered request is the same image: the same service time.
     const serviceMs = this.serviceMs[id];
     this.engine.schedule(now + serviceMs, EV_SERVICE_END, k, f.gen[k]);
-    if (serviceMs >= this.c.visibilityTimeoutMs) {
+    if (!this.c.workerHeartbeat && serviceMs >= this.c.visibilityTimeoutMs) {
       this.engine.schedule(now + this.c.visibilityTimeoutMs, EV_VIS_EXPIRE, id, receipt);
     }
   }

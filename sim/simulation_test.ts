@@ -69,6 +69,13 @@ Deno.test("simulate starts stopped instances before launching and names launches
   assert.equal(report.instancesMax, 6);
 });
 
+Deno.test("simulate with worker heartbeats never redelivers a slow service", () => {
+  const { report } = run("burst:5", { seed: 3, serviceMsMedian: 40_000, serviceMsP95: 40_000 });
+  assert.equal(report.completed, 5);
+  assert.equal(report.faults.redeliveries, 0);
+  assert.equal(report.faults.duplicateServices, 0);
+});
+
 Deno.test("simulate with the keep-alive policy keeps idle instances up for keepAliveVariantMs", () => {
   const plain = run("burst:20", { seed: 4 }).report;
   const kept = run("burst:20", { seed: 4, keepAliveVariantMs: 10_000 }, "keep-alive").report;
@@ -84,6 +91,7 @@ Deno.test("simulate redelivers a message whose service outlives the visibility t
     serviceMsP95: 40_000,
     visibilityTimeoutMs: 30_000,
     maxReceives: 3,
+    workerHeartbeat: false,
   });
   assert.equal(report.outcome, "ok");
   assert.equal(report.completed, 5, "the first service still answers the client");
@@ -116,6 +124,7 @@ const scenarioArb = fc.record({
   tickMs: fc.constantFrom(250, 1000, 3000),
   countLagMs: fc.constantFrom(0, 1000, 2500),
   workerSelfStop: fc.boolean(),
+  workerHeartbeat: fc.boolean(),
   serviceMsMedian: fc.integer({ min: 50, max: 3000 }),
   serviceSpread: fc.double({ min: 1, max: 3, noNaN: true }),
   startMsMedian: fc.integer({ min: 1, max: 40_000 }),
@@ -131,6 +140,7 @@ function options(s: Scenario): SimOptions {
     tickMs: s.tickMs,
     countLagMs: s.countLagMs,
     workerSelfStop: s.workerSelfStop,
+    workerHeartbeat: s.workerHeartbeat,
     serviceMsMedian: s.serviceMsMedian,
     serviceMsP95: Math.round(s.serviceMsMedian * s.serviceSpread),
     startMsMedian: s.startMsMedian,
