@@ -1,0 +1,79 @@
+/**
+ * End-to-end load on the whole embedded stack (`deno task start`'s, in this process; workers are
+ * real processes with the real model): the course's 100-image burst, or a 1000-request run.
+ * Enrolls the course's 10 distinct images, posts like the grader, and reports total seconds,
+ * average per request, latency percentiles, the fleet's peak and how soon it went back to 0.
+ *
+ * ```sh
+ * deno run -A bench/service_load.ts [--count 100|1000] [--concurrency 100]
+ *   [--model-backend web|native] [--max N] [--json]
+ * ```
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { formatReport, loadImages, parseLabelsCsv, runLoad } from "../web/loadgen.ts";
+import { courseData, DATASET_DIR, sampleFleet, startTestStack, waitFor } from "../tests/_e2e.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    count: { type: "string", default: "100" },
+    concurrency: { type: "string", default: "100" },
+    "model-backend": { type: "string", default: "web" },
+    max: { type: "string" },
+    json: { type: "boolean", default: false },
+  },
+});
+const count = Number(values.count);
+const set = count <= 100 ? "100" : "1000";
+const images = await loadImages(join(DATASET_DIR, `face_images_${set}.zip`));
+const labels = parseLabelsCsv(await Deno.readTextFile(join(DATASET_DIR, `labels_${set}.csv`)));
+const course = await courseData();
+const flags = ["--gallery", course.gallery, "--model-backend", values["model-backend"]!];
+if (values.max) flags.push("--max", values.max);
+const loadAverageBefore = Deno.loadavg()[0];
+const t = await startTestStack(flags);
+const fleet = t.stack.backend.fleet!;
+const sampler = sampleFleet(() => fleet.describe(), 200);
+try {
+  const report = await runLoad({
+    url: `${t.stack.url}/`,
+    images,
+    labels,
+    concurrency: Number(values.concurrency),
+    count,
+  }, { send: (r) => fetch(r), nowMs: () => performance.now() });
+  const lastAnswerMs = Date.now();
+  await waitFor(
+    "every instance to stop",
+    async () => (await fleet.describe({ states: ["pending", "running"] })).length === 0,
+    60_000,
+  );
+  const zeroAfterLastAnswerMs = Date.now() - lastAnswerMs;
+  await sampler.stop();
+  const summary = {
+    count,
+    concurrency: Number(values.concurrency),
+    modelBackend: values["model-backend"],
+    instancesMax: t.stack.config.instancesMax,
+    totalS: report.totalS,
+    perRequestS: report.totalPerRequestS,
+    latencyMs: report.latencyMs,
+    successes: report.successes,
+    correct: report.correct,
+    failures: report.failures,
+    peakRunning: Math.max(...sampler.samples.map((s) => s.running)),
+    zeroAfterLastAnswerMs,
+    loadAverageBefore,
+    loadAverageAfter: Deno.loadavg()[0],
+  };
+  if (values.json) console.log(JSON.stringify(summary));
+  else {
+    console.log(formatReport(report));
+    console.log(summary);
+  }
+} finally {
+  await sampler.stop();
+  await t.dispose();
+}
