@@ -71,7 +71,7 @@ export interface Database {
  * The synchronous part of a lock wait: SQLite's busy handler sleeps inside the call and so
  * blocks the event loop; keep that short and do the rest of the wait asynchronously.
  */
-const BUSY_SYNC_MS = 20;
+const BUSY_SYNC_MS = 1;
 
 /**
  * Opens (creating if needed) the embedded database at `path`.

@@ -161,9 +161,13 @@ export class SqliteMessageQueue implements MessageQueue {
     const deadlineMs = this.#clock.nowMs() + waitMs;
     for (;;) {
       const seen = this.#waker.generation(queue);
-      const received = await this.#database.write(() =>
-        this.#take(queue, config, messagesMax, visibilityTimeoutMs ?? config.visibilityTimeoutMs)
-      );
+      // Look before taking the write lock: WAL readers never wait, so idle and woken-but-late
+      // consumers do not queue up behind the one writer that matters.
+      const received = this.#anyVisible(queue)
+        ? await this.#database.write(() =>
+          this.#take(queue, config, messagesMax, visibilityTimeoutMs ?? config.visibilityTimeoutMs)
+        )
+        : [];
       const nowMs = this.#clock.nowMs();
       if (received.length > 0 || nowMs >= deadlineMs || signal?.aborted || this.#closed) {
         return received;
@@ -288,6 +292,13 @@ export class SqliteMessageQueue implements MessageQueue {
       const full = out.length >= messagesMax;
       if (movedNow === 0 || full || moved >= DEAD_LETTER_MOVES_PER_RECEIVE_MAX) return out;
     }
+  }
+
+  #anyVisible(queue: string): boolean {
+    return this.#read(() =>
+      this.#stmt("SELECT 1 AS x FROM messages WHERE queue = ? AND visible_at_ms <= ? LIMIT 1")
+        .get(queue, this.#clock.nowMs()) !== undefined
+    );
   }
 
   #nextVisibleMs(queue: string, nowMs: number): number | undefined {

@@ -1,0 +1,95 @@
+/**
+ * Embedded queue benchmarks (issue 3): send → receive → delete throughput and p99 latency with
+ * 1, 4 and 16 consumer processes, and how fast a long-polling receive in another process wakes
+ * after a send. Consumers receive one message at a time, as app-tier workers do.
+ *
+ * Usage: deno run -A bench/cloud_queue.ts [--messages N] [--repeats R]
+ * Prints medians over R repeats. Targets: >= 2,000 msg/s with 4 consumers; wake <= 50 ms.
+ */
+import { parseArgs } from "node:util";
+import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: "string", default: "4000" },
+    repeats: { type: "string", default: "3" },
+  },
+});
+const messages = Number(values.messages);
+const repeats = Number(values.repeats);
+const CONSUMER = new URL("./cloud_queue_consumer.ts", import.meta.url).pathname;
+const now = () => performance.timeOrigin + performance.now();
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
+
+function spawn(db: string, queue: string, mode: "drain" | "wake") {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", CONSUMER, db, queue, mode],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  return (async () => {
+    const out = await new Response(child.stdout).text();
+    await child.status;
+    return JSON.parse(out).latenciesMs as number[];
+  })();
+}
+
+async function throughput(consumers: number): Promise<{ msgPerS: number; p99Ms: number }> {
+  const dir = await Deno.makeTempDir({ prefix: "bench-mq-" });
+  const db = `${dir}/cloud.db`;
+  const mq = await SqliteMessageQueue.open(db);
+  await mq.ensureQueue("bench", { messageBytesMax: 1024 });
+  const results = Array.from({ length: consumers }, () => spawn(db, "bench", "drain"));
+  await new Promise((resolve) => setTimeout(resolve, 1500)); // let the processes start
+  const startMs = now();
+  for (let i = 0; i < messages; i++) await mq.send("bench", String(now()));
+  for (let i = 0; i < consumers; i++) await mq.send("bench", "stop");
+  const latencies = (await Promise.all(results)).flat().sort((a, b) => a - b);
+  const elapsedS = (now() - startMs) / 1000;
+  await mq.close();
+  await Deno.remove(dir, { recursive: true });
+  if (latencies.length !== messages) throw new Error(`lost messages: ${latencies.length}`);
+  return { msgPerS: messages / elapsedS, p99Ms: quantile(latencies, 0.99) };
+}
+
+async function wake(samples: number): Promise<{ medianMs: number; p99Ms: number }> {
+  const dir = await Deno.makeTempDir({ prefix: "bench-wake-" });
+  const db = `${dir}/cloud.db`;
+  const mq = await SqliteMessageQueue.open(db);
+  await mq.ensureQueue("wake");
+  const result = spawn(db, "wake", "wake");
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  for (let i = 0; i < samples; i++) {
+    // Gaps long enough that the consumer is asleep in its long poll when the send comes.
+    await new Promise((resolve) => setTimeout(resolve, 100 + (i % 7) * 20));
+    await mq.send("wake", String(now()));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await mq.send("wake", "stop");
+  const latencies = (await result).sort((a, b) => a - b);
+  await mq.close();
+  await Deno.remove(dir, { recursive: true });
+  return { medianMs: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
+}
+
+console.log(
+  `embedded queue, ${messages} messages, median of ${repeats} runs, ${Deno.build.target}`,
+);
+for (const consumers of [1, 4, 16]) {
+  const runs = [];
+  for (let r = 0; r < repeats; r++) runs.push(await throughput(consumers));
+  console.log(
+    `consumers=${consumers}  throughput=${median(runs.map((x) => x.msgPerS)).toFixed(0)} msg/s  ` +
+      `p99 send→delete=${median(runs.map((x) => x.p99Ms)).toFixed(1)} ms`,
+  );
+}
+const wakes = [];
+for (let r = 0; r < repeats; r++) wakes.push(await wake(50));
+console.log(
+  `long-poll wake (other process): median=${median(wakes.map((w) => w.medianMs)).toFixed(1)} ms  ` +
+    `p99=${median(wakes.map((w) => w.p99Ms)).toFixed(1)} ms`,
+);
