@@ -143,7 +143,9 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     waiting++;
     try {
       const accepted = await accept(c, deps, o, newId);
-      const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs, c.req.raw.signal) ??
+      // Not passing request.signal: under Deno.serve reading it prints a deprecation warning, and
+      // a client that went away only holds its waiting slot until requestTimeoutMs.
+      const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs) ??
         await deps.responses.readPersisted(accepted.id);
       if (!result) {
         throw new WebError(
@@ -173,7 +175,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     if (!isRequestId(id)) throw unknownRequest(id);
     let status = await deps.responses.status(id);
     if (status?.state === "pending" && waitMs > 0) {
-      await deps.responses.wait(id, waitMs, c.req.raw.signal);
+      await deps.responses.wait(id, waitMs);
       status = await deps.responses.status(id);
     }
     if (!status) throw unknownRequest(id);

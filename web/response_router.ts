@@ -352,11 +352,14 @@ export class ResponseRouter {
         await clock.sleepMs(o.errorBackoffMs, signal);
         continue;
       }
-      for (const message of messages) await this.#handle(message);
+      // Hand every answer in the batch on first, then delete them together: a waiting client
+      // never waits for another message's delete.
+      for (const message of messages) this.#deliver(message);
+      await Promise.all(messages.map((message) => this.#delete(message)));
     }
   }
 
-  async #handle(message: ReceivedMessage): Promise<void> {
+  #deliver(message: ReceivedMessage): void {
     let response: RecognitionResponse | undefined;
     try {
       response = decodeResponse(message.body);
@@ -369,6 +372,9 @@ export class ResponseRouter {
     // Hand the answer on before deleting: a lost delete only means a duplicate later, which
     // finds the result already stored and changes nothing.
     if (response) this.#complete(response, "queue");
+  }
+
+  async #delete(message: ReceivedMessage): Promise<void> {
     try {
       await this.#deps.queue.delete(this.#options.responseQueue, message.receipt);
     } catch (error) {
