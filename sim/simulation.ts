@@ -209,7 +209,13 @@ export function simulate(
     );
   }
   const policy = createPolicy(options.policy ?? "controller", config);
-  return new Simulation(config, workload, policy, options.onDecision).run();
+  // Room for the expected count plus six standard deviations of a Poisson count, so the request
+  // arrays rarely grow (each growth copies them all).
+  const capacity = Math.min(
+    config.requestsMax,
+    Math.ceil(expected + 6 * Math.sqrt(expected)) + 1024,
+  );
+  return new Simulation(config, workload, policy, capacity, options.onDecision).run();
 }
 
 class Simulation {
@@ -230,14 +236,14 @@ class Simulation {
 
   // Requests, by id. Each request's durations are drawn once, at arrival, and kept (as float32:
   // far below a microsecond off) for the sim and for the oracle.
-  arrivalMs = new Float64Array(1024);
-  uploadMs = new Float32Array(1024);
-  serviceMs = new Float32Array(1024);
-  responseMs = new Float32Array(1024);
-  msg = new Uint8Array(1024);
-  receipts = new Int32Array(1024);
-  answered = new Uint8Array(1024);
-  latencies = new Float64Array(1024);
+  arrivalMs: Float64Array;
+  uploadMs: Float32Array;
+  serviceMs: Float32Array;
+  responseMs: Float32Array;
+  msg: Uint8Array;
+  receipts: Int32Array;
+  answered: Uint8Array;
+  latencies: Float64Array;
 
   readonly counts: SimCounts = {
     requests: 0,
@@ -274,8 +280,18 @@ class Simulation {
     config: SimConfig,
     workload: Workload,
     policy: PolicyRunner,
+    requestsCapacity: number,
     onDecision?: (log: unknown) => void,
   ) {
+    const n = requestsCapacity;
+    this.arrivalMs = new Float64Array(n);
+    this.uploadMs = new Float32Array(n);
+    this.serviceMs = new Float32Array(n);
+    this.responseMs = new Float32Array(n);
+    this.msg = new Uint8Array(n);
+    this.receipts = new Int32Array(n);
+    this.answered = new Uint8Array(n);
+    this.latencies = new Float64Array(n);
     this.c = config;
     this.workload = workload;
     this.policy = policy;
