@@ -29,7 +29,7 @@ export interface Backend {
    * closes it). Local handles also supervise the worker processes they start.
    * @throws {TypeError} when this backend was opened without a fleet
    */
-  openFleet(): Promise<LocalFleet>;
+  openFleet(): Promise<Fleet>;
   /** Closes every port. */
   close(): Promise<void>;
 }
@@ -42,6 +42,11 @@ export interface OpenBackendOptions {
   workerCommand?: readonly string[];
   /** Local fleet: how long a stopped worker gets before SIGKILL. @default {10000} */
   stopGraceMs?: number;
+  /**
+   * This process may launch instances (web tier + controller), so AWS needs `--ami`; a worker
+   * only stops its own instance. @default {options.fleet}
+   */
+  launches?: boolean;
 }
 
 /** The worker entry point, for local fleets. */
@@ -101,15 +106,71 @@ export async function openBackend(
   };
 }
 
-// deno-lint-ignore require-await -- async so the failure arrives as a rejection
-async function openAws(_config: ServiceConfig, _options: OpenBackendOptions): Promise<Backend> {
-  // The S3/SQS/EC2 adapters (cloud/aws/) are not complete yet; name the gap instead of failing
-  // somewhere deep inside.
-  throw new ConfigError(
-    "--backend",
-    "aws is not available in this build yet (cloud/aws has no SQS queue or EC2 fleet adapter); " +
-      "use --backend local",
-  );
+/** A stand-in AMI for processes that never launch instances (a worker only stops its own). */
+const NO_LAUNCH_AMI = "ami-00000000000000000";
+
+async function openAws(config: ServiceConfig, options: OpenBackendOptions): Promise<Backend> {
+  // Imported here so embedded processes never load the AWS SDK (it costs worker start-up time).
+  const aws = await import("../cloud/aws/mod.ts");
+  const { region } = config;
+  const a = config.aws;
+  const blobs = new aws.S3BlobStore({
+    region,
+    endpoint: a.s3Endpoint,
+    forcePathStyle: a.s3Endpoint !== undefined,
+    checksums: a.s3Endpoint !== undefined ? "when_required" : "when_supported",
+  });
+  const queue = new aws.SqsMessageQueue({
+    region,
+    endpoint: a.sqsEndpoint,
+    protocol: a.sqsProtocol,
+  });
+  const userData = a.userDataFile === undefined ? undefined : await readUserData(a.userDataFile);
+  const openFleet = () => {
+    if ((options.launches ?? true) && a.imageId === undefined) {
+      throw new ConfigError("--ami", "required with --backend aws: the AMI new app instances boot");
+    }
+    return Promise.resolve(
+      new aws.Ec2Fleet({
+        region,
+        endpoint: a.ec2Endpoint,
+        launch: {
+          imageId: a.imageId ?? NO_LAUNCH_AMI,
+          instanceType: a.instanceType,
+          keyName: a.keyName,
+          securityGroupIds: a.securityGroupIds,
+          subnetId: a.subnetId,
+          iamInstanceProfileName: a.iamInstanceProfileName,
+          userData,
+        },
+      }),
+    );
+  };
+  const fleet = options.fleet ? await openFleet() : undefined;
+  return {
+    blobs,
+    queue,
+    fleet,
+    localFleet: undefined,
+    clock: systemClock,
+    openFleet() {
+      if (!options.fleet) throw new TypeError("this backend was opened without a fleet");
+      return openFleet();
+    },
+    async close() {
+      await fleet?.close();
+      await queue.close();
+      await blobs.close();
+    },
+  };
+}
+
+async function readUserData(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new ConfigError("--user-data-file", `cannot read ${path}: ${(error as Error).message}`);
+  }
 }
 
 /**

@@ -53,6 +53,32 @@ export interface ServiceConfig {
   readonly imdsUrl: string;
   /** `--worker-log`: where local worker processes' output goes. @default {"inherit"} */
   readonly workerOutput: "inherit" | "null";
+  /** AWS only: how new app instances are launched, and where the services answer. */
+  readonly aws: AwsSettings;
+}
+
+/** AWS-only settings (ignored by the local backend). */
+export interface AwsSettings {
+  /** `--ami`: the AMI with the worker installed; needed to launch instances. */
+  readonly imageId: string | undefined;
+  /** `--instance-type`. @default {"t2.micro"} */
+  readonly instanceType: string;
+  /** `--key-name`: an EC2 key pair for SSH. */
+  readonly keyName: string | undefined;
+  /** `--security-groups`: comma-separated ids. */
+  readonly securityGroupIds: readonly string[];
+  /** `--subnet`. */
+  readonly subnetId: string | undefined;
+  /** `--iam-profile`: an instance profile with S3, SQS and ec2:StopInstances rights. */
+  readonly iamInstanceProfileName: string | undefined;
+  /** `--user-data-file`: the cloud-init script new instances boot with. */
+  readonly userDataFile: string | undefined;
+  /** `--s3-endpoint`, `--sqs-endpoint`, `--ec2-endpoint`: emulators or VPC endpoints. */
+  readonly s3Endpoint: string | undefined;
+  readonly sqsEndpoint: string | undefined;
+  readonly ec2Endpoint: string | undefined;
+  /** `--sqs-protocol json|query`: query for emulators that only speak it. @default {"json"} */
+  readonly sqsProtocol: "json" | "query";
 }
 
 /** The resource names of one deployment, plus the request queue's dead-letter queue. */
@@ -99,6 +125,17 @@ const FLAGS = {
   "receive-count-max": { type: "string" },
   "imds-url": { type: "string" },
   "worker-log": { type: "string" },
+  ami: { type: "string" },
+  "instance-type": { type: "string" },
+  "key-name": { type: "string" },
+  "security-groups": { type: "string" },
+  subnet: { type: "string" },
+  "iam-profile": { type: "string" },
+  "user-data-file": { type: "string" },
+  "s3-endpoint": { type: "string" },
+  "sqs-endpoint": { type: "string" },
+  "ec2-endpoint": { type: "string" },
+  "sqs-protocol": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -198,6 +235,45 @@ export function parseServiceConfig(
       str("worker-log") ?? "inherit",
       ["inherit", "null"] as const,
     ),
+    aws: Object.freeze({
+      imageId: pattern(
+        "--ami",
+        str("ami"),
+        /^ami-[0-9a-f]{8,17}$/,
+        "an AMI id like ami-0123456789abcdef0",
+      ),
+      instanceType: pattern(
+        "--instance-type",
+        str("instance-type"),
+        /^[a-z0-9-]+\.[a-z0-9]+$/,
+        "an instance type like t2.micro",
+      ) ?? "t2.micro",
+      keyName: str("key-name"),
+      securityGroupIds: (str("security-groups") ?? "").split(",").filter((g) => g !== "").map((g) =>
+        pattern(
+          "--security-groups",
+          g,
+          /^sg-[0-9a-f]{8,17}$/,
+          "comma-separated ids like sg-0123abcd",
+        )!
+      ),
+      subnetId: pattern(
+        "--subnet",
+        str("subnet"),
+        /^subnet-[0-9a-f]{8,17}$/,
+        "a subnet id like subnet-0123abcd",
+      ),
+      iamInstanceProfileName: str("iam-profile"),
+      userDataFile: str("user-data-file"),
+      s3Endpoint: url("--s3-endpoint", str("s3-endpoint")),
+      sqsEndpoint: url("--sqs-endpoint", str("sqs-endpoint")),
+      ec2Endpoint: url("--ec2-endpoint", str("ec2-endpoint")),
+      sqsProtocol: oneOf(
+        "--sqs-protocol",
+        str("sqs-protocol") ?? "json",
+        ["json", "query"] as const,
+      ),
+    }),
   });
 }
 
@@ -238,6 +314,15 @@ export function workerFlags(config: ServiceConfig): string[] {
     config.imdsUrl,
   ];
   if (config.gallery !== undefined) flags.push("--gallery", config.gallery);
+  const aws = config.aws;
+  for (
+    const [flag, value] of [
+      ["--s3-endpoint", aws.s3Endpoint],
+      ["--sqs-endpoint", aws.sqsEndpoint],
+      ["--ec2-endpoint", aws.ec2Endpoint],
+    ] as const
+  ) if (value !== undefined) flags.push(flag, value);
+  if (aws.sqsProtocol !== "json") flags.push("--sqs-protocol", aws.sqsProtocol);
   return flags;
 }
 
@@ -258,7 +343,14 @@ export const USAGE = `Settings (flags; each has a default):
   --visibility-timeout-ms N    a dead worker's request returns after this (10000)
   --receive-count-max N        deliveries before the dead-letter queue (3)
   --imds-url URL               EC2 metadata service (http://169.254.169.254)
-  --worker-log inherit|null    local workers' output (inherit)`;
+  --worker-log inherit|null    local workers' output (inherit)
+AWS only:
+  --ami AMI                    AMI with the worker installed (needed to launch instances)
+  --instance-type T            (t2.micro)
+  --key-name K, --security-groups sg-1,sg-2, --subnet S, --iam-profile P
+  --user-data-file FILE        cloud-init script for new instances
+  --s3-endpoint / --sqs-endpoint / --ec2-endpoint URL   emulators or VPC endpoints
+  --sqs-protocol json|query    (json)`;
 
 function integer(setting: string, text: string, min: number, max: number): number {
   const value = /^-?\d+$/.test(text.trim()) ? Number(text) : NaN;
@@ -269,6 +361,22 @@ function integer(setting: string, text: string, min: number, max: number): numbe
     );
   }
   return value;
+}
+
+function pattern(
+  setting: string,
+  text: string | undefined,
+  re: RegExp,
+  what: string,
+): string | undefined {
+  if (text !== undefined && !re.test(text)) {
+    throw new ConfigError(setting, `must be ${what}, got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
+function url(setting: string, text: string | undefined): string | undefined {
+  return pattern(setting, text, /^https?:\/\/[^/\s]+/, "an http(s) URL");
 }
 
 function oneOf<T extends string>(setting: string, text: string, allowed: readonly T[]): T {

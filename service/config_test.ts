@@ -39,6 +39,9 @@ Deno.test("parseServiceConfig fails fast naming the bad setting", () => {
     [["--port", "70000"], /^--port/],
     [["--frobnicate"], /^--frobnicate: Unknown option/],
     [["--model-backend", "gpu"], /^--model-backend/],
+    [["--ami", "ubuntu"], /^--ami: must be an AMI id/],
+    [["--security-groups", "sg-12345678,web"], /^--security-groups/],
+    [["--sqs-endpoint", "ftp://x"], /^--sqs-endpoint: must be an http\(s\) URL/],
   ];
   for (const [args, pattern] of bad) {
     assert.throws(() => parseServiceConfig("start", args, { env: noEnv }), (error) => {

@@ -41,7 +41,7 @@ async function main(): Promise<number> {
   }
 
   const names = serviceNames(config);
-  const backend = await openBackend(config, { fleet: config.backend === "aws" });
+  const backend = await openBackend(config, { fleet: config.backend === "aws", launches: false });
   const modelStartMs = sinceProcessStartMs();
   const recognizer = await Recognizer.load({
     backend: config.modelBackend,
