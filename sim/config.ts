@@ -47,11 +47,11 @@ export interface SimConfig {
   /** Response, 95th percentile. @default 100 (aws), 15 (local) */
   readonly responseMsP95: number;
 
-  /** A received message reappears if not deleted within this. @default 30000 (SQS's default) */
+  /** A received message reappears if not deleted (or extended) within this. @default 10000 (the service's) */
   readonly visibilityTimeoutMs: number;
   /**
    * Receives after which an expiring message goes to the dead-letter queue (SQS redrive policy's
-   * maxReceiveCount) instead of reappearing. @default 5
+   * maxReceiveCount; the service's --receive-count-max) instead of reappearing. @default 3
    */
   readonly maxReceives: number;
   /** Queue counts the controller sees are this old. @default 1000 (aws), 0 (local) */
@@ -128,8 +128,8 @@ const COMMON = {
   instancesMin: 0,
   serviceMsMedian: 550,
   serviceMsP95: 730,
-  visibilityTimeoutMs: 30_000,
-  maxReceives: 5,
+  visibilityTimeoutMs: 10_000,
+  maxReceives: 3,
   keepAliveMs: 0,
   workerSelfStop: true,
   workerHeartbeat: true,

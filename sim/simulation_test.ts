@@ -201,6 +201,10 @@ Deno.test("simulate answers every request once crashes stop (liveness property)"
           ...options(s),
           crashesPerInstanceHour,
           faultsUntilMs: 60_000,
+          // No give-up, and a visibility timeout longer than any service time can be (draws are
+          // capped near 6.3 sigma): then liveness means every request is eventually answered.
+          maxReceives: 1_000_000,
+          visibilityTimeoutMs: 600_000,
         },
         "controller",
         s.profile,
