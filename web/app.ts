@@ -35,6 +35,8 @@ import { renderStatusPage } from "./status_page.ts";
 export const UPLOAD_FIELD = "inputFile";
 /** Default upload limit: 20 MiB, far above any photo a phone takes. */
 export const UPLOAD_BYTES_MAX_DEFAULT = 20 * 1024 * 1024;
+/** Default time allowed to receive one upload (20 MiB at ~350 KB/s). */
+export const UPLOAD_TIMEOUT_MS_DEFAULT = 60_000;
 /** Default time a `POST /` waits for its answer before answering 504. */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 60_000;
 
@@ -76,6 +78,11 @@ export interface WebOptions {
   uploadBytesMax?: number;
   /** Body bytes allowed beyond the image (boundaries, headers, other fields). @default {65536} */
   multipartOverheadBytesMax?: number;
+  /**
+   * Longest time to receive a whole upload; a slower client gets 408 and nothing is stored.
+   * @default {UPLOAD_TIMEOUT_MS_DEFAULT}
+   */
+  uploadTimeoutMs?: number;
   /** How long `POST /` waits for an answer before 504. @default {REQUEST_TIMEOUT_MS_DEFAULT} */
   requestTimeoutMs?: number;
   /** Most `POST /` requests in progress at once; more → 503. @default {1000} */
@@ -121,6 +128,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
   const metrics = deps.metrics ?? new WebMetrics();
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const readState = deps.readState ?? (() => Promise.resolve({ instances: [], queues: [] }));
+  const tier: Tier = { deps, o, newId };
   const statusCounts: Record<string, number> = {};
   let waiting = 0;
 
@@ -142,7 +150,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     }
     waiting++;
     try {
-      const accepted = await accept(c, deps, o, newId);
+      const accepted = await accept(c, tier);
       // Not passing request.signal: under Deno.serve reading it prints a deprecation warning, and
       // a client that went away only holds its waiting slot until requestTimeoutMs.
       const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs) ??
@@ -163,7 +171,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
   });
 
   app.post("/requests", async (c) => {
-    const accepted = await accept(c, deps, o, newId);
+    const accepted = await accept(c, tier);
     c.header("Location", `/requests/${accepted.id}`);
     c.header("X-Request-Id", accepted.id);
     return c.json({ id: accepted.id, status: "pending", stem: accepted.stem }, 202);
@@ -253,13 +261,16 @@ interface Accepted {
   readonly sentAtMs: number;
 }
 
+/** What the handlers share: the ports, the resolved options and the id source. */
+interface Tier {
+  readonly deps: WebDeps;
+  readonly o: ResolvedOptions;
+  readonly newId: () => string;
+}
+
 /** Streams the upload into the in-bucket and sends the request message. */
-async function accept(
-  c: Context,
-  deps: WebDeps,
-  o: ResolvedOptions,
-  newId: () => string,
-): Promise<Accepted> {
+async function accept(c: Context, tier: Tier): Promise<Accepted> {
+  const { deps, o } = tier;
   const bodyBytesMax = o.uploadBytesMax + o.multipartOverheadBytesMax;
   const boundary = readBoundary(c.req.header("content-type"));
   const declaredBytes = Number(c.req.header("content-length") ?? "0");
@@ -273,7 +284,34 @@ async function accept(
   }
   const body = c.req.raw.body;
   if (!body) throw new WebError(400, "missing_field", `empty body; send the ${UPLOAD_FIELD} field`);
-  const part = await openPart(body, boundary, o, bodyBytesMax);
+  const reading = uploadDeadline(deps.clock, o.uploadTimeoutMs);
+  let stored: Omit<Accepted, "sentAtMs"> & { message: string };
+  try {
+    const part = await openPart(body, boundary, o, bodyBytesMax, reading.signal);
+    stored = await store(tier, part);
+  } finally {
+    reading.done();
+  }
+  try {
+    await deps.requestQueue.send(o.requestQueue, stored.message);
+  } catch (error) {
+    deps.responses.forget(stored.id);
+    throw new WebError(
+      500,
+      "internal",
+      `the image was stored but the request could not be queued: ${(error as Error).message}`,
+      { requestId: stored.id, cause: error },
+    );
+  }
+  const { message: _, ...accepted } = stored;
+  return { ...accepted, sentAtMs: deps.clock.nowMs() };
+}
+
+/** Validates the name, assigns the id, tracks it, and streams the file into the in-bucket. */
+async function store(
+  { deps, o, newId }: Tier,
+  part: FilePart,
+): Promise<Omit<Accepted, "sentAtMs"> & { message: string }> {
   let name;
   try {
     name = parseUploadName(part.fileName, o.fileNameCharsMax);
@@ -316,26 +354,32 @@ async function accept(
     await part.cancel("store failed");
     throw uploadError(part.failure() ?? error, o, id);
   }
-  const storedAtMs = deps.clock.nowMs();
-  try {
-    await deps.requestQueue.send(o.requestQueue, message);
-  } catch (error) {
-    deps.responses.forget(id);
-    throw new WebError(
-      500,
-      "internal",
-      `the image was stored but the request could not be queued: ${(error as Error).message}`,
-      { requestId: id, cause: error },
-    );
-  }
   return {
     id,
     key: name.key,
     stem: name.stem,
     acceptedAtMs,
-    storedAtMs,
-    sentAtMs: deps.clock.nowMs(),
+    storedAtMs: deps.clock.nowMs(),
+    message,
   };
+}
+
+/** Aborts with a 408 once `uploadTimeoutMs` passes, unless `done` is called first. */
+function uploadDeadline(clock: Clock, uploadTimeoutMs: number) {
+  const deadline = new AbortController();
+  const finished = new AbortController();
+  clock.sleepMs(uploadTimeoutMs, finished.signal).then(() => {
+    if (finished.signal.aborted) return;
+    deadline.abort(
+      new WebError(
+        408,
+        "upload_timeout",
+        `the upload did not arrive within uploadTimeoutMs = ${uploadTimeoutMs}; ` +
+          "check the connection and retry",
+      ),
+    );
+  });
+  return { signal: deadline.signal, done: () => finished.abort() };
 }
 
 function readBoundary(contentType: string | undefined): string {
@@ -361,6 +405,7 @@ async function openPart(
   boundary: string,
   o: ResolvedOptions,
   bodyBytesMax: number,
+  signal: AbortSignal,
 ): Promise<FilePart> {
   try {
     return await openFilePart(body, boundary, UPLOAD_FIELD, {
@@ -368,6 +413,7 @@ async function openPart(
       bodyBytesMax,
       partHeaderBytesMax: o.partHeaderBytesMax,
       partsMax: o.partsMax,
+      signal,
     });
   } catch (error) {
     throw uploadError(error, o, undefined);
@@ -535,11 +581,13 @@ function resolveOptions(options: WebOptions): ResolvedOptions {
     partHeaderBytesMax: 16_384,
     partsMax: 16,
     pollWaitMsMax: requestTimeoutMs,
+    uploadTimeoutMs: UPLOAD_TIMEOUT_MS_DEFAULT,
     ...options,
     requestTimeoutMs,
   };
   const checks: [keyof ResolvedOptions, number, number][] = [
     ["uploadBytesMax", 1, 2 ** 40],
+    ["uploadTimeoutMs", 1, 86_400_000],
     ["multipartOverheadBytesMax", 1_024, 2 ** 30],
     ["requestTimeoutMs", 1, 86_400_000],
     ["waitingRequestsMax", 1, 1_000_000],

@@ -240,6 +240,33 @@ Deno.test("POST / refuses an upload over uploadBytesMax with 413 and leaves no o
   }
 });
 
+Deno.test("POST / answers 408 to an upload that stalls, in the headers or in the file, and stores nothing", async () => {
+  const clock = new ManualClock(Date.now());
+  const stack = await openTestStack({ clock, web: { uploadTimeoutMs: 30_000 } });
+  try {
+    const head = '--b\r\nContent-Disposition: form-data; name="inputFile"; filename="slow.jpg"\r\n';
+    for (const sent of [head.slice(0, 20), `${head}\r\n${"x".repeat(5_000)}`]) {
+      // The client sends this much and then nothing, keeping the connection open.
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(sent));
+        },
+      });
+      const answer = stack.app.request(rawRequest(body, "multipart/form-data; boundary=b"));
+      await new Promise((r) => setTimeout(r, 50)); // let the app read what was sent
+      clock.advanceMs(30_000);
+      const res = await answer;
+      assert.equal(res.status, 408, sent.slice(0, 30));
+      assert.match(await res.text(), /uploadTimeoutMs = 30000/);
+    }
+    assert.deepEqual((await stack.blobs.list(NAMES.inBucket)).items, []);
+    assert.deepEqual(await listFiles(`${stack.dataDir}/blobs/.tmp`), []);
+    assert.equal(stack.router.stats().pending, 0);
+  } finally {
+    await stack.close();
+  }
+});
+
 Deno.test("POST / maps missing field, bad multipart, bad names and wrong content types to 400/415 with a reason", async () => {
   const stack = await openTestStack();
   try {

@@ -15,6 +15,7 @@ export type WebErrorCode =
   | "bad_file_name"
   | "unsupported_media_type"
   | "upload_too_large"
+  | "upload_timeout"
   | "overloaded"
   | "not_found"
   | "image_error"

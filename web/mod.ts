@@ -27,6 +27,7 @@ export {
   REQUEST_TIMEOUT_MS_DEFAULT,
   UPLOAD_BYTES_MAX_DEFAULT,
   UPLOAD_FIELD,
+  UPLOAD_TIMEOUT_MS_DEFAULT,
   type WebDeps,
   type WebLogEvent,
   type WebOptions,

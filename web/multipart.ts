@@ -17,6 +17,11 @@ export interface MultipartLimits {
   partHeaderBytesMax?: number;
   /** Most parts read before the file field, including it. @default {16} */
   partsMax?: number;
+  /**
+   * Aborting it stops reading: the pending read ends and the caller (or the file stream) fails
+   * with `signal.reason` (the web tier's upload time limit uses this).
+   */
+  signal?: AbortSignal;
 }
 
 /** The body is not well-formed multipart, or lacks the file field: the client's fault (400). */
@@ -131,14 +136,20 @@ export async function openFilePart(
 ): Promise<FilePart> {
   const partHeaderBytesMax = limits.partHeaderBytesMax ?? PART_HEADER_BYTES_MAX_DEFAULT;
   const partsMax = limits.partsMax ?? PARTS_MAX_DEFAULT;
+  const { fileBytesMax, bodyBytesMax } = limits;
   for (
-    const [name, value] of Object.entries({ ...limits, partHeaderBytesMax, partsMax })
+    const [name, value] of Object.entries({
+      fileBytesMax,
+      bodyBytesMax,
+      partHeaderBytesMax,
+      partsMax,
+    })
   ) {
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new RangeError(`${name} must be a positive integer, got ${value}`);
     }
   }
-  const input = new ByteInput(body, limits.bodyBytesMax);
+  const input = new ByteInput(body, limits.bodyBytesMax, limits.signal);
   const delimiter = encoder.encode(`\r\n--${boundary}`);
   try {
     // A virtual CRLF lets the first boundary match the same delimiter as the others.
@@ -364,9 +375,23 @@ class ByteInput {
   #released = false;
   failure: Error | undefined;
 
-  constructor(body: ReadableStream<Uint8Array>, bodyBytesMax: number) {
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(body: ReadableStream<Uint8Array>, bodyBytesMax: number, signal?: AbortSignal) {
     this.#reader = body.getReader();
     this.#bodyBytesMax = bodyBytesMax;
+    this.#signal = signal;
+    // Cancelling ends a read that is waiting on a slow client; #fill then reports the reason.
+    signal?.addEventListener("abort", () => {
+      this.#reader.cancel(String(signal.reason)).catch(() => {});
+    }, { once: true });
+  }
+
+  #checkSignal(): void {
+    if (!this.#signal?.aborted) return;
+    const reason = this.#signal.reason;
+    this.failure = reason instanceof Error ? reason : new MultipartError("reading was aborted");
+    throw this.failure;
   }
 
   unshift(bytes: Uint8Array): void {
@@ -375,11 +400,14 @@ class ByteInput {
 
   /** Reads one more chunk into the buffer; false at the end of the body. */
   async #fill(): Promise<boolean> {
+    this.#checkSignal();
     if (this.#eof) return false;
     let result: ReadableStreamReadResult<Uint8Array>;
     try {
       result = await this.#reader.read();
+      this.#checkSignal();
     } catch (error) {
+      if (error === this.failure) throw error;
       // The client went away or the connection broke: for us, a truncated body.
       this.failure = new MultipartError(`reading the upload failed: ${(error as Error).message}`);
       throw this.failure;
