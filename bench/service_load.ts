@@ -6,7 +6,7 @@
  *
  * ```sh
  * deno run -A bench/service_load.ts [--count 100|1000] [--concurrency 100]
- *   [--model-backend web|native] [--max N] [--json]
+ *   [--model-backend auto|web|native] [--max N] [--json]
  * ```
  * @module
  */

@@ -4,7 +4,7 @@
  * and to the process having exited again on an empty queue. Medians over `--runs`.
  *
  * ```sh
- * deno run -A bench/worker_startup.ts [--runs 5] [--model-backend web|native]
+ * deno run -A bench/worker_startup.ts [--runs 5] [--model-backend auto|web|native]
  * ```
  * @module
  */

@@ -7,7 +7,13 @@
  * Settings: see `--help` (the same flags as `deno task start`; the local fleet passes them on).
  * @module
  */
-import { ConfigError, parseServiceConfig, serviceNames, USAGE } from "../service/config.ts";
+import {
+  ConfigError,
+  parseServiceConfig,
+  type ServiceConfig,
+  serviceNames,
+  USAGE,
+} from "../service/config.ts";
 import { openBackend } from "../service/backend.ts";
 import { Recognizer } from "../model/recognizer.ts";
 import { stopOwnInstance } from "./instance_metadata.ts";
@@ -43,12 +49,8 @@ async function main(): Promise<number> {
   const names = serviceNames(config);
   const backend = await openBackend(config, { fleet: config.backend === "aws", launches: false });
   const modelStartMs = sinceProcessStartMs();
-  const recognizer = await Recognizer.load({
-    backend: config.modelBackend,
-    threads: config.threads,
-    galleryPath: config.gallery,
-  });
-  log({ event: "ready", importMs: modelStartMs, readyMs: sinceProcessStartMs() });
+  const { recognizer, modelBackend } = await loadRecognizer(config, log);
+  log({ event: "ready", modelBackend, importMs: modelStartMs, readyMs: sinceProcessStartMs() });
   let report;
   try {
     report = await runWorker({
@@ -76,6 +78,33 @@ async function main(): Promise<number> {
   }
   await backend.close();
   return 0;
+}
+
+/** Loads the model once; `auto` tries the native runtime first and falls back to WASM. */
+async function loadRecognizer(
+  config: ServiceConfig,
+  log: WorkerLog,
+): Promise<{ recognizer: Recognizer; modelBackend: "web" | "native" }> {
+  const options = { threads: config.threads, galleryPath: config.gallery };
+  if (config.modelBackend !== "auto") {
+    const backend = config.modelBackend;
+    return { recognizer: await Recognizer.load({ ...options, backend }), modelBackend: backend };
+  }
+  try {
+    // Only the addon's loading decides; model or gallery errors must surface as themselves.
+    await import("onnxruntime-node");
+  } catch (error) {
+    // No prebuilt addon for this platform, or it failed to load: the WASM build runs anywhere.
+    log({ event: "native_unavailable", error: String(error) });
+    return {
+      recognizer: await Recognizer.load({ ...options, backend: "web" }),
+      modelBackend: "web",
+    };
+  }
+  return {
+    recognizer: await Recognizer.load({ ...options, backend: "native" }),
+    modelBackend: "native",
+  };
 }
 
 if (import.meta.main) Deno.exit(await main());
