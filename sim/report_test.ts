@@ -71,6 +71,7 @@ Deno.test("sweepSvg plots one labelled point per run", () => {
   }));
   const svg = sweepSvg("tickMs", points);
   assert.equal((svg.match(/<circle /g) ?? []).length, 2);
-  assert.ok(svg.includes("tickMs=5000"));
+  assert.ok(svg.includes(">5000</text>"));
+  assert.ok(svg.includes("sweeping tickMs"));
   assert.ok(!svg.includes("NaN"));
 });

@@ -60,20 +60,26 @@ interface Frame {
   h: number;
   xMax: number;
   yMax: number;
+  /** Data values at the left and bottom edges. @default 0 */
+  xMin?: number;
+  yMin?: number;
 }
 
 function sx(f: Frame, x: number): number {
-  return f.x0 + (f.w * x) / f.xMax;
+  const lo = f.xMin ?? 0;
+  return f.x0 + (f.w * (x - lo)) / (f.xMax - lo);
 }
 
 function sy(f: Frame, y: number): number {
-  return f.y0 + f.h - (f.h * y) / f.yMax;
+  const lo = f.yMin ?? 0;
+  return f.y0 + f.h - (f.h * (y - lo)) / (f.yMax - lo);
 }
 
 function axes(f: Frame, xLabel: string, yLabel: string, xScale: number, yTicks = 5): string[] {
   const out: string[] = [];
-  const yStep = niceStep(f.yMax, yTicks);
-  for (let y = 0; y <= f.yMax + 1e-9; y += yStep) {
+  const yLo = f.yMin ?? 0;
+  const yStep = niceStep(f.yMax - yLo, yTicks);
+  for (let y = Math.ceil(yLo / yStep) * yStep; y <= f.yMax + 1e-9; y += yStep) {
     const py = num(sy(f, y));
     out.push(
       `<line x1="${f.x0}" y1="${py}" x2="${f.x0 + f.w}" y2="${py}" stroke="${COLORS.grid}"/>`,
@@ -86,8 +92,9 @@ function axes(f: Frame, xLabel: string, yLabel: string, xScale: number, yTicks =
       }</text>`,
     );
   }
-  const xStep = niceStep(f.xMax / xScale, 10) * xScale;
-  for (let x = 0; x <= f.xMax + 1e-9; x += xStep) {
+  const xLo = f.xMin ?? 0;
+  const xStep = niceStep((f.xMax - xLo) / xScale, 10) * xScale;
+  for (let x = Math.ceil(xLo / xStep) * xStep; x <= f.xMax + 1e-9; x += xStep) {
     const px = num(sx(f, x));
     out.push(
       `<line x1="${px}" y1="${f.y0 + f.h}" x2="${px}" y2="${
@@ -288,42 +295,47 @@ export interface SweepPoint {
  * @returns SVG text.
  */
 export function sweepSvg(param: string, points: readonly SweepPoint[]): string {
-  let xMax = 1;
-  let yMax = 1;
-  for (const p of points) {
-    xMax = Math.max(xMax, p.report.instanceSeconds);
-    yMax = Math.max(yMax, p.report.latencyMs.p99 / 1000);
-  }
-  const f: Frame = { x0: 80, y0: 60, w: WIDTH - 140, h: 420, xMax: xMax * 1.08, yMax: yMax * 1.1 };
+  const xs = points.map((p) => p.report.instanceSeconds);
+  const ys = points.map((p) => p.report.latencyMs.p99 / 1000);
+  // Zoom on the points (an axis from 0 would squash a sweep's differences into a corner).
+  const span = (v: number[]) => {
+    const lo = Math.min(...v, Infinity);
+    const hi = Math.max(...v, -Infinity);
+    const pad = Math.max((hi - lo) * 0.12, Math.abs(hi) * 0.02, 1e-3);
+    return lo === Infinity ? [0, 1] : [Math.max(0, lo - pad), hi + pad];
+  };
+  const [xMin, xMax] = span(xs);
+  const [yMin, yMax] = span(ys);
+  const f: Frame = { x0: 80, y0: 60, w: WIDTH - 140, h: 420, xMin, xMax, yMin, yMax };
   const first = points[0]?.report;
   const parts: string[] = [
     `<text x="${WIDTH / 2}" y="26" text-anchor="middle" font-size="15" font-weight="600">${
-      esc(`cost against p99 latency, sweeping ${param}`)
+      esc(`cost against p99 latency, sweeping ${param} (labels: its value)`)
     }</text>`,
     `<text x="${WIDTH / 2}" y="44" text-anchor="middle" font-size="12" fill="#333">${
       esc(first ? `${first.workload} · policy ${first.policy} · seed ${first.seed}` : "")
     }</text>`,
     ...axes(f, "instance-seconds (cost)", "p99 latency (s)", 1),
   ];
-  const pts = points.map((p) =>
-    `${num(sx(f, p.report.instanceSeconds))},${num(sy(f, p.report.latencyMs.p99 / 1000))}`
-  );
+  const pts = points.map((_, i) => [sx(f, xs[i]), sy(f, ys[i])]);
   if (pts.length > 1) {
     parts.push(
       `<polyline points="${
-        pts.join(" ")
+        pts.map(([x, y]) => `${num(x)},${num(y)}`).join(" ")
       }" fill="none" stroke="${COLORS.busy}" stroke-width="1.5"/>`,
     );
   }
   points.forEach((p, i) => {
-    const [x, y] = pts[i].split(",");
-    // Labels right of a point, or left of it in the right third, so none runs off the picture.
-    const leftward = Number(x) > f.x0 + (2 * f.w) / 3;
+    const [x, y] = pts[i];
+    // Alternate labels above and below, and put them left of points in the right third, so
+    // neighbours do not overprint and none runs off the picture.
+    const leftward = x > f.x0 + (2 * f.w) / 3;
+    const dy = i % 2 === 0 ? -8 : 16;
     parts.push(
-      `<circle cx="${x}" cy="${y}" r="4.5" fill="${COLORS.visible}"/>`,
-      `<text x="${Number(x) + (leftward ? -7 : 7)}" y="${Number(y) - 7}" font-size="11"${
+      `<circle cx="${num(x)}" cy="${num(y)}" r="4.5" fill="${COLORS.visible}"/>`,
+      `<text x="${num(x + (leftward ? -7 : 7))}" y="${num(y + dy)}" font-size="11"${
         leftward ? ' text-anchor="end"' : ""
-      }>${esc(`${param}=${p.value}`)}</text>`,
+      }>${esc(String(p.value))}</text>`,
     );
   });
   return svgDocument(WIDTH, 540, parts);
