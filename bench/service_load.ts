@@ -20,7 +20,7 @@ const { values } = parseArgs({
   options: {
     count: { type: "string", default: "100" },
     concurrency: { type: "string", default: "100" },
-    "model-backend": { type: "string", default: "web" },
+    "model-backend": { type: "string", default: "auto" },
     max: { type: "string" },
     json: { type: "boolean", default: false },
   },

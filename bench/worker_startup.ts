@@ -16,7 +16,7 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     runs: { type: "string", default: "5" },
-    "model-backend": { type: "string", default: "web" },
+    "model-backend": { type: "string", default: "auto" },
     json: { type: "boolean", default: false },
   },
 });

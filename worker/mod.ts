@@ -19,3 +19,11 @@ export {
   type WorkerReport,
   type WorkerRoutes,
 } from "./worker_loop.ts";
+export {
+  fetchInstanceId,
+  IMDS_BASE_URL_DEFAULT,
+  IMDS_REQUEST_MS_DEFAULT,
+  InstanceMetadataError,
+  type InstanceMetadataOptions,
+  stopOwnInstance,
+} from "./instance_metadata.ts";
