@@ -7,6 +7,7 @@ export {
   type Clamp,
   decide,
   type DecisionLog,
+  type FleetGoal,
   type FleetPlan,
   type FleetView,
   initialPolicyState,

@@ -278,7 +278,7 @@ export function decide(
       clamps.push("keepAlive");
     }
   }
-  const plan = planFleet(fleet, target, demand, config, nowMs);
+  const plan = planFleet(fleet, { target, demand, nowMs, config });
   clamps.push(...plan.clamps);
   const log: DecisionLog = {
     nowMs,
@@ -391,6 +391,17 @@ export function viewFleet(
   };
 }
 
+/** What {@linkcode planFleet} aims at. */
+export interface FleetGoal {
+  /** Serving (pending + running) instances to aim at. */
+  readonly target: number;
+  /** visible + inFlight: judges instances whose business is unknown. */
+  readonly demand: number;
+  /** The tick's time, stamped on new awaiting actions. */
+  readonly nowMs: number;
+  readonly config: PolicyConfig;
+}
+
 /** The actions that move a fleet toward a target count; see {@linkcode planFleet}. */
 export interface FleetPlan {
   readonly decisions: readonly ScalingDecision[];
@@ -407,19 +418,17 @@ export interface FleetPlan {
  * while any request is pending.
  *
  * @param fleet From {@linkcode viewFleet}.
- * @param target Serving instances to aim at.
- * @param demand visible + inFlight, used to judge instances whose business is unknown.
- * @param config Validated settings.
- * @param nowMs The tick's time, stamped on new awaiting actions.
+ * @param goal The count to aim at and what judging the fleet needs (named: two plain numbers
+ *   side by side are easy to swap).
  * @returns Decisions, the awaiting list and the clamps applied.
+ * @example
+ * ```ts
+ * const fleet = viewFleet(observation, state.requested, config);
+ * const plan = planFleet(fleet, { target: 4, demand: 4, nowMs: observation.nowMs, config });
+ * ```
  */
-export function planFleet(
-  fleet: FleetView,
-  target: number,
-  demand: number,
-  config: PolicyConfig,
-  nowMs: number,
-): FleetPlan {
+export function planFleet(fleet: FleetView, goal: FleetGoal): FleetPlan {
+  const { target, demand, nowMs, config } = goal;
   const decisions: ScalingDecision[] = [];
   const requested = [...fleet.requested];
   const clamps: Clamp[] = [];

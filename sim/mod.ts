@@ -33,7 +33,7 @@ export {
 } from "./distributions.ts";
 export { Engine, type EngineLimits, type Outcome, SimInvariantError } from "./engine.ts";
 export { EventQueue, EventQueueFullError } from "./event_queue.ts";
-export { type OracleBound, oracleBound } from "./oracle.ts";
+export { type OracleBound, oracleBound, type OracleInput } from "./oracle.ts";
 export {
   createPolicy,
   decideKeda,

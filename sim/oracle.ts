@@ -20,9 +20,8 @@
  * run (they are drawn once per request, keyed by request id, so any policy sees the same ones).
  * @module
  */
-import type { SimConfig } from "./config.ts";
 import { durationAt } from "./distributions.ts";
-import type { Distributions, RequestDraws, Seeds } from "./simulation.ts";
+import { distributionsOf, type SimResult } from "./simulation.ts";
 
 /** The bound, in the report's units. */
 export interface OracleBound {
@@ -30,23 +29,24 @@ export interface OracleBound {
   readonly instanceSeconds: number;
 }
 
+/** What the oracle needs from a run; a {@linkcode SimResult} has it all. */
+export type OracleInput = Pick<SimResult, "config" | "seeds" | "arrivalsMs" | "draws">;
+
 /**
  * Computes the oracle lower bound for a run.
  *
- * @param config The run's config.
- * @param seeds The run's sub-seeds.
- * @param d The run's distributions.
- * @param arrivalsMs Each request's arrival time, by id (ascending).
- * @param draws Each request's upload, service and response time, as the run drew them.
+ * @param run The run's config, sub-seeds, arrival times (ascending, by request id) and the
+ *   durations it drew per request.
  * @returns The bound on makespan and instance-seconds.
+ * @example
+ * ```ts
+ * const result = simulate(config, workload);
+ * const { makespanMs } = oracleBound(result);
+ * ```
  */
-export function oracleBound(
-  config: SimConfig,
-  seeds: Seeds,
-  d: Distributions,
-  arrivalsMs: Float64Array,
-  draws: RequestDraws,
-): OracleBound {
+export function oracleBound(run: OracleInput): OracleBound {
+  const { config, seeds, arrivalsMs, draws } = run;
+  const d = distributionsOf(config);
   const n = arrivalsMs.length;
   if (n === 0) return { makespanMs: 0, instanceSeconds: 0 };
   const t0 = arrivalsMs[0];

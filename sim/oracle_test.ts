@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { resolveSimConfig } from "./config.ts";
 import { oracleBound, sumOfSmallest } from "./oracle.ts";
-import { distributionsOf, seedsOf } from "./simulation.ts";
+import { seedsOf } from "./simulation.ts";
 
 Deno.test("sumOfSmallest equals sorting and summing, for any order", () => {
   let x = 12345;
@@ -35,13 +35,7 @@ Deno.test("oracleBound for a burst of equal services is boot + ceil(N / max) × 
     serviceMs: new Float32Array(n).fill(500),
     responseMs: new Float32Array(n),
   };
-  const bound = oracleBound(
-    config,
-    seedsOf(1),
-    distributionsOf(config),
-    new Float64Array(n),
-    draws,
-  );
+  const bound = oracleBound({ config, seeds: seedsOf(1), arrivalsMs: new Float64Array(n), draws });
   assert.equal(bound.makespanMs, 20_000 + Math.ceil(100 / 15) * 500);
   assert.equal(bound.instanceSeconds, 50);
 });
@@ -54,6 +48,6 @@ Deno.test("oracleBound for a slow trickle is each request's own time, not the fl
     serviceMs: Float32Array.from([500, 500]),
     responseMs: Float32Array.from([20, 20]),
   };
-  const bound = oracleBound(config, seedsOf(1), distributionsOf(config), arrivals, draws);
+  const bound = oracleBound({ config, seeds: seedsOf(1), arrivalsMs: arrivals, draws });
   assert.equal(bound.makespanMs, 60_000 + 10 + 500 + 20);
 });

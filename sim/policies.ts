@@ -202,7 +202,7 @@ export function decideKeda(o: Observation, s: KedaState, c: KedaConfig) {
     // Scale-up is immediate; only scale-down is stabilised.
     if (target > fleet.serving) target = Math.max(raw, fleet.serving);
   }
-  const plan = planFleet(fleet, target, backlog, c.fleet, o.nowMs);
+  const plan = planFleet(fleet, { target, demand: backlog, nowMs: o.nowMs, config: c.fleet });
   return {
     decisions: plan.decisions,
     state: { nowMsLast: o.nowMs, activeLastMs, recommendations, requested: plan.requested },
@@ -287,13 +287,12 @@ export function decideTargetTracking(
     desiredCapacity = clamp(Math.min(desiredCapacity, Math.ceil((inService * metric) / T)));
     periodsBelow = 0;
   }
-  const plan = planFleet(
-    fleet,
-    desiredCapacity,
-    o.queue.visible + o.queue.inFlight,
-    c.fleet,
-    o.nowMs,
-  );
+  const plan = planFleet(fleet, {
+    target: desiredCapacity,
+    demand: o.queue.visible + o.queue.inFlight,
+    nowMs: o.nowMs,
+    config: c.fleet,
+  });
   return {
     decisions: plan.decisions,
     state: {

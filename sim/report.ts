@@ -6,7 +6,7 @@
 import { SIM_KEYS, type SimConfig } from "./config.ts";
 import { PENDING, RUNNING } from "./fleet.ts";
 import { type OracleBound, oracleBound } from "./oracle.ts";
-import { distributionsOf, type SimResult } from "./simulation.ts";
+import type { SimResult } from "./simulation.ts";
 
 /** Latency percentiles (nearest rank). */
 export interface LatencyMs {
@@ -101,7 +101,7 @@ export function buildReport(result: SimResult): Report {
     sum += lat[i];
     if (lat[i] > c.sloMs) slow++;
   }
-  const oracle = oracleBound(c, result.seeds, distributionsOf(c), result.arrivalsMs, result.draws);
+  const oracle = oracleBound(result);
   const counts = result.counts;
   const makespanMs = counts.completed === 0 ? 0 : result.lastCompletionMs - result.firstArrivalMs;
   const instanceMs = result.msInState[PENDING] + result.msInState[RUNNING];
