@@ -69,20 +69,29 @@ export async function openTestStack(options: TestStackOptions = {}): Promise<Tes
   });
   router.start();
   const metrics = new WebMetrics();
-  const app = createApp({
-    blobs,
-    requestQueue: queue,
-    responses: router,
-    clock,
-    metrics,
-    newId: options.newId,
-    readState: options.readState ??
-      snapshotReader(undefined, queue, [NAMES.requestQueue, NAMES.responseQueue]),
-  }, {
-    inBucket: NAMES.inBucket,
-    requestQueue: NAMES.requestQueue,
-    ...options.web,
-  });
+  let app: Hono;
+  try {
+    app = createApp({
+      blobs,
+      requestQueue: queue,
+      responses: router,
+      clock,
+      metrics,
+      newId: options.newId,
+      readState: options.readState ??
+        snapshotReader(undefined, queue, [NAMES.requestQueue, NAMES.responseQueue]),
+    }, {
+      inBucket: NAMES.inBucket,
+      requestQueue: NAMES.requestQueue,
+      ...options.web,
+    });
+  } catch (error) {
+    // Bad options are a test case too: leave nothing open or on disk.
+    await router.stop();
+    await queue.close();
+    await Deno.remove(root, { recursive: true });
+    throw error;
+  }
   return {
     root,
     dataDir,
