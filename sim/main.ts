@@ -4,16 +4,14 @@
  * the deterministic core.
  * @module
  */
-import { type SimConfig } from "./config.ts";
 import { parseCli, usage, UsageError } from "./cli.ts";
-import { resolveSimConfig } from "./config.ts";
+import { INTEGER_KEYS, resolveSimConfig, type SimConfig } from "./config.ts";
 import { POLICY_NAMES } from "./policies.ts";
 import { buildReport, reportJson, reportText } from "./report.ts";
 import { seedsOf, simulate } from "./simulation.ts";
 import { parseSweep, policyTable, sweepTable } from "./sweep.ts";
 import { sweepSvg, timelineSvg } from "./svg.ts";
 import { parseWorkload, WorkloadError } from "./workloads.ts";
-import { INTEGER_KEYS } from "./config.ts";
 
 function hex(n: number): string {
   return "0x" + n.toString(16).padStart(8, "0");
@@ -48,9 +46,11 @@ function main(args: string[]): number {
 
   if (cli.sweep !== null) {
     const spec = parseSweep(cli.sweep, INTEGER_KEYS);
+    // parseCli refuses --sweep with --policy all.
+    const policy = cli.policy === "all" ? "controller" : cli.policy;
     const points = spec.values.map((value) => {
       const c = resolveSimConfig({ ...cli.settings, [spec.key]: value }, cli.profile);
-      return { value, report: buildReport(simulate(c, workload, { policy: cli.policy as never })) };
+      return { value, report: buildReport(simulate(c, workload, { policy })) };
     });
     if (cli.json) console.log(JSON.stringify({ sweep: spec.key, points }, null, 2));
     else console.log(sweepTable(spec.key, points));

@@ -111,6 +111,7 @@ export function buildReport(result: SimResult): Report {
     ? 0
     : Math.max(0, result.zeroAtMs - result.lastCompletionMs);
   const ratio = (a: number, b: number) => (b > 0 ? r3(a / b) : a > 0 ? Infinity : 1);
+  // Settings in SIM_KEYS order, whatever order they were given in, so equal runs print equal JSON.
   const config = Object.fromEntries(SIM_KEYS.map((k) => [k, c[k]])) as unknown as SimConfig;
   return {
     seed: c.seed,

@@ -283,7 +283,8 @@ export function timelineSvg(report: Report, timeline: Timeline): string {
 
 /** One point of a sweep. */
 export interface SweepPoint {
-  readonly value: number;
+  /** The swept setting's value (or, comparing policies, the policy's name). */
+  readonly value: number | string;
   readonly report: Report;
 }
 

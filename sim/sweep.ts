@@ -117,7 +117,7 @@ export function sweepTable(key: string, points: readonly SweepPoint[]): string {
 export function policyTable(reports: readonly Report[]): string {
   return sweepTable(
     "policy",
-    reports.map((r) => ({ value: r.policy as unknown as number, report: r })),
+    reports.map((r) => ({ value: r.policy, report: r })),
   );
 }
 
