@@ -197,18 +197,19 @@ export async function postImage(url: string, path: string, name: string): Promis
   return { file: name, status: response.status, body, doneAtMs, latencyMs: doneAtMs - startMs };
 }
 
-/** Waits until `check` is true, polling every 100 ms, up to `timeoutMs`. */
+/** Waits until `check` is true, polling every `intervalMs`, up to `timeoutMs`. */
 export async function waitFor(
   what: string,
   check: () => Promise<boolean>,
   timeoutMs = 30_000,
+  intervalMs = 100,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
