@@ -183,3 +183,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "an image the real model cannot decode is answered 422 with its reason, and the stack goes on" +
+    E2E_SKIP_NOTE,
+  ...e2e,
+  async fn() {
+    const course = await courseData();
+    const t = await startTestStack(["--gallery", course.gallery, "--max", "1"]);
+    try {
+      const dir = await Deno.makeTempDir({ prefix: "fr-e2e-bad-" });
+      const good = await Deno.readFile(`${course.imagesDir}/test_01.jpg`);
+      await Deno.writeFile(`${dir}/cut.jpg`, good.slice(0, Math.floor(good.length / 2)));
+      await Deno.writeFile(`${dir}/text.jpg`, new TextEncoder().encode("not an image at all"));
+      const [cut, text] = await Promise.all([
+        postImage(t.stack.url, `${dir}/cut.jpg`, "cut.jpg"),
+        postImage(t.stack.url, `${dir}/text.jpg`, "text.jpg"),
+      ]);
+      await Deno.remove(dir, { recursive: true });
+      for (const answer of [cut, text]) {
+        assert.equal(answer.status, 422, answer.body);
+        assert.match(answer.body, /image_[a-z_]+/);
+      }
+      const after = await postImage(t.stack.url, `${course.imagesDir}/test_01.jpg`, "test_01.jpg");
+      assert.equal(after.body, `test_01:${course.labels.get("test_01")}`);
+      const labels = await t.stack.backend.blobs.list(t.stack.names.outBucket);
+      assert.deepEqual(labels.items.map((i) => i.key), ["test_01"], "no label for refused images");
+    } finally {
+      await t.dispose();
+    }
+  },
+});
