@@ -6,7 +6,7 @@
  *
  * ```sh
  * deno run -A bench/service_load.ts [--count 100|1000] [--concurrency 100]
- *   [--model-backend auto|web|native] [--max N] [--json]
+ *   [--model-backend web|native|auto] [--max N] [--json]
  * ```
  * @module
  */
@@ -20,7 +20,7 @@ const { values } = parseArgs({
   options: {
     count: { type: "string", default: "100" },
     concurrency: { type: "string", default: "100" },
-    "model-backend": { type: "string", default: "auto" },
+    "model-backend": { type: "string", default: "web" },
     max: { type: "string" },
     json: { type: "boolean", default: false },
   },

@@ -4,7 +4,7 @@
  * and to the process having exited again on an empty queue. Medians over `--runs`.
  *
  * ```sh
- * deno run -A bench/worker_startup.ts [--runs 5] [--model-backend auto|web|native]
+ * deno run -A bench/worker_startup.ts [--runs 5] [--model-backend web|native|auto]
  * ```
  * @module
  */
@@ -16,7 +16,7 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     runs: { type: "string", default: "5" },
-    "model-backend": { type: "string", default: "auto" },
+    "model-backend": { type: "string", default: "web" },
     json: { type: "boolean", default: false },
   },
 });

@@ -39,14 +39,17 @@ export interface ServiceConfig {
   readonly keepAliveMs: number;
   /** `--tick-ms`: the controller's period. @default {1000} */
   readonly tickMs: number;
-  /** `--gallery`: the gallery file; omitted, the model's default. */
+  /**
+   * `--gallery`: the gallery file. Omitted: `<data>/faces.gallery` when it exists (where
+   * `deno task enroll` writes by default), else none (every face is `Unknown`).
+   */
   readonly gallery: string | undefined;
   /**
    * `--model-backend`: `web` (onnxruntime-web, WASM), `native` (onnxruntime-node) or `auto`
-   * (native, falling back to web when the addon does not load). `auto` because a worker's
-   * start-up is the cost that matters on a small machine, and native starts in about half the
-   * time and recognises about 3× faster (bench/worker_startup.ts, bench/service_load.ts).
-   * @default {"auto"}
+   * (native, falling back to web when the addon does not load). `web` by default because it
+   * runs wherever Deno does, with no native addon; `native` starts in about half the time and
+   * recognises about 3× faster (bench/worker_startup.ts, bench/service_load.ts).
+   * @default {"web"}
    */
   readonly modelBackend: ModelBackend;
   /** `--threads`: inference threads per worker. @default {1} */
@@ -224,10 +227,10 @@ export function parseServiceConfig(
     instancesMax: integer("--max", str("max") ?? String(maxDefault), 1, INSTANCES_MAX_LIMIT),
     keepAliveMs: integer("--keep-alive-ms", str("keep-alive-ms") ?? "0", 0, 86_400_000),
     tickMs: integer("--tick-ms", str("tick-ms") ?? "1000", 10, 3_600_000),
-    gallery: str("gallery"),
+    gallery: str("gallery") ?? defaultGallery(dataDir),
     modelBackend: oneOf(
       "--model-backend",
-      str("model-backend") ?? "auto",
+      str("model-backend") ?? "web",
       ["auto", "web", "native"] as const,
     ),
     threads: integer("--threads", str("threads") ?? "1", 1, THREADS_MAX),
@@ -346,8 +349,8 @@ export const USAGE = `Settings (flags; each has a default):
   --max N                      most app instances (start: CPU cores; serve: 15)
   --keep-alive-ms N            idle time before an instance stops (0)
   --tick-ms N                  controller period (1000)
-  --gallery FILE               gallery file (the model's default)
-  --model-backend auto|web|native  onnxruntime build (auto: native if it loads, else web)
+  --gallery FILE               gallery file (default DIR/faces.gallery when it exists)
+  --model-backend web|native|auto  onnxruntime build (default web; auto: native if it loads)
   --threads N                  inference threads per worker (1)
   --visibility-timeout-ms N    a dead worker's request returns after this (10000)
   --receive-count-max N        deliveries before the dead-letter queue (3)
@@ -396,4 +399,14 @@ function oneOf<T extends string>(setting: string, text: string, allowed: readonl
     );
   }
   return text as T;
+}
+
+/** The gallery `deno task enroll` writes by default, when it exists in the data directory. */
+function defaultGallery(dataDir: string): string | undefined {
+  const path = `${dataDir.replace(/\/+$/, "")}/faces.gallery`;
+  try {
+    return Deno.statSync(path).isFile ? path : undefined;
+  } catch {
+    return undefined;
+  }
 }

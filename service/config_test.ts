@@ -68,3 +68,19 @@ Deno.test("serviceNames and workerFlags carry the deployment to the worker", () 
   assert.equal(worker.gallery, "g");
   assert.equal(worker.dataDir, config.dataDir);
 });
+
+Deno.test("parseServiceConfig uses DIR/faces.gallery when enroll wrote one there, else none", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const without = parseServiceConfig("start", ["--data", dir], { env: noEnv, cores: 2 });
+    assert.ok(without !== "help");
+    assert.equal(without.gallery, undefined);
+    assert.equal(without.modelBackend, "web");
+    await Deno.writeFile(`${dir}/faces.gallery`, new Uint8Array(1));
+    const withGallery = parseServiceConfig("start", ["--data", dir], { env: noEnv, cores: 2 });
+    assert.ok(withGallery !== "help");
+    assert.equal(withGallery.gallery, `${dir}/faces.gallery`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
