@@ -236,7 +236,10 @@ async function handleMessage(
   }
   const heartbeat = startHeartbeat(queue, clock, o, message.receipt);
   try {
+    const serveStartMs = clock.nowMs();
     const response = await raceAbort(serve(deps, clock, o, request), o.signal);
+    // get + recognise + put: the service time the simulator fits (sim/validate.ts reads it).
+    const serviceMs = Math.round(clock.nowMs() - serveStartMs);
     if (response === undefined) {
       // Shutting down mid-request: hand the request back at once rather than after a timeout.
       await releaseQuietly(queue, requestQueue, message.receipt);
@@ -251,6 +254,7 @@ async function handleMessage(
       stem: request.stem,
       ...(response.ok ? { label: response.label } : { code: response.error.code }),
       receiveCount: message.receiveCount,
+      serviceMs,
     });
     return response.ok ? "answered" : "refused";
   } catch (error) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readAll } from "../cloud/blob_store.ts";
+import { ManualClock } from "../cloud/clock.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
 import { decodeResponse, encodeRequest, type RecognitionResponse } from "./protocol.ts";
@@ -124,6 +125,30 @@ Deno.test("runWorker answers each request, stores the label under the stem and e
       inFlight: 0,
       delayed: 0,
     });
+  } finally {
+    await stack.close();
+  }
+});
+
+Deno.test("runWorker logs each answer's serviceMs: get + recognise + put, on the worker's clock", async () => {
+  const stack = await openStack();
+  try {
+    await submit(stack, "s1", "test_000.jpg", new Uint8Array([1]));
+    await submit(stack, "s2", "test_001.jpg", new Uint8Array([2]));
+    const clock = new ManualClock(5_000);
+    const takesMs = [250, 40];
+    const lines: Record<string, unknown>[] = [];
+    const report = await runWorker({
+      ...stack,
+      clock,
+      recognize: (bytes) => {
+        clock.advanceMs(takesMs.shift()!);
+        return byFirstByte(bytes);
+      },
+    }, { ...options, log: (line) => lines.push({ ...line }) });
+    assert.equal(report.answered, 2);
+    const answered = lines.filter((l) => l.event === "answered");
+    assert.deepEqual(answered.map((l) => [l.id, l.serviceMs]), [["s1", 250], ["s2", 40]]);
   } finally {
     await stack.close();
   }
