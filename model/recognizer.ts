@@ -1,5 +1,5 @@
 /**
- * The recognizer: bytes in, labelled faces out. Owns the three ONNX sessions (loaded once per
+ * The recognizer: bytes in, labelled faces out. Owns the four ONNX sessions (loaded once per
  * process), the detection strategy, and the gallery. The CLI commands, enrollment and the
  * app-tier worker all go through it.
  * @module
@@ -13,7 +13,7 @@ import { matchEmbedding, type Threshold } from "./gallery/match.ts";
 import { decodeImage, type DecodeImageOptions } from "./image/decode.ts";
 import type { RgbImage } from "./image/rgb_image.ts";
 import { detectLandmarks } from "./landmarks.ts";
-import { loadModel, modelDir } from "./model_store.ts";
+import { loadModel, modelDir, readManifest } from "./model_store.ts";
 import { type Backend, createSession, type Session } from "./runtime/session.ts";
 
 /** What every gallery used with this recognizer must have been made with. */
@@ -111,7 +111,8 @@ export interface Analysis {
 }
 
 interface Sessions {
-  ssd: Session;
+  /** Created on first use: images up to SMALL_IMAGE_SIDE_MAX rarely need it (worker start-up). */
+  ssd: () => Promise<Session>;
   tiny: Session;
   landmarks: Session;
   recognition: Session;
@@ -121,6 +122,7 @@ type Specs = Awaited<ReturnType<typeof loadSpecs>>;
 /** Loads models once and recognises faces in image bytes. */
 export class Recognizer {
   readonly #sessions: Sessions;
+  #ssdUsed = false;
   readonly #specs: Specs;
   readonly #options: Required<
     Pick<RecognizerOptions, "detector" | "tinyInputSize" | "minConfidence" | "threshold">
@@ -171,17 +173,25 @@ export class Recognizer {
       : undefined;
     const specs = await loadSpecs(dir);
     const sessionOptions = { backend: options.backend, threads: options.threads };
-    const [ssd, tiny, landmarks, recognition] = await Promise.all(
-      [specs.ssd, specs.tiny, specs.landmarks, specs.recognition].map((m) =>
+    const [tiny, landmarks, recognition] = await Promise.all(
+      [specs.tiny, specs.landmarks, specs.recognition].map((m) =>
         createSession(m.onnx, sessionOptions)
       ),
     );
+    let ssdSession: Promise<Session> | undefined;
+    const ssd = () =>
+      ssdSession ??= loadModel("ssd_mobilenetv1", dir).then((m) =>
+        createSession(m.onnx, sessionOptions)
+      );
     return new Recognizer({ ssd, tiny, landmarks, recognition }, specs, options, gallery);
   }
 
   /** Releases the sessions. */
   async close(): Promise<void> {
-    await Promise.all(Object.values(this.#sessions).map((s) => s.release()));
+    const { ssd, tiny, landmarks, recognition } = this.#sessions;
+    const opened = [tiny, landmarks, recognition];
+    if (this.#ssdUsed) opened.push(await ssd());
+    await Promise.all(opened.map((s) => s.release()));
   }
 
   /** Runs the configured detection strategy on a decoded image. */
@@ -193,7 +203,10 @@ export class Recognizer {
         scoreThreshold: minConfidence,
       });
     }
-    const ssd = (img: RgbImage) => detectFacesSsd(this.#sessions.ssd, img, { minConfidence });
+    const ssd = async (img: RgbImage) => {
+      this.#ssdUsed = true;
+      return detectFacesSsd(await this.#sessions.ssd(), img, { minConfidence });
+    };
     if (detector === "ssd" || Math.max(image.width, image.height) > SMALL_IMAGE_SIDE_MAX) {
       return ssd(image);
     }
@@ -270,11 +283,18 @@ export class Recognizer {
 }
 
 async function loadSpecs(dir: URL) {
-  const [ssd, tiny, landmarks, recognition] = await Promise.all([
-    loadModel("ssd_mobilenetv1", dir),
+  // SSD is read when first needed (see Sessions.ssd); its manifest entry is checked now, so a
+  // missing build fails at start, not on the first large image.
+  const manifest = await readManifest(dir);
+  if (!manifest.models.ssd_mobilenetv1) {
+    throw new Deno.errors.NotFound(
+      `Model "ssd_mobilenetv1" is not built in ${dir.pathname}: run "deno task model:build"`,
+    );
+  }
+  const [tiny, landmarks, recognition] = await Promise.all([
     loadModel("tiny_face_detector", dir),
     loadModel("face_landmark_68", dir),
     loadModel("face_recognition", dir),
   ]);
-  return { ssd, tiny, landmarks, recognition };
+  return { tiny, landmarks, recognition };
 }
