@@ -10,6 +10,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../cloud/clock.ts";
+import { InvalidStateError } from "../cloud/errors.ts";
 import { CREATE_COUNT_MAX, type Fleet, type Instance } from "../cloud/fleet.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
 import {
@@ -210,10 +211,25 @@ export class Controller {
       }
     };
     if (stops.length > 0) {
-      await attempt("stop", [], async () => {
+      try {
         await fleet.stop(stops.map((d) => d.id));
         stopped.push(...stops.map((d) => d.name));
-      });
+      } catch (error) {
+        if (!(error instanceof InvalidStateError) || stops.length === 1) {
+          errors.push(`stop: ${describe(error)}`);
+        } else {
+          // EC2 refuses the whole StopInstances call when one instance is still pending; stop the
+          // others now instead of holding them all until that one is running.
+          for (const d of stops) {
+            await attempt(`stop ${d.name}`, [], async () => {
+              await fleet.stop([d.id]);
+              stopped.push(d.name);
+            });
+          }
+        }
+      }
+      // A refused stop is not remembered: while the surplus lasts, the policy decides it again
+      // on the next tick, by when a pending instance has usually become running.
     }
     if (starts.length > 0) {
       await attempt("start", starts.map((d) => d.name), async () => {

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { Ec2Fleet } from "../cloud/aws/ec2_fleet.ts";
+import { installFakeEc2 } from "../cloud/aws/testdata/fake_ec2.ts";
 import { ManualClock } from "../cloud/clock.ts";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
@@ -196,6 +198,52 @@ Deno.test("Controller reports a failing fleet call and retries it on the next ti
     assert.equal(retry.decision.decisions.length, 1, "asks again instead of waiting 30 s");
   } finally {
     await s.tearDown();
+  }
+});
+
+Deno.test("Controller retries a stop EC2 refused for a pending instance, and stops the others at once", async () => {
+  // The real Ec2Fleet over the EC2 stand-in, which refuses StopInstances for a pending instance
+  // with IncorrectInstanceState (the fleet port's InvalidStateError), as EC2 does.
+  const fake = installFakeEc2();
+  const fleet = new Ec2Fleet({
+    launch: { imageId: "ami-0123456789abcdef0" },
+    credentials: { accessKeyId: "test", secretAccessKey: "test" },
+    pollIntervalMs: 0,
+  });
+  const dir = await Deno.makeTempDir({ prefix: "controller_loop_test_" });
+  const queue = await SqliteMessageQueue.open(join(dir, "cloud.db"));
+  try {
+    await queue.ensureQueue(REQ, { messageBytesMax: 1024 });
+    const [one, two] = await fleet.create(2);
+    const clock = new ManualClock(1_000);
+    const controller = new Controller({ queue, fleet, clock }, {
+      requestQueue: REQ,
+      policy: { instancesMax: 2 },
+    });
+    await send(queue, 1);
+    assert.deepEqual((await controller.tick()).applied.started, [one.name]);
+    await send(queue, 1);
+    clock.advanceMs(1_000);
+    assert.deepEqual((await controller.tick()).applied.started, [two.name]);
+    await queue.purge(REQ);
+    clock.advanceMs(1_000);
+    // Now one is running and two still pending: nothing is pending in the queue, stop both.
+    const refused = await controller.tick();
+    assert.deepEqual(refused.decision.decisions.map((d) => d.action), ["stop", "stop"]);
+    assert.deepEqual(refused.applied.stopped, [one.name], "the running one stops at once");
+    assert.equal(refused.errors.length, 1);
+    assert.match(refused.errors[0], new RegExp(`^stop ${two.name}: InvalidStateError`));
+    clock.advanceMs(1_000);
+    const retried = await controller.tick();
+    assert.deepEqual(retried.applied.stopped, [two.name], "the refused stop is asked again");
+    assert.deepEqual(retried.errors, []);
+    const live = await fleet.describe({ states: ["pending", "running"] });
+    assert.deepEqual(live, []);
+  } finally {
+    await fleet.close();
+    fake.restore();
+    await queue.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
