@@ -1,5 +1,6 @@
 /**
- * `deno task bench:model [--json] [--runs N] [--warmup N] [--configs a,b] [--cases a,b]`:
+ * `deno task bench:model [--json] [--save FILE] [--runs N] [--warmup N] [--configs a,b]
+ * [--cases a,b]`:
  * our face pipeline against the reference library (face-api 1.7.15 on tfjs-WASM, one thread),
  * per stage (decode, detect, landmarks, embed, match) and whole image, on a 64×64 course crop, a
  * 250×250 LFW photo and a 1024×1024 photo, side by side in one run.
@@ -439,6 +440,8 @@ async function child(args: ChildArgs): Promise<void> {
 
 interface Options {
   json: boolean;
+  /** Also write the JSON report to this file. */
+  save?: string;
   runs: number;
   warmup: number;
   configs: readonly Config[];
@@ -473,7 +476,15 @@ function parseArgs(argv: readonly string[]): Options & { child?: ChildArgs } {
       return found;
     });
   };
-  const known = new Set(["--json", "--runs", "--warmup", "--configs", "--cases", "--child"]);
+  const known = new Set([
+    "--json",
+    "--save",
+    "--runs",
+    "--warmup",
+    "--configs",
+    "--cases",
+    "--child",
+  ]);
   for (const [i, a] of argv.entries()) {
     if (a.startsWith("--") && !known.has(a)) {
       throw new RangeError(`unknown option ${a}; options: ${[...known].join(" ")}`);
@@ -484,6 +495,7 @@ function parseArgs(argv: readonly string[]): Options & { child?: ChildArgs } {
   }
   const options: Options = {
     json: argv.includes("--json"),
+    save: value("--save"),
     runs: count("--runs", RUNS_DEFAULT, RUNS_MIN),
     warmup: count("--warmup", WARMUP_DEFAULT, 0),
     configs: pick("--configs", CONFIGS),
@@ -610,17 +622,19 @@ async function parent(options: Options): Promise<void> {
       results.push(await runChild(config, options, { images, galleryPath }));
     }
     const loadEnd = loadAverage();
+    const report = JSON.stringify({
+      startedAt,
+      loadAverageStart: loadStart,
+      loadAverageEnd: loadEnd,
+      runs: options.runs,
+      warmup: options.warmup,
+      configs: options.configs,
+      cases: options.cases,
+      results,
+    });
+    if (options.save) await Deno.writeTextFile(options.save, report + "\n");
     if (options.json) {
-      console.log(JSON.stringify({
-        startedAt,
-        loadAverageStart: loadStart,
-        loadAverageEnd: loadEnd,
-        runs: options.runs,
-        warmup: options.warmup,
-        configs: options.configs,
-        cases: options.cases,
-        results,
-      }));
+      console.log(report);
       return;
     }
     const cores = navigator.hardwareConcurrency;
