@@ -21,30 +21,33 @@ export interface SimConfig {
   readonly instancesMin: number;
   /** Instances pre-created in the stopped state. @default = instancesMax */
   readonly instancesPool: number;
-  /** Start-from-stopped until the worker is ready, median. @default 20000 (aws), 1500 (local) */
+  /**
+   * Start-from-stopped until the worker is ready, median; in `local`, until it serves at its warm
+   * speed (its first images' extra time is part of the boot). @default 20000 (aws), 2665 (local)
+   */
   readonly startMsMedian: number;
-  /** Start-from-stopped until the worker is ready, 95th percentile. @default 30000 (aws), 2500 (local) */
+  /** Start-from-stopped until the worker is ready, 95th percentile. @default 30000 (aws), 2923 (local) */
   readonly startMsP95: number;
-  /** Cold launch until the worker is ready, median. @default 30000 (aws), 1500 (local) */
+  /** Cold launch until the worker is ready, median. @default 30000 (aws), 2665 (local) */
   readonly launchMsMedian: number;
-  /** Cold launch until the worker is ready, 95th percentile. @default 45000 (aws), 2500 (local) */
+  /** Cold launch until the worker is ready, 95th percentile. @default 45000 (aws), 2923 (local) */
   readonly launchMsP95: number;
   /** Stopping until stopped, median. @default 15000 (aws), 50 (local) */
   readonly stopMsMedian: number;
   /** Stopping until stopped, 95th percentile. @default 40000 (aws), 200 (local) */
   readonly stopMsP95: number;
 
-  /** One request's service time in a worker, median (placeholder, see docs). @default 550 */
+  /** One request's service time in a worker, median (aws: a placeholder, see docs). @default 550 (aws), 76 (local) */
   readonly serviceMsMedian: number;
-  /** One request's service time in a worker, 95th percentile. @default 730 */
+  /** One request's service time in a worker, 95th percentile. @default 730 (aws), 94 (local) */
   readonly serviceMsP95: number;
-  /** Client upload until the request message is in the queue, median. @default 80 (aws), 5 (local) */
+  /** Client upload until the request message is in the queue, median. @default 80 (aws), 190 (local) */
   readonly uploadMsMedian: number;
-  /** Upload, 95th percentile. @default 200 (aws), 15 (local) */
+  /** Upload, 95th percentile. @default 200 (aws), 243 (local) */
   readonly uploadMsP95: number;
-  /** Worker's response until the client has it (response queue), median. @default 30 (aws), 5 (local) */
+  /** Worker's response until the client has it (response queue), median. @default 30 (aws), 1 (local) */
   readonly responseMsMedian: number;
-  /** Response, 95th percentile. @default 100 (aws), 15 (local) */
+  /** Response, 95th percentile. @default 100 (aws), 7 (local) */
   readonly responseMsP95: number;
 
   /** A received message reappears if not deleted (or extended) within this. @default 10000 (the service's) */
@@ -174,19 +177,23 @@ export const PROFILE_DEFAULTS: Readonly<Record<ProfileName, Omit<SimConfig, "ins
     responseMsP95: 100,
     countLagMs: 1000,
   },
+  // Measured on the embedded stack (`deno task start --max 2`, this 2-core machine) by
+  // bench/validate_sim.ts: three 100-image bursts, fitted by sim/validate.ts (docs/simulator.md).
   local: {
     ...COMMON,
     instancesMax: 2,
-    startMsMedian: 1500,
-    startMsP95: 2500,
-    launchMsMedian: 1500,
-    launchMsP95: 2500,
+    startMsMedian: 2665,
+    startMsP95: 2923,
+    launchMsMedian: 2665,
+    launchMsP95: 2923,
     stopMsMedian: 50,
     stopMsP95: 200,
-    uploadMsMedian: 5,
-    uploadMsP95: 15,
-    responseMsMedian: 5,
-    responseMsP95: 15,
+    serviceMsMedian: 76,
+    serviceMsP95: 94,
+    uploadMsMedian: 190,
+    uploadMsP95: 243,
+    responseMsMedian: 1,
+    responseMsP95: 7,
     countLagMs: 0,
   },
 };
