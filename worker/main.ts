@@ -50,6 +50,7 @@ async function main(): Promise<number> {
   const backend = await openBackend(config, { fleet: config.backend === "aws", launches: false });
   const modelStartMs = sinceProcessStartMs();
   const { recognizer, modelBackend } = await loadRecognizer(config, log);
+  await recognizer.warmUp();
   log({ event: "ready", modelBackend, importMs: modelStartMs, readyMs: sinceProcessStartMs() });
   let report;
   try {

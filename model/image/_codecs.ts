@@ -86,6 +86,14 @@ function loadPng(): Promise<WebAssembly.Module> {
 }
 
 /**
+ * Compiles both decoders ahead of the first image (about a second of WebAssembly compilation on
+ * a busy small machine), so a process can do it while it loads other things.
+ */
+export async function prepareDecoders(): Promise<void> {
+  await Promise.all([loadJpeg(), loadPng()]);
+}
+
+/**
  * Decodes a JPEG with a fresh decoder instance. A fresh instance per image costs ~0.2 ms and
  * means a trap (a Rust panic) or a grown memory never outlives the image that caused it.
  * @throws {DecoderFailure} when the decoder rejects the data; WebAssembly.RuntimeError on a trap

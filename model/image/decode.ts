@@ -23,6 +23,8 @@ import {
   JPEG_PIXELS_RGB24,
 } from "./_codecs.ts";
 
+export { prepareDecoders } from "./_codecs.ts";
+
 /** Default cap on decoded pixels (width × height): 40 megapixels, a large phone photo. */
 export const IMAGE_PIXELS_MAX = 40_000_000;
 /** Default cap on encoded bytes: 32 MiB. */

@@ -10,6 +10,7 @@ export {
   IMAGE_PIXELS_MAX,
   type ImageInfo,
   JPEG_SCANS_MAX,
+  prepareDecoders,
   probeImage,
 } from "./decode.ts";
 export {
