@@ -1,15 +1,18 @@
 /**
- * `deno run -A model/ort_web_bench.ts [--model ID] [--backend web|native] [--threads N]
- * [--runs N] [--warmup N] [--variants a,b]`: where onnxruntime-web's time goes on one of our
- * networks, and what candidate speed-ups buy.
+ * `deno run -A model/ort_web_bench.ts [--model ID | --pipeline] [--backend web|native]
+ * [--threads N] [--runs N] [--warmup N] [--variants a,b] [--isolated]`: where onnxruntime-web's time goes on
+ * one of our networks, and what candidate speed-ups buy.
  *
- * 1. Profile: one session with onnxruntime's profiler on; per operator kind (pointwise,
- *    depthwise and other convolutions, the rest), its share of the time, its multiply-adds
- *    (from the shapes the profiler records) and the GFLOP/s it achieves.
- * 2. Variants: sessions of the same network with different session options, run interleaved
- *    on the same input in one process (so load drifts hit them alike), with CPU-time median and
- *    minimum per run and the largest output difference from the baseline. One thread by
- *    default, as the issue's web target.
+ * 1. Profile (web only): one session with onnxruntime's profiler on; per operator kind
+ *    (pointwise, depthwise and other convolutions, the rest), its share of the time (per node,
+ *    the median over several runs), its multiply-adds (from the shapes the profiler records) and
+ *    the GFLOP/s it achieves. Profiler times are wall times, so load inflates them.
+ * 2. Variants: sessions of the same network (or, with `--pipeline`, of the SSD, landmark and
+ *    recognition nets run in sequence, as a recognizer runs them) with the shipped session
+ *    options (`ortSessionOptions`) and with one change each, run interleaved on the same input
+ *    in one process (so load drifts hit them alike), with CPU-time median and minimum per run
+ *    and the largest output difference from the baseline. One thread by default, as the
+ *    issue's web target.
  *
  * The machine this was written on is shared and loaded; compare variants within one run only,
  * and trust a difference only when the median and the minimum agree on it.
@@ -18,10 +21,16 @@
 import process from "node:process";
 import type * as OrtWeb from "onnxruntime-web";
 import { loadModel, modelDir } from "./model_store.ts";
+import { ortSessionOptions } from "./runtime/session.ts";
 
 /** Fewer runs than this make a median of noise on a loaded machine. */
 const RUNS_MIN = 15;
 const RUNS_MAX = 1000;
+/** Rounds of `--isolated` (each variant gets one process per round). */
+const ISOLATED_ROUNDS = 2;
+const RESULT_PREFIX = "ORT_BENCH_RESULT ";
+/** Runs whose per-node times the profile takes the median of. */
+const PROFILED_RUNS = 9;
 
 type Ort = typeof OrtWeb;
 type SessionOptions = OrtWeb.InferenceSession.SessionOptions;
@@ -42,9 +51,14 @@ const VARIANTS: readonly Variant[] = [
   },
   { id: "no-mem-pattern", what: "enableMemPattern: false", session: { enableMemPattern: false } },
   {
-    id: "no-spin",
-    what: "session.intra_op.allow_spinning = 0 (threads > 1 only)",
-    session: { extra: { session: { intra_op: { allow_spinning: "0" } } } },
+    id: "spin",
+    what: "session.intra_op.allow_spinning = 1 (onnxruntime's default; threads > 1 only)",
+    session: { extra: { session: { intra_op: { allow_spinning: "1" } } } },
+  },
+  {
+    id: "fixed-batch",
+    what: "freeDimensionOverrides N = 1 (the batch dim of the landmark and recognition nets)",
+    session: { freeDimensionOverrides: { N: 1 } },
   },
   {
     id: "opt-extended",
@@ -62,6 +76,11 @@ const MODELS = {
 type ModelId = keyof typeof MODELS;
 
 interface Args {
+  /** Run the SSD, landmark and recognition nets in sequence instead of `model` alone. */
+  pipeline: boolean;
+  /** Each variant in its own process (`--isolated`); set in those processes too. */
+  isolated: boolean;
+  isolatedChild: boolean;
   backend: "web" | "native";
   threads: number;
   model: ModelId;
@@ -95,13 +114,19 @@ function parseArgs(argv: readonly string[]): Args {
       return v;
     })
     : VARIANTS;
-  // The baseline comes first: every difference is measured against it.
-  const variants = [VARIANTS[0], ...picked.filter((v) => v.id !== "baseline")];
+  // The baseline comes first: every difference is measured against it (an isolated child runs
+  // just the one variant it was given).
+  const variants = argv.includes("--isolated-child")
+    ? picked
+    : [VARIANTS[0], ...picked.filter((v) => v.id !== "baseline")];
   const backend = value("--backend") ?? "web";
   if (backend !== "web" && backend !== "native") {
     throw new RangeError(`--backend must be web or native, got ${backend}`);
   }
   return {
+    pipeline: argv.includes("--pipeline"),
+    isolated: argv.includes("--isolated"),
+    isolatedChild: argv.includes("--isolated-child"),
     backend,
     threads: count("--threads", 1, 1),
     model,
@@ -116,31 +141,23 @@ async function modelBytes(model: ModelId): Promise<Uint8Array> {
 }
 
 let ort: Ort;
-let sessionDefaults: SessionOptions = {};
+let shipped: SessionOptions = {};
 
 /** Loads the backend's runtime; onnxruntime-web's thread count is process-wide. */
 async function loadOrt(args: Args): Promise<void> {
   if (args.backend === "native") {
     ort = (await import("onnxruntime-node")) as unknown as Ort;
-    sessionDefaults = {
-      executionProviders: ["cpu"],
-      intraOpNumThreads: args.threads,
-      interOpNumThreads: 1,
-    };
   } else {
     ort = await import("onnxruntime-web");
     ort.env.wasm.numThreads = args.threads;
     ort.env.logLevel = "error";
-    sessionDefaults = { executionProviders: ["wasm"] };
   }
+  shipped = ortSessionOptions(args.backend, args.threads);
 }
 
+/** A session with the shipped options, `options` laid over them. */
 function createSession(bytes: Uint8Array, options: SessionOptions = {}) {
-  return ort.InferenceSession.create(bytes, {
-    ...sessionDefaults,
-    graphOptimizationLevel: "all",
-    ...options,
-  });
+  return ort.InferenceSession.create(bytes, { ...shipped, ...options });
 }
 
 /** Deterministic input in the nets' normalised range. */
@@ -196,8 +213,8 @@ function kindOf(e: ProfileEvent): string {
 
 /**
  * Runs the model with the profiler on, in a subprocess: onnxruntime-web writes its trace
- * straight to the process's stdout, which only a parent can catch. Returns the node events of
- * the last run.
+ * straight to the process's stdout, which only a parent can catch. Returns one event per node
+ * with its median duration over {@linkcode PROFILED_RUNS} runs.
  */
 async function profileRuns(args: Args): Promise<ProfileEvent[]> {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -221,18 +238,24 @@ async function profileRuns(args: Args): Promise<ProfileEvent[]> {
   const events: ProfileEvent[] = JSON.parse(
     text.slice(text.indexOf("["), text.lastIndexOf("]") + 1),
   );
-  const lastRun = events.filter((e) => e.name === "model_run").at(-1);
-  if (!lastRun) throw new Error("the profile has no model_run event");
-  return events.filter((e) =>
-    e.cat === "Node" && e.name.endsWith("_kernel_time") && e.ts >= lastRun.ts &&
-    e.ts <= lastRun.ts + lastRun.dur
-  );
+  // One event per node: its median duration over the profiled runs after warm-up.
+  const runs = events.filter((e) => e.name === "model_run").slice(-PROFILED_RUNS);
+  if (runs.length < PROFILED_RUNS) throw new Error(`the profile has ${runs.length} runs`);
+  const byNode = new Map<string, ProfileEvent[]>();
+  for (const e of events) {
+    if (e.cat !== "Node" || !e.name.endsWith("_kernel_time")) continue;
+    if (!runs.some((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur)) continue;
+    byNode.set(e.name, [...byNode.get(e.name) ?? [], e]);
+  }
+  return [...byNode.values()].map((list) => ({ ...list[0], dur: median(list.map((e) => e.dur)) }));
 }
 
 /** The subprocess side of {@linkcode profileRuns}. */
 async function profileChild(args: Args, x: OrtWeb.Tensor): Promise<void> {
   const session = await createSession(await modelBytes(args.model), { enableProfiling: true });
-  for (let i = 0; i <= args.warmup; i++) await session.run({ [session.inputNames[0]]: x });
+  for (let i = 0; i < args.warmup + PROFILED_RUNS; i++) {
+    await session.run({ [session.inputNames[0]]: x });
+  }
   session.endProfiling();
   await session.release();
 }
@@ -250,7 +273,8 @@ async function profile(args: Args): Promise<void> {
   const totalUs = nodes.reduce((a, e) => a + e.dur, 0);
   const totalMacs = nodes.reduce((a, e) => a + multiplyAdds(e), 0);
   console.log(
-    `\nprofile of one ${args.model} run (wall time per node, after ${args.warmup} runs): ` +
+    `\nprofile of ${args.model} (per node the median wall time of ${PROFILED_RUNS} runs, after ` +
+      `${args.warmup} warm-up runs): ` +
       `${(totalUs / 1000).toFixed(1)} ms, ${(totalMacs / 1e6).toFixed(0)} M multiply-adds = ` +
       `${(2 * totalMacs / 1e9).toFixed(2)} GFLOP`,
   );
@@ -269,50 +293,123 @@ async function profile(args: Args): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Variants
 
-async function compare(args: Args, x: OrtWeb.Tensor): Promise<void> {
-  const sessions = [];
-  const bytes = await modelBytes(args.model);
-  for (const v of args.variants) sessions.push({ v, s: await createSession(bytes, v.session) });
-  const feeds = (s: OrtWeb.InferenceSession) => ({ [s.inputNames[0]]: x });
-  const reference = await sessions[0].s.run(feeds(sessions[0].s));
+/** The networks one recognition runs, in order (`--pipeline`). */
+const PIPELINE: readonly ModelId[] = ["ssd_mobilenetv1", "face_landmark_68", "face_recognition"];
+
+type Outputs = Record<string, OrtWeb.Tensor>;
+
+async function compare(args: Args): Promise<void> {
+  const models = args.pipeline ? PIPELINE : [args.model];
+  const inputs = models.map((m) => input(MODELS[m].side));
+  const bytes = await Promise.all(models.map(modelBytes));
+  const variants = [];
+  for (const v of args.variants) {
+    const sessions: OrtWeb.InferenceSession[] = [];
+    for (const b of bytes) sessions.push(await createSession(b, v.session));
+    // One iteration: every network once, in order, as a recognizer does.
+    const run = async (): Promise<Outputs[]> => {
+      const outs = [];
+      for (const [k, s] of sessions.entries()) {
+        outs.push(await s.run({ [s.inputNames[0]]: inputs[k] }));
+      }
+      return outs;
+    };
+    variants.push({ v, sessions, run });
+  }
+  const reference = await variants[0].run();
   const diff = new Map<string, number>();
   const cpuMs = new Map<string, number[]>();
   const wallMs = new Map<string, number[]>();
   for (let i = 0; i < args.warmup + args.runs; i++) {
-    for (const { v, s } of sessions) {
+    for (const { v, run } of variants) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      const out = await s.run(feeds(s));
+      const outs = await run();
       const wall = performance.now() - t0;
       const c = process.cpuUsage(c0);
-      if (i === 0) {
-        let d = 0;
-        for (const [name, t] of Object.entries(reference)) {
-          const a = t.data as Float32Array;
-          const b = out[name].data as Float32Array;
-          for (let j = 0; j < a.length; j++) d = Math.max(d, Math.abs(a[j] - b[j]));
-        }
-        diff.set(v.id, d);
-      }
-      for (const t of Object.values(out)) t.dispose();
+      if (i === 0) diff.set(v.id, maxDiff(reference, outs));
+      for (const out of outs) for (const t of Object.values(out)) t.dispose();
       if (i < args.warmup) continue;
       cpuMs.set(v.id, [...cpuMs.get(v.id) ?? [], (c.user + c.system) / 1000]);
       wallMs.set(v.id, [...wallMs.get(v.id) ?? [], wall]);
     }
   }
+  for (const { sessions } of variants) for (const s of sessions) await s.release();
+  if (args.isolatedChild) {
+    const id = args.variants.at(-1)!.id;
+    console.log(
+      RESULT_PREFIX + JSON.stringify({ id, cpuMs: cpuMs.get(id), wallMs: wallMs.get(id) }),
+    );
+    return;
+  }
+  report(args, models, args.variants, cpuMs, wallMs, diff);
+}
+
+/**
+ * `--isolated`: each variant in its own process, in rounds (A B A B ...), so one variant's
+ * threads (spinning ones, say) cannot slow another's runs. Output differences are not compared.
+ */
+async function compareIsolated(args: Args): Promise<void> {
+  const cpuMs = new Map<string, number[]>();
+  const wallMs = new Map<string, number[]>();
+  const runsPerRound = Math.ceil(args.runs / ISOLATED_ROUNDS);
+  for (let round = 0; round < ISOLATED_ROUNDS; round++) {
+    for (const v of args.variants) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL(import.meta.url).pathname,
+          ...Deno.args.filter((a) => a !== "--isolated").flatMap((a, i, all) =>
+            a === "--runs" || a === "--variants" || all[i - 1] === "--runs" ||
+              all[i - 1] === "--variants"
+              ? []
+              : [a]
+          ),
+          "--isolated-child",
+          "--variants",
+          v.id,
+          "--runs",
+          `${Math.max(RUNS_MIN, runsPerRound)}`,
+        ],
+        stdout: "piped",
+        stderr: "inherit",
+      }).output();
+      const line = new TextDecoder().decode(out.stdout).split("\n")
+        .find((l) => l.startsWith(RESULT_PREFIX));
+      if (!out.success || !line) throw new Error(`variant ${v.id} failed (exit ${out.code})`);
+      const result = JSON.parse(line.slice(RESULT_PREFIX.length));
+      cpuMs.set(v.id, [...cpuMs.get(v.id) ?? [], ...result.cpuMs]);
+      wallMs.set(v.id, [...wallMs.get(v.id) ?? [], ...result.wallMs]);
+    }
+  }
+  const models = args.pipeline ? PIPELINE : [args.model];
+  report(args, models, args.variants, cpuMs, wallMs, new Map());
+}
+
+function report(
+  args: Args,
+  models: readonly ModelId[],
+  variants: readonly Variant[],
+  cpuMs: Map<string, number[]>,
+  wallMs: Map<string, number[]>,
+  diff: Map<string, number>,
+): void {
   const base = median(cpuMs.get("baseline")!);
   const baseMin = Math.min(...cpuMs.get("baseline")!);
   console.log(
-    `\n${args.model}, ${args.backend} ${args.threads} thread(s), ${args.warmup} warm-up + ` +
-      `${args.runs} runs ` +
-      `interleaved; load average ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
+    `\n${models.join(" → ")}, ${args.backend} ${args.threads} thread(s), ${args.warmup} ` +
+      `warm-up + ${cpuMs.get("baseline")!.length} runs ` +
+      (args.isolated ? `in ${ISOLATED_ROUNDS} rounds of one process per variant` : "interleaved") +
+      `; load average ` +
+      Deno.loadavg().map((l) => l.toFixed(2)).join(" "),
   );
   console.log(
     "| variant | CPU ms median | CPU ms min | wall ms median | vs baseline (median, min) " +
       "| max abs diff |",
   );
   console.log("|---|---:|---:|---:|---:|---:|");
-  for (const { v } of sessions) {
+  for (const v of variants) {
     const cpu = cpuMs.get(v.id)!;
     const m = median(cpu);
     const min = Math.min(...cpu);
@@ -320,22 +417,33 @@ async function compare(args: Args, x: OrtWeb.Tensor): Promise<void> {
       `| ${v.id}: ${v.what} | ${m.toFixed(1)} | ${min.toFixed(1)} | ${
         median(wallMs.get(v.id)!).toFixed(1)
       } | ${(100 * (m / base - 1)).toFixed(1)}%, ${(100 * (min / baseMin - 1)).toFixed(1)}% | ${
-        diff.get(v.id)!.toExponential(1)
+        diff.get(v.id)?.toExponential(1) ?? "not compared"
       } |`,
     );
   }
-  for (const { s } of sessions) await s.release();
+}
+
+function maxDiff(a: readonly Outputs[], b: readonly Outputs[]): number {
+  let d = 0;
+  for (const [k, out] of a.entries()) {
+    for (const [name, t] of Object.entries(out)) {
+      const x = t.data as Float32Array;
+      const y = b[k][name].data as Float32Array;
+      for (let j = 0; j < x.length; j++) d = Math.max(d, Math.abs(x[j] - y[j]));
+    }
+  }
+  return d;
 }
 
 if (import.meta.main) {
   const args = parseArgs(Deno.args);
   await loadOrt(args);
-  const x = input(MODELS[args.model].side);
   if (Deno.args.includes("--profile-child")) {
-    await profileChild(args, x);
+    await profileChild(args, input(MODELS[args.model].side));
   } else {
     // onnxruntime-node writes its trace to a file instead; the web profile is the one we need.
-    if (args.backend === "web") await profile(args);
-    await compare(args, x);
+    if (args.backend === "web" && !args.pipeline && !args.isolatedChild) await profile(args);
+    if (args.isolated) await compareIsolated(args);
+    else await compare(args);
   }
 }
