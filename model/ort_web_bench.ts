@@ -51,6 +51,11 @@ const VARIANTS: readonly Variant[] = [
   },
   { id: "no-mem-pattern", what: "enableMemPattern: false", session: { enableMemPattern: false } },
   {
+    id: "no-spin",
+    what: "session.intra_op.allow_spinning = 0 (threads > 1 only; shipped for native)",
+    session: { extra: { session: { intra_op: { allow_spinning: "0" } } } },
+  },
+  {
     id: "spin",
     what: "session.intra_op.allow_spinning = 1 (onnxruntime's default; threads > 1 only)",
     session: { extra: { session: { intra_op: { allow_spinning: "1" } } } },
