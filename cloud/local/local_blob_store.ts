@@ -58,6 +58,8 @@ export class LocalBlobStore implements BlobStore {
   readonly #root: string;
   readonly #objectBytesMax: number;
   readonly #syncData: boolean;
+  /** Buckets seen to exist: checking on every call cost a stat per request on the hot path. */
+  readonly #bucketsSeen = new Set<string>();
 
   private constructor(root: string, objectBytesMax: number, syncData: boolean) {
     this.#root = root;
@@ -106,13 +108,14 @@ export class LocalBlobStore implements BlobStore {
     const path = await this.#objectPath(bucket, key);
     const temp = join(this.#root, TEMP_DIR, `${crypto.randomUUID()}.part`);
     try {
-      await this.#writeTemp(temp, toStream(body), bucket, key);
-      await renameIntoPlace(temp, path);
+      // The temp file's own stat is the object's: rename keeps the inode, size and mtime.
+      const stat = await this.#writeTemp(temp, toStream(body), bucket, key);
+      await this.#renameIntoPlace(bucket, temp, path);
+      return toInfo(key, stat);
     } catch (error) {
       await Deno.remove(temp).catch(() => {});
       throw toStorageError(error, path, `writing object ${bucket}/${key}`);
     }
-    return this.head(bucket, key);
   }
 
   async get(bucket: string, key: string): Promise<BlobObject> {
@@ -189,9 +192,13 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async #requireBucket(bucket: string): Promise<void> {
+    if (this.#bucketsSeen.has(bucket)) return;
     try {
       const stat = await Deno.stat(join(this.#root, bucket));
-      if (stat.isDirectory) return;
+      if (stat.isDirectory) {
+        this.#bucketsSeen.add(bucket);
+        return;
+      }
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
@@ -203,7 +210,7 @@ export class LocalBlobStore implements BlobStore {
     body: ReadableStream<Uint8Array>,
     bucket: string,
     key: string,
-  ): Promise<void> {
+  ): Promise<Deno.FileInfo> {
     const file = await Deno.open(temp, { write: true, createNew: true });
     const reader = body.getReader();
     let bytes = 0;
@@ -226,11 +233,38 @@ export class LocalBlobStore implements BlobStore {
         }
       }
       if (this.#syncData) await file.syncData();
+      return await file.stat();
     } finally {
       reader.releaseLock();
       file.close();
     }
   }
+
+  /**
+   * Renames the finished temp file over the object's path. The rename is tried first: a flat
+   * key's folder is the bucket, which exists, so the common case costs one call. Only when the
+   * parent is missing (a key with folders, or a concurrent delete pruned it) is it created,
+   * after checking the bucket itself still exists, so a removed bucket is an error rather than
+   * silently recreated. Retries are bounded so a pathological race cannot loop forever.
+   */
+  async #renameIntoPlace(bucket: string, temp: string, path: string): Promise<void> {
+    const attemptsMax = 5;
+    for (let attempt = 1;; attempt++) {
+      try {
+        await Deno.rename(temp, path);
+        return;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound) || attempt >= attemptsMax) throw error;
+      }
+      this.#bucketsSeen.delete(bucket);
+      await this.#requireBucket(bucket);
+      await Deno.mkdir(keyPathParent(path), { recursive: true });
+    }
+  }
+}
+
+function keyPathParent(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
 }
 
 function keyPath(bucketDir: string, key: string): string {
@@ -260,22 +294,6 @@ function decodeToken(token: string): string {
     return atob(token);
   } catch {
     throw new RangeError(`list token ${JSON.stringify(token)} is not one this store returned`);
-  }
-}
-
-async function renameIntoPlace(temp: string, path: string): Promise<void> {
-  const parent = path.slice(0, path.lastIndexOf("/"));
-  // A concurrent delete may prune the parent directory between mkdir and rename; retry a few
-  // times (the limit keeps a pathological race from looping forever).
-  const attemptsMax = 5;
-  for (let attempt = 1;; attempt++) {
-    await Deno.mkdir(parent, { recursive: true });
-    try {
-      await Deno.rename(temp, path);
-      return;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound) || attempt >= attemptsMax) throw error;
-    }
   }
 }
 
