@@ -46,6 +46,10 @@ if (Deno.args.includes("--json")) {
 } else {
   console.log("| strategy | images | found | lowest best-face score |\n|---|---|---|---|");
   for (const r of rows) {
-    console.log(`| ${r.strategy} | ${r.set} | ${r.found}/${r.total} | ${r.found > 0 ? r.scoreMin.toFixed(2) : "—"} |`);
+    console.log(
+      `| ${r.strategy} | ${r.set} | ${r.found}/${r.total} | ${
+        r.found > 0 ? r.scoreMin.toFixed(2) : "—"
+      } |`,
+    );
   }
 }
