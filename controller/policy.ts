@@ -10,18 +10,9 @@
  *
  * @module
  */
-
-/** The fleet states the policy understands (EC2's names; the local fleet uses the same). */
-export type InstanceState = "pending" | "running" | "stopping" | "stopped" | "terminated";
-
-/** Every {@linkcode InstanceState}, for validation and reports. */
-export const INSTANCE_STATES: readonly InstanceState[] = [
-  "pending",
-  "running",
-  "stopping",
-  "stopped",
-  "terminated",
-];
+// The fleet states are the fleet port's own (EC2's names; the local fleet uses the same).
+import { INSTANCE_STATES, type InstanceState } from "../cloud/fleet.ts";
+export { INSTANCE_STATES, type InstanceState };
 
 /** One instance as the fleet reports it. */
 export interface InstanceView {
