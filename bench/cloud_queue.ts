@@ -3,8 +3,10 @@
  * 1, 4 and 16 consumer processes, and how fast a long-polling receive in another process wakes
  * after a send. Consumers receive one message at a time, as app-tier workers do.
  *
- * Usage: deno run -A bench/cloud_queue.ts [--messages N] [--repeats R]
- * Prints medians over R repeats. Targets: >= 2,000 msg/s with 4 consumers; wake <= 50 ms.
+ * Usage: deno run -A bench/cloud_queue.ts [--messages N] [--repeats R] [--consumers 1,4,16]
+ *          [--wake-samples N] [--json]
+ * Prints medians over R repeats (with --json: one JSON object with every run, for
+ * bench/cloud_queue_compare.ts). Targets: >= 2,000 msg/s with 4 consumers; wake <= 50 ms.
  */
 import { parseArgs } from "node:util";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
@@ -13,10 +15,24 @@ const { values } = parseArgs({
   options: {
     messages: { type: "string", default: "4000" },
     repeats: { type: "string", default: "3" },
+    consumers: { type: "string", default: "1,4,16" },
+    "wake-samples": { type: "string", default: "50" },
+    json: { type: "boolean", default: false },
   },
 });
 const messages = Number(values.messages);
 const repeats = Number(values.repeats);
+const consumerCounts = values.consumers.split(",").filter((c) => c !== "").map(Number);
+const wakeSamples = Number(values["wake-samples"]);
+function checkCount(name: string, n: number, min: number): void {
+  if (!Number.isInteger(n) || n < min) {
+    throw new RangeError(`--${name} must be an integer >= ${min}, got ${n}`);
+  }
+}
+checkCount("messages", messages, 1);
+checkCount("repeats", repeats, 1);
+for (const c of consumerCounts) checkCount("consumers", c, 1);
+checkCount("wake-samples", wakeSamples, 0);
 const CONSUMER = new URL("./cloud_queue_consumer.ts", import.meta.url).pathname;
 const now = () => performance.timeOrigin + performance.now();
 
@@ -76,20 +92,30 @@ async function wake(samples: number): Promise<{ medianMs: number; p99Ms: number 
   return { medianMs: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
 }
 
-console.log(
-  `embedded queue, ${messages} messages, median of ${repeats} runs, ${Deno.build.target}`,
-);
-for (const consumers of [1, 4, 16]) {
+const report = {
+  messages,
+  repeats,
+  target: Deno.build.target,
+  throughput: [] as { consumers: number; runs: { msgPerS: number; p99Ms: number }[] }[],
+  wake: [] as { medianMs: number; p99Ms: number }[],
+};
+const log = (line: string) => values.json || console.log(line);
+log(`embedded queue, ${messages} messages, median of ${repeats} runs, ${Deno.build.target}`);
+for (const consumers of consumerCounts) {
   const runs = [];
   for (let r = 0; r < repeats; r++) runs.push(await throughput(consumers));
-  console.log(
+  report.throughput.push({ consumers, runs });
+  log(
     `consumers=${consumers}  throughput=${median(runs.map((x) => x.msgPerS)).toFixed(0)} msg/s  ` +
       `p99 send→delete=${median(runs.map((x) => x.p99Ms)).toFixed(1)} ms`,
   );
 }
-const wakes = [];
-for (let r = 0; r < repeats; r++) wakes.push(await wake(50));
-console.log(
-  `long-poll wake (other process): median=${median(wakes.map((w) => w.medianMs)).toFixed(1)} ms  ` +
-    `p99=${median(wakes.map((w) => w.p99Ms)).toFixed(1)} ms`,
-);
+if (wakeSamples > 0) {
+  for (let r = 0; r < repeats; r++) report.wake.push(await wake(wakeSamples));
+  log(
+    `long-poll wake (other process): median=${
+      median(report.wake.map((w) => w.medianMs)).toFixed(1)
+    } ms  p99=${median(report.wake.map((w) => w.p99Ms)).toFixed(1)} ms`,
+  );
+}
+if (values.json) console.log(JSON.stringify(report));

@@ -11,7 +11,7 @@ import { CorruptStoreError, StorageError } from "../errors.ts";
 import { toStorageError } from "./_fs_errors.ts";
 
 /** The schema version this code writes; a newer file is refused rather than misread. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS queues (
@@ -19,7 +19,10 @@ CREATE TABLE IF NOT EXISTS queues (
   message_bytes_max INTEGER NOT NULL,
   visibility_timeout_ms INTEGER NOT NULL,
   dead_letter_queue TEXT,
-  receive_count_max INTEGER
+  receive_count_max INTEGER,
+  -- When a consumer last received from it (version 2): recent means its consumers are busy
+  -- and coming back, so a send need not wake a sleeping one.
+  last_receive_ms INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE TABLE IF NOT EXISTS messages (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -32,6 +35,20 @@ CREATE TABLE IF NOT EXISTS messages (
   receipt TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages (queue, visible_at_ms, seq);
+-- Long polls waiting on an empty queue (version 2). A sender that finds no waiter about to look
+-- pops one row and wakes just that waiter; a row is live until expires_ms, when its waiter looks
+-- by itself anyway. state: 0 asleep, 1 lingering (looks every millisecond or so, needs no
+-- wake-up).
+CREATE TABLE IF NOT EXISTS waiters (
+  process TEXT NOT NULL,
+  slot INTEGER NOT NULL,
+  generation INTEGER NOT NULL,
+  queue TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  PRIMARY KEY (process, slot)
+) STRICT;
+CREATE INDEX IF NOT EXISTS waiters_by_queue ON waiters (queue, expires_ms);
 CREATE TABLE IF NOT EXISTS instances (
   id TEXT PRIMARY KEY,
   fleet TEXT NOT NULL,
@@ -119,8 +136,9 @@ function migrate(db: DatabaseSync, path: string): void {
   // NORMAL in WAL mode: a commit survives a process crash; only an OS crash can lose the last
   // few, which at-least-once delivery tolerates (senders retry on no answer).
   db.exec("PRAGMA synchronous = NORMAL");
-  const version = (db.prepare("PRAGMA user_version").get() as { user_version: number })
-    .user_version;
+  const readVersion = () =>
+    (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
+  let version = readVersion();
   if (version > SCHEMA_VERSION) {
     throw new CorruptStoreError(
       path,
@@ -131,6 +149,11 @@ function migrate(db: DatabaseSync, path: string): void {
   if (version === SCHEMA_VERSION) return;
   db.exec("BEGIN IMMEDIATE");
   try {
+    // Another process may have migrated between the look above and the lock.
+    version = readVersion();
+    if (version === 1) {
+      db.exec("ALTER TABLE queues ADD COLUMN last_receive_ms INTEGER NOT NULL DEFAULT 0");
+    }
     db.exec(SCHEMA);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec("COMMIT");
