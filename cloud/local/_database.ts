@@ -4,7 +4,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { type Clock, systemClock } from "../clock.ts";
 import { CorruptStoreError, StorageError } from "../errors.ts";
@@ -112,15 +112,19 @@ export function openDatabase(path: string, options: DatabaseOptions = {}): Datab
   try {
     db = new DatabaseSync(path, { timeout: BUSY_SYNC_MS });
   } catch (error) {
-    throw new StorageError(path, `cannot open the database: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw diagnoseDirectory(path) ??
+      new StorageError(path, `cannot open the database: ${(error as Error).message}`, {
+        cause: error,
+      });
   }
   try {
     migrate(db, path);
   } catch (error) {
     db.close();
-    throw classify(error, path);
+    const classified = classify(error, path);
+    throw classified instanceof CorruptStoreError
+      ? classified
+      : diagnoseDirectory(path) ?? classified;
   }
   return {
     db,
@@ -128,6 +132,23 @@ export function openDatabase(path: string, options: DatabaseOptions = {}): Datab
     write: (fn) => writeTransaction(db, path, clock, busyTimeoutMs, fn),
     close: () => db.close(),
   };
+}
+
+/**
+ * SQLite reports a read-only or full directory only as "unable to open database file" (it
+ * creates the -wal and -shm files beside the database): write a probe file there to learn the
+ * real cause, so the error says what to do. Undefined when the directory takes writes.
+ */
+function diagnoseDirectory(path: string): StorageError | undefined {
+  const probe = join(dirname(path), `.write-probe-${Deno.pid}-${crypto.randomUUID()}`);
+  try {
+    Deno.writeFileSync(probe, new Uint8Array(1), { createNew: true });
+    Deno.removeSync(probe);
+    return undefined;
+  } catch (error) {
+    const storage = toStorageError(error, dirname(path), "writing to the database directory");
+    return storage instanceof StorageError ? storage : undefined;
+  }
 }
 
 function migrate(db: DatabaseSync, path: string): void {
@@ -158,7 +179,9 @@ function migrate(db: DatabaseSync, path: string): void {
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec("COMMIT");
   } catch (error) {
-    db.exec("ROLLBACK");
+    // SQLite rolls back by itself on some errors (a full disk): a second ROLLBACK would throw
+    // "no transaction is active" and hide the real cause.
+    if (db.isTransaction) db.exec("ROLLBACK");
     throw error;
   }
 }

@@ -1,0 +1,194 @@
+/**
+ * A full disk and a read-only data directory, for real: each scenario runs in a child process in
+ * a private mount namespace (`unshare -m`) on a tmpfs of a few KiB, so ENOSPC and EROFS come
+ * from the kernel, and the host's file systems never fill up. The child
+ * (testdata/storage_fault_scenario.ts) reports what it saw; the assertions are here.
+ *
+ * Needs `unshare` and the right to mount: root, or unprivileged user namespaces (`unshare -r`).
+ * Where neither works each test is reported as ignored, with the reason in its name.
+ */
+import assert from "node:assert/strict";
+
+const SCENARIO = new URL("./testdata/storage_fault_scenario.ts", import.meta.url).pathname;
+/** What the blob store gets: small enough to fill with one upload. */
+const BLOB_TMPFS_KIB = 64;
+/**
+ * What the queue gets. An empty queue database already needs about 100 KiB (its write-ahead log
+ * and 32 KiB shared-memory index), so it cannot even open in 64 KiB (a scenario of its own).
+ */
+const QUEUE_TMPFS_KIB = 512;
+
+interface Failure {
+  name: string;
+  code?: string;
+  message: string;
+}
+type Outcome = { ok: true; value?: unknown } | { ok: false; error: Failure };
+
+/** How to enter a private mount namespace here, or why it cannot be done. */
+const namespace = await probeUnshare();
+const unavailable = typeof namespace === "string" ? namespace : undefined;
+
+async function probeUnshare(): Promise<string[] | string> {
+  if (Deno.build.os !== "linux") return `mount namespaces are Linux-only (${Deno.build.os})`;
+  const dir = await Deno.makeTempDir({ prefix: "fault-probe-" });
+  const problems: string[] = [];
+  try {
+    // As root a mount namespace is enough; otherwise a user namespace makes us root in it.
+    for (const prefix of [["-m"], ["-r", "-m"]]) {
+      const out = await new Deno.Command("unshare", {
+        args: [
+          ...prefix,
+          "--propagation",
+          "private",
+          "mount",
+          "-t",
+          "tmpfs",
+          "-o",
+          "size=64k",
+          "tmpfs",
+          dir,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      if (out.success) return prefix;
+      problems.push(`unshare ${prefix.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
+    }
+    return `cannot mount a tmpfs in a private namespace (${problems.join("; ")})`;
+  } catch (error) {
+    return `unshare is not available: ${(error as Error).message}`;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function runScenario(scenario: string, tmpfsKiB: number): Promise<Record<string, unknown>> {
+  const dir = await Deno.makeTempDir({ prefix: "fault-" });
+  try {
+    const out = await new Deno.Command("unshare", {
+      args: [
+        ...namespace as string[],
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount -t tmpfs -o size="$1" tmpfs "$2" && exec "$3" run -A --quiet "$4" "$2" "$5"',
+        "sh",
+        `${tmpfsKiB}k`,
+        dir,
+        Deno.execPath(),
+        SCENARIO,
+        scenario,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.ok(
+      out.success,
+      `scenario ${scenario} crashed:\n${new TextDecoder().decode(out.stderr)}${stdout}`,
+    );
+    return JSON.parse(stdout);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function faultTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name: unavailable ? `${name} (ignored: ${unavailable})` : name,
+    ignore: unavailable !== undefined,
+    fn,
+  });
+}
+
+/** A typed StorageError whose message names the cause and says what to do. */
+function assertStorageError(outcome: unknown, cause: RegExp, what: string): void {
+  const o = outcome as Outcome;
+  assert.equal(o.ok, false, `${what} should have failed, got ${JSON.stringify(o)}`);
+  const { error } = o as { ok: false; error: Failure };
+  assert.equal(error.name, "StorageError", `${what}: ${JSON.stringify(error)}`);
+  assert.equal(error.code, "storage", what);
+  assert.match(error.message, cause, what);
+  assert.match(error.message, /free space|writable|read-only file system|choose/, what);
+}
+
+const DISK_FULL = /ENOSPC|disk is full/;
+const READ_ONLY = /EROFS|read-only|readonly/i;
+
+faultTest(
+  "LocalBlobStore on a full disk throws StorageError and leaves no partial object or temp file",
+  async () => {
+    const seen = await runScenario("blob-disk-full", BLOB_TMPFS_KIB);
+    assertStorageError(seen.big, DISK_FULL, "a 256 KiB put into 64 KiB");
+    assertStorageError(seen.overwrite, DISK_FULL, "overwriting with a 256 KiB put");
+    assert.equal((seen.headBig as { error: Failure }).error.name, "NotFoundError");
+    assert.deepEqual(seen.listed, [["keep.txt", 1000]]);
+    assert.equal(seen.keepIntact, true, "the object a failed overwrite aimed at changed");
+    assert.deepEqual(seen.tempFiles, []);
+    assert.equal(
+      (seen.small as Outcome).ok,
+      true,
+      "space freed by the failed puts was not reusable",
+    );
+  },
+);
+
+faultTest(
+  "LocalBlobStore on a read-only data directory throws StorageError and keeps serving reads",
+  async () => {
+    const seen = await runScenario("blob-read-only", BLOB_TMPFS_KIB);
+    assertStorageError(seen.put, READ_ONLY, "a put");
+    assertStorageError(seen.overwrite, READ_ONLY, "an overwrite");
+    assertStorageError(seen.ensureBucket, READ_ONLY, "creating a bucket");
+    assert.equal((seen.headNew as { error: Failure }).error.name, "NotFoundError");
+    assert.equal(seen.keepIntact, true);
+    assert.deepEqual(seen.listed, [["keep.txt", 1000]]);
+    assert.deepEqual(seen.reopen, { ok: true, value: 1000 }, "reopening for reads");
+    assertStorageError(seen.openElsewhere, READ_ONLY, "opening a new data directory");
+  },
+);
+
+faultTest(
+  "SqliteMessageQueue.open on a full disk throws StorageError instead of crashing",
+  async () => {
+    const seen = await runScenario("queue-disk-full-at-open", BLOB_TMPFS_KIB);
+    assertStorageError(seen.open, DISK_FULL, "opening a queue database in 64 KiB");
+  },
+);
+
+faultTest(
+  "SqliteMessageQueue.send on a full disk throws StorageError and keeps exactly the acknowledged messages",
+  async () => {
+    const seen = await runScenario("queue-disk-full", QUEUE_TMPFS_KIB);
+    assert.ok((seen.acknowledgedCount as number) > 0, "not one message fitted");
+    assertStorageError(seen.send, DISK_FULL, "a send into a full disk");
+    // Reads go on while the disk is full; a receive must write (to claim), so it fails clearly.
+    assert.deepEqual(seen.countsWhileFull, {
+      ok: true,
+      value: { visible: seen.acknowledgedCount, inFlight: 0, delayed: 0 },
+    });
+    assertStorageError(seen.receiveWhileFull, DISK_FULL, "a receive on a full disk");
+    assert.equal((seen.sendAfterFreeing as Outcome).ok, true, "no send once space was freed");
+    assert.equal(seen.deliveredExactlyAcknowledged, true, `delivered ${seen.deliveredCount}`);
+  },
+);
+
+faultTest(
+  "SqliteMessageQueue.send fails cleanly when another program fills the disk",
+  async () => {
+    const seen = await runScenario("queue-filled-by-others", QUEUE_TMPFS_KIB);
+    assertStorageError(seen.send, DISK_FULL, "a send after the disk filled up");
+    assert.deepEqual(seen.bodies, ["before"]);
+  },
+);
+
+faultTest(
+  "SqliteMessageQueue.open on a read-only data directory throws StorageError",
+  async () => {
+    const seen = await runScenario("queue-read-only", QUEUE_TMPFS_KIB);
+    assertStorageError(seen.reopen, READ_ONLY, "reopening a queue database");
+    assertStorageError(seen.openNew, READ_ONLY, "creating a queue database");
+  },
+);
