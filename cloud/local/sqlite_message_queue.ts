@@ -115,6 +115,8 @@ export class SqliteMessageQueue implements MessageQueue {
   readonly #configs = new Map<string, ResolvedQueueConfig>();
   readonly #statements = new Map<string, StatementSync>();
   readonly #backlogChecks = new Map<string, { stop: AbortController; done: Promise<void> }>();
+  /** When this process last received from each queue (to withdraw that signal on sleeping). */
+  readonly #lastReceiveMs = new Map<string, number>();
   #closed = false;
   #closing = false;
 
@@ -396,6 +398,14 @@ export class SqliteMessageQueue implements MessageQueue {
       return { received, wakes };
     }
     const lingering = lingerUntilMs > nowMs;
+    const lastReceiveMs = this.#lastReceiveMs.get(take.queue);
+    if (!lingering && lastReceiveMs !== undefined) {
+      // Going to sleep: if nobody received after this process did, that receive no longer
+      // means a consumer is coming back, and a send must wake a sleeper at once.
+      this.#stmt("UPDATE queues SET last_receive_ms = 0 WHERE name = ? AND last_receive_ms <= ?")
+        .run(take.queue, lastReceiveMs);
+      this.#lastReceiveMs.delete(take.queue);
+    }
     const recheckMs = lingering ? lingerUntilMs : nowMs + this.#pollIntervalMsMax;
     const wakeAtMs = Math.min(
       take.deadlineMs,
@@ -633,6 +643,7 @@ export class SqliteMessageQueue implements MessageQueue {
           this.#stmt(
             "UPDATE queues SET last_receive_ms = ? WHERE name = ? AND last_receive_ms <= ?",
           ).run(nowMs, queue, nowMs - this.#lingerMs);
+          this.#lastReceiveMs.set(queue, nowMs);
         }
         const wakes = [
           moved > 0 && config.deadLetter

@@ -300,3 +300,36 @@ Deno.test("SqliteMessageQueue.open upgrades a version 1 database and keeps its m
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SqliteMessageQueue wakes a lone consumer at once when it fell asleep right after a receive", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mq-wake-" });
+  // Time moves only by hand, so a send that merely scheduled a later look (for a busy consumer
+  // expected back) would never deliver: only an immediate wake-up does.
+  const clock = new ManualClock(1_000_000);
+  const producer = await SqliteMessageQueue.open(`${dir}/cloud.db`, { clock });
+  const consumer = await SqliteMessageQueue.open(`${dir}/cloud.db`, {
+    clock,
+    pollIntervalMsMax: 20_000,
+  });
+  const realSleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  try {
+    await producer.ensureQueue("resp");
+    await producer.send("resp", "first");
+    const [first] = await consumer.receive("resp", { waitMs: 20_000 });
+    await consumer.delete("resp", first.receipt);
+    const polling = consumer.receive("resp", { waitMs: 20_000 });
+    // 10 ms of lingering, a millisecond at a time, then it goes to sleep.
+    for (let i = 0; i < 10; i++) {
+      await realSleep(20);
+      clock.advanceMs(1);
+    }
+    await realSleep(100);
+    await producer.send("resp", "second");
+    const got = await Promise.race([polling, realSleep(DELIVERY_MS_MAX).then(() => "not woken")]);
+    assert.deepEqual(typeof got === "string" ? got : got.map((m) => m.body), ["second"]);
+  } finally {
+    await producer.close();
+    await consumer.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
