@@ -1,10 +1,5 @@
 import assert from "node:assert/strict";
-import { decode, Image } from "imagescript";
-import {
-  FACE_API_SAMPLES_DIR,
-  loadReference,
-  toReferenceTensor,
-} from "../tests/face_api_reference.ts";
+import { loadReference, loadSamplePhoto, toReferenceTensor } from "../tests/face_api_reference.ts";
 import { faceLandmark68Converter } from "./convert/face_landmark_68.ts";
 import type { ConvertedModel } from "./convert/types.ts";
 import { type Box, clipBox, cropImage, type Point } from "./face_geometry.ts";
@@ -15,17 +10,8 @@ import { type Backend, createSession } from "./runtime/session.ts";
 /** The fidelity bound the service promises for landmarks, in crop pixels. */
 const LANDMARK_DIFF_PX_MAX = 0.5;
 
-async function loadSample(n: number): Promise<RgbImage> {
-  const decoded = await decode(await Deno.readFile(`${FACE_API_SAMPLES_DIR}sample${n}.jpg`));
-  assert.ok(decoded instanceof Image);
-  const { width, height, bitmap } = decoded;
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; i < data.length; i += 3, j += 4) {
-    data[i] = bitmap[j];
-    data[i + 1] = bitmap[j + 1];
-    data[i + 2] = bitmap[j + 2];
-  }
-  return { width, height, data };
+function loadSample(n: number): Promise<RgbImage> {
+  return loadSamplePhoto(`sample${n}.jpg`);
 }
 
 /**

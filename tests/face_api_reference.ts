@@ -7,6 +7,8 @@
 import * as tf from "@tensorflow/tfjs";
 import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
+import { decodeImage } from "../model/image/decode.ts";
+import type { RgbImage } from "../model/image/rgb_image.ts";
 
 // deno-lint-ignore no-explicit-any
 export type FaceApi = any;
@@ -47,4 +49,12 @@ export function toReferenceTensor(
   image: { width: number; height: number; data: Uint8Array },
 ): tf.Tensor3D {
   return tf.tensor3d(Int32Array.from(image.data), [image.height, image.width, 3], "int32");
+}
+
+/**
+ * One of face-api's demo photos (e.g. `sample1.jpg`), decoded by the project's own decoder. Both
+ * sides of a fidelity comparison are fed these very pixels, so the decoder is not under test.
+ */
+export async function loadSamplePhoto(name: string): Promise<RgbImage> {
+  return decodeImage(await Deno.readFile(`${FACE_API_SAMPLES_DIR}${name}`));
 }

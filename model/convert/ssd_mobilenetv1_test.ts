@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { decode, Image } from "imagescript";
-import { FACE_API_SAMPLES_DIR, loadReference } from "../../tests/face_api_reference.ts";
+import { loadReference, loadSamplePhoto } from "../../tests/face_api_reference.ts";
 import { createSession, type Session } from "../runtime/session.ts";
 import { buildSsdMobilenetv1, ssdMobilenetv1Converter, tfSamePads } from "./ssd_mobilenetv1.ts";
 import { loadTfjsWeights } from "./tfjs_weights.ts";
@@ -36,19 +35,10 @@ Deno.test("buildSsdMobilenetv1 names the missing weight when the weights are inc
   assert.throws(() => buildSsdMobilenetv1(weights), /Conv2d_7_depthwise\/BatchNorm\/gamma/);
 });
 
-async function samplePixels(name: string) {
-  const img = await decode(await Deno.readFile(`${FACE_API_SAMPLES_DIR}${name}`));
-  if (!(img instanceof Image)) throw new Error(`${name} is not a still image`);
-  const { width, height, bitmap } = img;
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) data.set(bitmap.subarray(i * 4, i * 4 + 3), i * 3);
-  return { width, height, data };
-}
-
 /** Our net vs face-api's `forwardInput` on the very tensor tfjs prepared (decoded per anchor). */
 async function compareWithReference(session: Session) {
   const { faceapi, tf } = await loadReference();
-  const image = await samplePixels("sample1.jpg");
+  const image = await loadSamplePhoto("sample1.jpg");
   const t = tf.tensor3d(Int32Array.from(image.data), [image.height, image.width, 3], "int32");
   const netInput = await faceapi.toNetInput(t);
   const batch = netInput.toBatchTensor(512, false);

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { decode, Image } from "imagescript";
-import { FACE_API_SAMPLES_DIR, loadReference } from "../../tests/face_api_reference.ts";
+import { loadReference, loadSamplePhoto } from "../../tests/face_api_reference.ts";
 import { createSession, type Session } from "../runtime/session.ts";
 import { tinyFaceDetectorConverter } from "./tiny_face_detector.ts";
 import { TINY_INPUT_MEAN, TINY_NAMES } from "../detect/specs.ts";
@@ -20,19 +19,10 @@ Deno.test("tinyFaceDetectorConverter builds the same bytes twice and records its
   assert.equal(a.extra?.dynamicInputSize, true);
 });
 
-async function samplePixels(name: string) {
-  const img = await decode(await Deno.readFile(`${FACE_API_SAMPLES_DIR}${name}`));
-  if (!(img instanceof Image)) throw new Error(`${name} is not a still image`);
-  const { width, height, bitmap } = img;
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) data.set(bitmap.subarray(i * 4, i * 4 + 3), i * 3);
-  return { width, height, data };
-}
-
 /** Our grid vs face-api's `forwardInput` on the tensor tfjs prepared, at one input size. */
 async function compareWithReference(session: Session, size: number) {
   const { faceapi, tf } = await loadReference();
-  const image = await samplePixels("sample2.jpg");
+  const image = await loadSamplePhoto("sample2.jpg");
   const t = tf.tensor3d(Int32Array.from(image.data), [image.height, image.width, 3], "int32");
   const netInput = await faceapi.toNetInput(t);
   const batch = netInput.toBatchTensor(size, false);
