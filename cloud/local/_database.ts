@@ -3,7 +3,7 @@
  * tier, a controller and a dozen workers can use it at once.
  * @module
  */
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname, join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { type Clock, systemClock } from "../clock.ts";
@@ -81,6 +81,10 @@ export interface Database {
    * blocking the event loop for long.
    */
   write<T>(fn: () => T): Promise<T>;
+  /** Runs a read, turning SQLite's errors into typed ones (corrupt file, full disk, ...). */
+  read<T>(fn: () => T): T;
+  /** A prepared statement for `sql`, prepared once per open database. */
+  prepare(sql: string): StatementSync;
   close(): void;
 }
 
@@ -126,11 +130,30 @@ export function openDatabase(path: string, options: DatabaseOptions = {}): Datab
       ? classified
       : diagnoseDirectory(path) ?? classified;
   }
+  const statements = new Map<string, StatementSync>();
   return {
     db,
     path,
     write: (fn) => writeTransaction(db, path, clock, busyTimeoutMs, fn),
-    close: () => db.close(),
+    read: (fn) => {
+      try {
+        return fn();
+      } catch (error) {
+        throw classify(error, path);
+      }
+    },
+    prepare: (sql) => {
+      let statement = statements.get(sql);
+      if (!statement) {
+        statement = db.prepare(sql);
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
+    close: () => {
+      statements.clear();
+      db.close();
+    },
   };
 }
 

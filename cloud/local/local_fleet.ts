@@ -4,7 +4,6 @@
  * process that exited (or was killed) is `stopped`, whoever started it.
  * @module
  */
-import type { StatementSync } from "node:sqlite";
 import { type Clock, systemClock } from "../clock.ts";
 import { InvalidStateError, NotFoundError } from "../errors.ts";
 import {
@@ -20,7 +19,7 @@ import {
   matchesFilter,
   validateInstanceIds,
 } from "../fleet.ts";
-import { classify, type Database, openDatabase } from "./_database.ts";
+import { type Database, openDatabase } from "./_database.ts";
 
 /** Options for {@linkcode LocalFleet.open}. */
 export interface LocalFleetOptions {
@@ -82,7 +81,6 @@ export class LocalFleet implements Fleet {
   readonly #children = new Map<string, Deno.ChildProcess>();
   readonly #exits = new Set<Promise<void>>();
   readonly #killTimers = new Map<string, AbortController>();
-  readonly #statements = new Map<string, StatementSync>();
   #closed = false;
 
   private constructor(database: Database, options: ResolvedOptions) {
@@ -131,17 +129,17 @@ export class LocalFleet implements Fleet {
     this.#open();
     const fleet = this.#options.fleet;
     const ids = await this.#database.write(() => {
-      const live = this.#stmt(
+      const live = this.#database.prepare(
         "SELECT COUNT(*) AS n FROM instances WHERE fleet = ? AND state != 'terminated'",
       ).get(fleet) as { n: number };
       checkCreateCount(count, live.n, this.#options.instancesMax);
-      const top = this.#stmt("SELECT MAX(number) AS n FROM instances WHERE fleet = ?")
+      const top = this.#database.prepare("SELECT MAX(number) AS n FROM instances WHERE fleet = ?")
         .get(fleet) as { n: number | null };
       const nowMs = this.#options.clock.nowMs();
       const created: string[] = [];
       for (let i = 1; i <= count; i++) {
         const id = newInstanceId();
-        this.#stmt(
+        this.#database.prepare(
           `INSERT INTO instances (id, fleet, number, state, state_changed_ms)
            VALUES (?, ?, ?, 'stopped', ?)`,
         ).run(id, fleet, (top.n ?? 0) + i, nowMs);
@@ -200,8 +198,8 @@ export class LocalFleet implements Fleet {
     this.#open();
     if (filter.ids) validateInstanceIds(filter.ids);
     await this.#reconcile();
-    const rows = this.#read(() =>
-      this.#stmt(
+    const rows = this.#database.read(() =>
+      this.#database.prepare(
         `SELECT id, number, state, state_changed_ms, pid, pid_started FROM instances
          WHERE fleet = ?`,
       ).all(this.#options.fleet) as unknown as InstanceRow[]
@@ -218,7 +216,6 @@ export class LocalFleet implements Fleet {
     this.#closed = true;
     for (const timer of this.#killTimers.values()) timer.abort();
     this.#killTimers.clear();
-    this.#statements.clear();
     this.#database.close();
     await Promise.resolve();
   }
@@ -287,8 +284,8 @@ export class LocalFleet implements Fleet {
 
   /** Marks instances whose process is gone as stopped (covers processes another controller started). */
   async #reconcile(): Promise<void> {
-    const rows = this.#read(() =>
-      this.#stmt(
+    const rows = this.#database.read(() =>
+      this.#database.prepare(
         `SELECT id, number, state, state_changed_ms, pid, pid_started FROM instances
          WHERE fleet = ? AND state IN ('pending', 'running', 'stopping')`,
       ).all(this.#options.fleet) as unknown as InstanceRow[]
@@ -306,8 +303,8 @@ export class LocalFleet implements Fleet {
     validateInstanceIds(ids);
     await this.#reconcile();
     return ids.map((id) => {
-      const row = this.#read(() =>
-        this.#stmt(
+      const row = this.#database.read(() =>
+        this.#database.prepare(
           `SELECT id, number, state, state_changed_ms, pid, pid_started FROM instances
            WHERE fleet = ? AND id = ?`,
         ).get(this.#options.fleet, id) as InstanceRow | undefined
@@ -327,12 +324,12 @@ export class LocalFleet implements Fleet {
     onlyPid?: number,
   ): Promise<boolean> {
     return this.#database.write(() => {
-      const row = this.#stmt("SELECT state, pid FROM instances WHERE id = ?").get(id) as
+      const row = this.#database.prepare("SELECT state, pid FROM instances WHERE id = ?").get(id) as
         | { state: InstanceState; pid: number | null }
         | undefined;
       if (!row || !from.includes(row.state)) return false;
       if (onlyPid !== undefined && row.pid !== onlyPid) return false;
-      this.#stmt(
+      this.#database.prepare(
         `UPDATE instances SET state = ?, state_changed_ms = ?, pid = ?, pid_started = ?
          WHERE id = ?`,
       ).run(to, this.#options.clock.nowMs(), pid, pidStarted, id);
@@ -342,23 +339,6 @@ export class LocalFleet implements Fleet {
 
   #open(): void {
     if (this.#closed) throw new TypeError("the fleet was closed; open a new one");
-  }
-
-  #read<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (error) {
-      throw classify(error, this.#database.path);
-    }
-  }
-
-  #stmt(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#database.db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
   }
 }
 

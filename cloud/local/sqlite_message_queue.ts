@@ -8,7 +8,6 @@
  * per send (as a broadcast would) collapses throughput as consumers are added; see DEVELOPERS.md.
  * @module
  */
-import type { StatementSync } from "node:sqlite";
 import { type Clock, systemClock } from "../clock.ts";
 import { InvalidNameError, NotFoundError, StaleReceiptError } from "../errors.ts";
 import {
@@ -113,7 +112,6 @@ export class SqliteMessageQueue implements MessageQueue {
   readonly #lingerMs: number;
   readonly #fallbackPollMs: number;
   readonly #configs = new Map<string, ResolvedQueueConfig>();
-  readonly #statements = new Map<string, StatementSync>();
   readonly #backlogChecks = new Map<string, { stop: AbortController; done: Promise<void> }>();
   /** When this process last received from each queue (to withdraw that signal on sleeping). */
   readonly #lastReceiveMs = new Map<string, number>();
@@ -197,7 +195,7 @@ export class SqliteMessageQueue implements MessageQueue {
           "create the dead-letter queue before the queue that uses it",
         );
       }
-      this.#stmt(
+      this.#database.prepare(
         `INSERT OR IGNORE INTO queues (name, message_bytes_max, visibility_timeout_ms,
            dead_letter_queue, receive_count_max) VALUES (?, ?, ?, ?, ?)`,
       ).run(
@@ -217,7 +215,7 @@ export class SqliteMessageQueue implements MessageQueue {
     const messageId = crypto.randomUUID();
     const wakes = await this.#database.write(() => {
       const nowMs = this.#clock.nowMs();
-      this.#stmt(
+      this.#database.prepare(
         `INSERT INTO messages (queue, message_id, body, sent_ms, visible_at_ms)
          VALUES (?, ?, ?, ?, ?)`,
       ).run(queue, messageId, body, nowMs, nowMs + delayMs);
@@ -273,7 +271,7 @@ export class SqliteMessageQueue implements MessageQueue {
     this.#config(queue);
     const { seq, token } = parseReceipt(receipt);
     await this.#database.write(() =>
-      this.#stmt("DELETE FROM messages WHERE seq = ? AND queue = ? AND receipt = ?")
+      this.#database.prepare("DELETE FROM messages WHERE seq = ? AND queue = ? AND receipt = ?")
         .run(seq, queue, token)
     );
   }
@@ -289,7 +287,7 @@ export class SqliteMessageQueue implements MessageQueue {
     const changed = await this.#database.write(() => {
       const nowMs = this.#clock.nowMs();
       const visibleAtMs = nowMs + visibilityTimeoutMs;
-      const { changes } = this.#stmt(
+      const { changes } = this.#database.prepare(
         `UPDATE messages SET visible_at_ms = ?
          WHERE seq = ? AND queue = ? AND receipt = ? AND visible_at_ms > ?`,
       ).run(visibleAtMs, seq, queue, token, nowMs);
@@ -304,8 +302,8 @@ export class SqliteMessageQueue implements MessageQueue {
 
   counts(queue: string): Promise<QueueCounts> {
     this.#config(queue);
-    const row = this.#read(() =>
-      this.#stmt(
+    const row = this.#database.read(() =>
+      this.#database.prepare(
         `SELECT
            COALESCE(SUM(visible_at_ms <= ?1), 0) AS visible,
            COALESCE(SUM(visible_at_ms > ?1 AND receipt IS NOT NULL), 0) AS in_flight,
@@ -322,7 +320,9 @@ export class SqliteMessageQueue implements MessageQueue {
 
   async purge(queue: string): Promise<void> {
     this.#config(queue);
-    await this.#database.write(() => this.#stmt("DELETE FROM messages WHERE queue = ?").run(queue));
+    await this.#database.write(() =>
+      this.#database.prepare("DELETE FROM messages WHERE queue = ?").run(queue)
+    );
   }
 
   async close(): Promise<void> {
@@ -334,10 +334,9 @@ export class SqliteMessageQueue implements MessageQueue {
     this.#closed = true;
     // Best effort: registrations left behind expire within pollIntervalMsMax anyway.
     await this.#database.write(() =>
-      this.#stmt("DELETE FROM waiters WHERE process = ?").run(this.#waker.token)
+      this.#database.prepare("DELETE FROM waiters WHERE process = ?").run(this.#waker.token)
     ).catch(() => {});
     await this.#waker.close();
-    this.#statements.clear();
     this.#database.close();
   }
 
@@ -383,7 +382,7 @@ export class SqliteMessageQueue implements MessageQueue {
   ): Step {
     // Unregister first: a waiter that leaves work behind must not count itself as the one who
     // will look for it.
-    const previous = this.#stmt(
+    const previous = this.#database.prepare(
       "DELETE FROM waiters WHERE process = ? AND slot = ? RETURNING rowid AS id",
     ).get(this.#waker.token, slot) as { id: number } | undefined;
     const nowMs = this.#clock.nowMs();
@@ -402,7 +401,9 @@ export class SqliteMessageQueue implements MessageQueue {
     if (!lingering && lastReceiveMs !== undefined) {
       // Going to sleep: if nobody received after this process did, that receive no longer
       // means a consumer is coming back, and a send must wake a sleeper at once.
-      this.#stmt("UPDATE queues SET last_receive_ms = 0 WHERE name = ? AND last_receive_ms <= ?")
+      this.#database.prepare(
+        "UPDATE queues SET last_receive_ms = 0 WHERE name = ? AND last_receive_ms <= ?",
+      )
         .run(take.queue, lastReceiveMs);
       this.#lastReceiveMs.delete(take.queue);
     }
@@ -414,7 +415,7 @@ export class SqliteMessageQueue implements MessageQueue {
     );
     // Back in its old place (rowid) if it had one: senders wake the consumer that worked last,
     // not the one whose idle re-check happened last.
-    this.#stmt(
+    this.#database.prepare(
       `INSERT INTO waiters (rowid, process, slot, generation, queue, expires_ms, state)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ).run(
@@ -467,7 +468,7 @@ export class SqliteMessageQueue implements MessageQueue {
     const soonMs = Math.max(visibleAtMs, nowMs + this.#lingerMs);
     // One look covers the common cases: nobody waiting (consumers busy or none), or someone
     // about to look anyway.
-    const { waiting, looking } = this.#stmt(
+    const { waiting, looking } = this.#database.prepare(
       `SELECT count(*) AS waiting,
          COALESCE(MAX(state = ${LINGERING} OR expires_ms <= ?), 0) AS looking
        FROM waiters WHERE queue = ? AND expires_ms > ?`,
@@ -475,7 +476,7 @@ export class SqliteMessageQueue implements MessageQueue {
     if (waiting === 0 || looking === 1) return undefined;
     if (visibleAtMs <= nowMs && this.#lingerMs > 0) {
       const busy = this.#progressing(queue, nowMs) ||
-        this.#stmt(
+        this.#database.prepare(
             `SELECT 1 AS x FROM messages
              WHERE queue = ? AND visible_at_ms > ? AND receipt IS NOT NULL LIMIT 1`,
           ).get(queue, nowMs) !== undefined;
@@ -487,11 +488,11 @@ export class SqliteMessageQueue implements MessageQueue {
 
   /** Removes up to `count` live registrations (the last registered first) for waking. */
   #popSleepers(queue: string, nowMs: number, count: number): WakeTarget[] {
-    const rows = this.#stmt(
+    const rows = this.#database.prepare(
       `SELECT rowid AS id, process, slot, generation FROM waiters
        WHERE queue = ? AND expires_ms > ? ORDER BY rowid DESC LIMIT ?`,
     ).all(queue, nowMs, count) as unknown as WaiterRow[];
-    const remove = this.#stmt("DELETE FROM waiters WHERE rowid = ?");
+    const remove = this.#database.prepare("DELETE FROM waiters WHERE rowid = ?");
     for (const row of rows) remove.run(row.id);
     return rows.map((row) => ({
       process: row.process,
@@ -524,7 +525,7 @@ export class SqliteMessageQueue implements MessageQueue {
     // While consumers keep receiving, another awake one would add contention for the one write
     // lock rather than throughput (consumers that take long over each message do not receive
     // often, so for them this does not hold back waking). Look again later.
-    if (this.#read(() => this.#progressing(queue, this.#clock.nowMs()))) {
+    if (this.#database.read(() => this.#progressing(queue, this.#clock.nowMs()))) {
       this.#scheduleBacklogCheck(queue);
       return;
     }
@@ -532,7 +533,7 @@ export class SqliteMessageQueue implements MessageQueue {
       const nowMs = this.#clock.nowMs();
       // Only messages that waited out a whole lingerMs say the busy consumers are not enough;
       // younger ones get their grace from a later look.
-      const { n: waited } = this.#stmt(
+      const { n: waited } = this.#database.prepare(
         `SELECT count(*) AS n FROM (SELECT 1 FROM messages
            WHERE queue = ? AND visible_at_ms <= ? LIMIT ?)`,
       ).get(queue, nowMs - this.#lingerMs, BACKLOG_WAKES_MAX) as { n: number };
@@ -544,7 +545,7 @@ export class SqliteMessageQueue implements MessageQueue {
 
   /** Whether a consumer received from the queue lately, or is lingering on it. */
   #progressing(queue: string, nowMs: number): boolean {
-    return this.#stmt(
+    return this.#database.prepare(
       `SELECT 1 AS x FROM queues WHERE name = ? AND last_receive_ms > ?
        UNION ALL SELECT 1 AS x FROM waiters
        WHERE queue = ? AND expires_ms > ? AND state = ${LINGERING} LIMIT 1`,
@@ -584,7 +585,10 @@ export class SqliteMessageQueue implements MessageQueue {
 
   #unregister(slot: number): Promise<unknown> {
     return this.#database.write(() =>
-      this.#stmt("DELETE FROM waiters WHERE process = ? AND slot = ?").run(this.#waker.token, slot)
+      this.#database.prepare("DELETE FROM waiters WHERE process = ? AND slot = ?").run(
+        this.#waker.token,
+        slot,
+      )
     );
   }
   /**
@@ -594,15 +598,15 @@ export class SqliteMessageQueue implements MessageQueue {
   #take(take: Take): { received: ReceivedMessage[]; wakes: (Wake | undefined)[] } {
     const { queue, config, messagesMax, visibilityTimeoutMs } = take;
     const nowMs = this.#clock.nowMs();
-    const select = this.#stmt(
+    const select = this.#database.prepare(
       `SELECT seq, message_id, body, receive_count FROM messages
        WHERE queue = ? AND visible_at_ms <= ? ORDER BY visible_at_ms, seq LIMIT ?`,
     );
-    const claim = this.#stmt(
+    const claim = this.#database.prepare(
       `UPDATE messages SET receipt = ?, visible_at_ms = ?, receive_count = receive_count + 1
        WHERE seq = ?`,
     );
-    const deadLetter = this.#stmt(
+    const deadLetter = this.#database.prepare(
       `UPDATE messages SET queue = ?, visible_at_ms = ?, receive_count = 0, receipt = NULL
        WHERE seq = ?`,
     );
@@ -640,7 +644,7 @@ export class SqliteMessageQueue implements MessageQueue {
       if (movedNow === 0 || full || moved >= DEAD_LETTER_MOVES_PER_RECEIVE_MAX) {
         if (out.length > 0) {
           // At most once per lingerMs, so a busy queue does not rewrite the row on every take.
-          this.#stmt(
+          this.#database.prepare(
             "UPDATE queues SET last_receive_ms = ? WHERE name = ? AND last_receive_ms <= ?",
           ).run(nowMs, queue, nowMs - this.#lingerMs);
           this.#lastReceiveMs.set(queue, nowMs);
@@ -657,20 +661,24 @@ export class SqliteMessageQueue implements MessageQueue {
 
   /** Whether a message has been visible since `sinceMs` or earlier. */
   #anyVisibleSince(queue: string, sinceMs: number): boolean {
-    return this.#stmt("SELECT 1 AS x FROM messages WHERE queue = ? AND visible_at_ms <= ? LIMIT 1")
+    return this.#database.prepare(
+      "SELECT 1 AS x FROM messages WHERE queue = ? AND visible_at_ms <= ? LIMIT 1",
+    )
       .get(queue, sinceMs) !== undefined;
   }
 
   #anyVisible(queue: string): boolean {
-    return this.#read(() =>
-      this.#stmt("SELECT 1 AS x FROM messages WHERE queue = ? AND visible_at_ms <= ? LIMIT 1")
+    return this.#database.read(() =>
+      this.#database.prepare(
+        "SELECT 1 AS x FROM messages WHERE queue = ? AND visible_at_ms <= ? LIMIT 1",
+      )
         .get(queue, this.#clock.nowMs()) !== undefined
     );
   }
 
   #nextVisibleMs(queue: string, nowMs: number): number | undefined {
-    const row = this.#read(() =>
-      this.#stmt(
+    const row = this.#database.read(() =>
+      this.#database.prepare(
         "SELECT MIN(visible_at_ms) AS t FROM messages WHERE queue = ? AND visible_at_ms > ?",
       ).get(queue, nowMs) as { t: number | null }
     );
@@ -682,7 +690,7 @@ export class SqliteMessageQueue implements MessageQueue {
     validateQueueName(queue);
     const cached = this.#configs.get(queue);
     if (cached) return cached;
-    const config = this.#read(() => this.#readConfig(queue));
+    const config = this.#database.read(() => this.#readConfig(queue));
     if (!config) {
       throw new NotFoundError("queue", queue, "create it with ensureQueue first");
     }
@@ -692,7 +700,7 @@ export class SqliteMessageQueue implements MessageQueue {
   }
 
   #readConfig(queue: string): ResolvedQueueConfig | undefined {
-    const row = this.#stmt(
+    const row = this.#database.prepare(
       `SELECT message_bytes_max, visibility_timeout_ms, dead_letter_queue, receive_count_max
        FROM queues WHERE name = ?`,
     ).get(queue) as {
@@ -709,23 +717,6 @@ export class SqliteMessageQueue implements MessageQueue {
         ? undefined
         : { queue: row.dead_letter_queue, receiveCountMax: row.receive_count_max ?? 1 },
     };
-  }
-
-  #read<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (error) {
-      throw classify(error, this.#database.path);
-    }
-  }
-
-  #stmt(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#database.db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
   }
 }
 
