@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { loadReference, toReferenceTensor } from "../../tests/face_api_reference.ts";
+import { noiseImage } from "../image/_test_noise.ts";
 import { toNetInput } from "../image/net_input.ts";
 import { createSession } from "../runtime/session.ts";
 import {
@@ -10,16 +11,6 @@ import {
 
 /** Raw outputs are relative to the 112-pixel square: 1e-5 is 0.001 px there. */
 const RAW_DIFF_MAX = 1e-5;
-
-function noiseImage(side: number, seed: number) {
-  let state = seed >>> 0;
-  const data = new Uint8Array(side * side * 3);
-  for (let i = 0; i < data.length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    data[i] = state >>> 24;
-  }
-  return { width: side, height: side, data };
-}
 
 Deno.test("tfSamePadding pads only bottom/right at stride 2 on an even side, as TensorFlow", () => {
   assert.deepEqual(tfSamePadding(112, 3, 2), [0, 1, 56]);
@@ -55,7 +46,7 @@ Deno.test("convertFaceLandmark68's graph matches face-api's runNet on 112x112 in
   const session = await createSession(model.onnx);
   try {
     for (const seed of [1, 2, 3]) {
-      const image = noiseImage(112, seed);
+      const image = noiseImage(112, 112, seed);
       const input = toNetInput(image, { size: 112, mean: model.input.mean, std: model.input.std });
       const ours = (await session.run({ input: { data: input.data, dims: input.dims } }))
         .landmarks.data;

@@ -1,21 +1,12 @@
 import assert from "node:assert/strict";
 import { loadReference, toReferenceTensor } from "../../tests/face_api_reference.ts";
+import { noiseImage } from "../image/_test_noise.ts";
 import { toNetInput } from "../image/net_input.ts";
 import { createSession } from "../runtime/session.ts";
 import { convertFaceRecognition, faceRecognitionConverter } from "./face_recognition.ts";
 
 /** The fidelity bound the service promises for descriptors (face-api matches at distance 0.6). */
 const DESCRIPTOR_DIFF_MAX = 1e-4;
-
-function noiseImage(side: number, seed: number) {
-  let state = seed >>> 0;
-  const data = new Uint8Array(side * side * 3);
-  for (let i = 0; i < data.length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    data[i] = state >>> 24;
-  }
-  return { width: side, height: side, data };
-}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
@@ -50,7 +41,7 @@ Deno.test("convertFaceRecognition's graph matches face-api's net on 150x150 inpu
   const model = await convertFaceRecognition();
   const session = await createSession(model.onnx);
   try {
-    const images = [noiseImage(150, 1), noiseImage(150, 2)];
+    const images = [noiseImage(150, 150, 1), noiseImage(150, 150, 2)];
     const inputs = images.map((img) =>
       toNetInput(img, { size: 150, mean: model.input.mean, std: model.input.std })
     );

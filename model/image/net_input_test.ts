@@ -3,19 +3,9 @@ import * as fc from "fast-check";
 import { loadReference, toReferenceTensor } from "../../tests/face_api_reference.ts";
 import { toNetInput } from "./net_input.ts";
 import type { RgbImage } from "./rgb_image.ts";
+import { noiseImage } from "./_test_noise.ts";
 
 const FACE_API_MEAN = [122.782, 117.001, 104.298] as const;
-
-function randomImage(width: number, height: number, seed: number): RgbImage {
-  // A small LCG: deterministic pixels without Math.random.
-  let state = seed >>> 0;
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0; i < data.length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    data[i] = state >>> 24;
-  }
-  return { width, height, data };
-}
 
 /** face-api's own preparation, NHWC → NCHW, optionally normalised as its nets do. */
 async function referenceInput(
@@ -49,20 +39,20 @@ function firstDifference(a: Float32Array, b: Float32Array): string | undefined {
 }
 
 Deno.test("toNetInput splits centred padding as padToSquare: the odd pixel goes after", () => {
-  const tall = toNetInput(randomImage(90, 121, 1), { size: 150 });
+  const tall = toNetInput(noiseImage(90, 121, 1), { size: 150 });
   // diff 31: round(15.5) = 16 appended (right), 15 prepended (left).
   assert.equal(tall.padLeft, 15);
   assert.equal(tall.padTop, 0);
   assert.equal(tall.paddedSize, 121);
   assert.equal(tall.scale, 150 / 121);
-  const wide = toNetInput(randomImage(121, 90, 1), { size: 112 });
+  const wide = toNetInput(noiseImage(121, 90, 1), { size: 112 });
   assert.deepEqual([wide.padLeft, wide.padTop], [0, 15]);
-  const detector = toNetInput(randomImage(121, 90, 1), { size: 112, centered: false });
+  const detector = toNetInput(noiseImage(121, 90, 1), { size: 112, centered: false });
   assert.deepEqual([detector.padLeft, detector.padTop], [0, 0]);
 });
 
 Deno.test("toNetInput leaves pixels unchanged for a square image already at the net size", () => {
-  const image = randomImage(16, 16, 2);
+  const image = noiseImage(16, 16, 2);
   const input = toNetInput(image, { size: 16, mean: [1, 2, 3], std: [2, 4, 8] });
   assert.deepEqual(input.dims, [1, 3, 16, 16]);
   for (let i = 0; i < 256; i++) {
@@ -82,16 +72,16 @@ Deno.test("toNetInput fills the padding with zero pixels, i.e. -mean/std after n
 
 Deno.test("toNetInput writes into a caller's buffer and refuses one of the wrong length", () => {
   const out = new Float32Array(3 * 10 * 10);
-  const input = toNetInput(randomImage(7, 5, 3), { size: 10, out });
+  const input = toNetInput(noiseImage(7, 5, 3), { size: 10, out });
   assert.equal(input.data, out);
   assert.throws(
-    () => toNetInput(randomImage(7, 5, 3), { size: 11, out }),
+    () => toNetInput(noiseImage(7, 5, 3), { size: 11, out }),
     /buffer holds 300 floats; size 11 needs 363/,
   );
 });
 
 Deno.test("toNetInput refuses a bad size, mean or std, naming the value", () => {
-  const image = randomImage(4, 4, 4);
+  const image = noiseImage(4, 4, 4);
   assert.throws(() => toNetInput(image, { size: 0 }), /size must be an integer.*got 0/);
   assert.throws(() => toNetInput(image, { size: 2.5 }), RangeError);
   assert.throws(() => toNetInput(image, { size: 4, std: [1, 0, 1] }), /std must not contain 0/);
@@ -116,7 +106,7 @@ Deno.test("toNetInput equals face-api's toBatchTensor bit for bit on net and det
     [7, 3, 112, true], // tiny crop, huge upscale
   ];
   for (const [width, height, size, centered] of cases) {
-    const image = randomImage(width, height, width * 1000 + height);
+    const image = noiseImage(width, height, width * 1000 + height);
     const ours = toNetInput(image, { size, centered });
     const theirs = await referenceInput(image, size, centered, false);
     assert.equal(firstDifference(ours.data, theirs), undefined, `${width}x${height} → ${size}`);
@@ -133,7 +123,7 @@ Deno.test("toNetInput equals face-api's normalised net input bit for bit for any
       fc.boolean(),
       fc.integer(),
       async (width, height, size, centered, seed) => {
-        const image = randomImage(width, height, seed);
+        const image = noiseImage(width, height, seed);
         const ours = toNetInput(image, {
           size,
           centered,
