@@ -82,9 +82,13 @@ export function parseUploadName(
   } catch (error) {
     throw refuse((error as Error).message);
   }
-  const dot = fileName.lastIndexOf(".");
-  const stem = dot > 0 ? fileName.slice(0, dot) : fileName;
-  return { key: fileName, stem };
+  return { key: fileName, stem: stemOf(fileName) };
+}
+
+/** The file name without its last extension: what the service answers with (`test_000`). */
+export function stemOf(name: string): string {
+  const dot = name.lastIndexOf(".");
+  return dot > 0 ? name.slice(0, dot) : name;
 }
 
 /**

@@ -10,6 +10,7 @@
  * @module
  */
 import { unzipSync } from "fflate";
+import { stemOf } from "./file_name.ts";
 
 /** One image to post. */
 export interface LoadImage {
@@ -196,12 +197,6 @@ export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
-}
-
-/** The file name without its last extension (what the service answers with). */
-export function stemOf(name: string): string {
-  const dot = name.lastIndexOf(".");
-  return dot > 0 ? name.slice(0, dot) : name;
 }
 
 /**
