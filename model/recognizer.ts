@@ -111,8 +111,11 @@ export interface Analysis {
 }
 
 interface Sessions {
-  /** Created on first use: images up to SMALL_IMAGE_SIDE_MAX rarely need it (worker start-up). */
-  ssd: () => Promise<Session>;
+  /**
+   * Created on first use: images up to SMALL_IMAGE_SIDE_MAX rarely need it (worker start-up).
+   * `opened()` is the session if it was asked for, without creating it.
+   */
+  ssd: { get(): Promise<Session>; opened(): Promise<Session> | undefined };
   tiny: Session;
   landmarks: Session;
   recognition: Session;
@@ -122,7 +125,6 @@ type Specs = Awaited<ReturnType<typeof loadSpecs>>;
 /** Loads models once and recognises faces in image bytes. */
 export class Recognizer {
   readonly #sessions: Sessions;
-  #ssdUsed = false;
   readonly #specs: Specs;
   readonly #options: Required<
     Pick<RecognizerOptions, "detector" | "tinyInputSize" | "minConfidence" | "threshold">
@@ -181,10 +183,13 @@ export class Recognizer {
       ),
     );
     let ssdSession: Promise<Session> | undefined;
-    const ssd = () =>
-      ssdSession ??= loadModel("ssd_mobilenetv1", dir).then((m) =>
-        createSession(m.onnx, sessionOptions)
-      );
+    const ssd = {
+      get: () =>
+        ssdSession ??= loadModel("ssd_mobilenetv1", dir).then((m) =>
+          createSession(m.onnx, sessionOptions)
+        ),
+      opened: () => ssdSession,
+    };
     await decoders;
     return new Recognizer({ ssd, tiny, landmarks, recognition }, specs, options, gallery);
   }
@@ -212,7 +217,8 @@ export class Recognizer {
   async close(): Promise<void> {
     const { ssd, tiny, landmarks, recognition } = this.#sessions;
     const opened = [tiny, landmarks, recognition];
-    if (this.#ssdUsed) opened.push(await ssd());
+    const ssdSession = ssd.opened();
+    if (ssdSession) opened.push(await ssdSession);
     await Promise.all(opened.map((s) => s.release()));
   }
 
@@ -225,10 +231,8 @@ export class Recognizer {
         scoreThreshold: minConfidence,
       });
     }
-    const ssd = async (img: RgbImage) => {
-      this.#ssdUsed = true;
-      return detectFacesSsd(await this.#sessions.ssd(), img, { minConfidence });
-    };
+    const ssd = async (img: RgbImage) =>
+      detectFacesSsd(await this.#sessions.ssd.get(), img, { minConfidence });
     if (detector === "ssd" || Math.max(image.width, image.height) > SMALL_IMAGE_SIDE_MAX) {
       return ssd(image);
     }
