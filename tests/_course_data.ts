@@ -4,9 +4,15 @@
  * @module
  */
 import { unzipSync } from "fflate";
+import { parseLabelsCsv } from "../web/loadgen.ts";
 
-/** The shared dataset folder, seen from this repo. */
-export const COURSE_DATA_DIR = new URL("../../shared/datasets/cse546/", import.meta.url);
+/** The shared dataset folder, seen from this repo; `FR_DATASET_DIR` overrides. */
+export const COURSE_DATA_DIR = (() => {
+  const dir = Deno.env.get("FR_DATASET_DIR");
+  return dir
+    ? new URL(`file://${dir.endsWith("/") ? dir : dir + "/"}`)
+    : new URL("../../shared/datasets/cse546/", import.meta.url);
+})();
 
 /** Whether the dataset is present on this machine. */
 export const HAS_COURSE_DATA = (() => {
@@ -38,7 +44,5 @@ export async function unzipCourseImages(zipName: string, dir: string): Promise<s
 
 /** `Image,Results` rows of a labels CSV as a map from stem to label. */
 export async function readCourseLabels(csvName: string): Promise<Map<string, string>> {
-  const text = await Deno.readTextFile(new URL(csvName, COURSE_DATA_DIR));
-  const rows = text.trim().split(/\r?\n/).slice(1).map((line) => line.split(","));
-  return new Map(rows.map(([image, label]) => [image, label]));
+  return parseLabelsCsv(await Deno.readTextFile(new URL(csvName, COURSE_DATA_DIR)));
 }

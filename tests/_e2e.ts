@@ -4,17 +4,16 @@
  * real model) on a free port, a fleet sampler, and a grader-style client.
  * @module
  */
-import { join, resolve } from "node:path";
-import { unzipSync } from "fflate";
+import { basename, join } from "node:path";
 import type { Instance } from "../cloud/fleet.ts";
 import { parseServiceConfig, type ServiceConfig } from "../service/config.ts";
 import { type Stack, type StackOptions, startStack } from "../service/stack.ts";
+import { COURSE_DATA_DIR, readCourseLabels, unzipCourseImages } from "./_course_data.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /** The course dataset (never copied into the repo); `FR_DATASET_DIR` overrides. */
-export const DATASET_DIR = Deno.env.get("FR_DATASET_DIR") ??
-  resolve(ROOT, "../shared/datasets/cse546");
+export const DATASET_DIR = COURSE_DATA_DIR.pathname;
 
 /** True when the course dataset and the built models are here, so the real-model tests can run. */
 export const E2E_READY = exists(join(DATASET_DIR, "face_images_100.zip")) &&
@@ -50,23 +49,14 @@ export function courseData(): Promise<CourseData> {
 async function prepareCourse(): Promise<CourseData> {
   const dir = await Deno.makeTempDir({ prefix: "fr-e2e-course-" });
   globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-  const zip = unzipSync(await Deno.readFile(join(DATASET_DIR, "face_images_100.zip")));
   const imagesDir = join(dir, "face_images_100");
   await Deno.mkdir(imagesDir);
-  const files: string[] = [];
-  for (const [path, bytes] of Object.entries(zip)) {
-    const name = path.split("/").pop()!;
-    if (!/^test_\d+\.jpg$/.test(name) || path.includes("__MACOSX")) continue;
-    await Deno.writeFile(join(imagesDir, name), bytes);
-    files.push(name);
-  }
-  files.sort();
-  const csv = await Deno.readTextFile(join(DATASET_DIR, "labels_100.csv"));
-  const rows = csv.trim().split(/\r?\n/);
-  const labels = new Map(rows.slice(1).map((r) => r.split(",") as [string, string]));
-  // The 10 distinct images are test_00 … test_09; the rest repeat them under new names.
+  const files = (await unzipCourseImages("face_images_100.zip", imagesDir)).map((p) => basename(p));
+  const labels = await readCourseLabels("labels_100.csv");
+  // The 10 distinct images are test_00 … test_09 (the CSV's first rows); the rest repeat them.
   const enrollCsv = join(dir, "labels_10.csv");
-  await Deno.writeTextFile(enrollCsv, rows.slice(0, 11).join("\n") + "\n");
+  const distinct = [...labels].slice(0, 10).map(([stem, label]) => `${stem},${label}`);
+  await Deno.writeTextFile(enrollCsv, ["Image,Results", ...distinct].join("\n") + "\n");
   const gallery = join(dir, "course.gallery");
   const enroll = await new Deno.Command(Deno.execPath(), {
     args: [

@@ -10,6 +10,7 @@
  * @module
  */
 import { unzipSync } from "fflate";
+import { parseLabelsCsv as parseLabelRows } from "../model/gallery/labels_csv.ts";
 import { stemOf } from "./file_name.ts";
 
 /** One image to post. */
@@ -212,21 +213,15 @@ export function percentile(sorted: readonly number[], p: number): number {
  * ```
  */
 export function parseLabelsCsv(text: string): Map<string, string> {
-  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
-  const header = lines[0]?.split(",").map((h) => h.trim());
-  if (header?.[0] !== "Image" || header?.[1] !== "Results") {
-    throw new TypeError(`labels CSV must start with the header Image,Results, got ${lines[0]}`);
+  let parsed: ReturnType<typeof parseLabelRows>;
+  try {
+    parsed = parseLabelRows(text);
+  } catch (error) {
+    throw new TypeError(`labels CSV: ${(error as Error).message}`, { cause: error });
   }
-  const labels = new Map<string, string>();
-  lines.slice(1).forEach((line, i) => {
-    if (line.trim() === "") return;
-    const cells = line.split(",").map((c) => c.trim());
-    if (cells.length !== 2 || cells[0] === "" || cells[1] === "") {
-      throw new TypeError(`labels CSV line ${i + 2} is not "image,label": ${line.slice(0, 80)}`);
-    }
-    labels.set(stemOf(cells[0]), cells[1]);
-  });
-  return labels;
+  const problem = parsed.problems[0];
+  if (problem) throw new TypeError(`labels CSV line ${problem.line}: ${problem.message}`);
+  return new Map(parsed.rows.map((row) => [stemOf(row.image), row.label]));
 }
 
 /** Image files loadgen posts. */
