@@ -10,10 +10,23 @@ import { type Clock, systemClock } from "../clock.ts";
 import { CorruptStoreError, StorageError } from "../errors.ts";
 import { toStorageError } from "./_fs_errors.ts";
 
-/** The schema version this code writes; a newer file is refused rather than misread. */
+/** What a database file holds and how an older file is brought up to date. */
+export interface Schema {
+  /** The version this code writes (`PRAGMA user_version`); a newer file is refused. */
+  readonly version: number;
+  /** Idempotent DDL (`CREATE ... IF NOT EXISTS`) that creates the current schema. */
+  readonly create: string;
+  /**
+   * Brings a file at `fromVersion` (>= 1, < version) up to the point where `create` completes
+   * it; runs inside the migration's write transaction.
+   */
+  readonly upgrade?: (db: DatabaseSync, fromVersion: number) => void;
+}
+
+/** The queue and fleet database's schema version; a newer file is refused rather than misread. */
 export const SCHEMA_VERSION = 2;
 
-const SCHEMA = `
+const QUEUE_SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS queues (
   name TEXT PRIMARY KEY,
   message_bytes_max INTEGER NOT NULL,
@@ -61,6 +74,17 @@ CREATE TABLE IF NOT EXISTS instances (
 ) STRICT;
 `;
 
+/** The queues' and the fleet's database (one file, shared by every process of a stack). */
+export const QUEUE_SCHEMA: Schema = {
+  version: SCHEMA_VERSION,
+  create: QUEUE_SCHEMA_SQL,
+  upgrade: (db, fromVersion) => {
+    if (fromVersion === 1) {
+      db.exec("ALTER TABLE queues ADD COLUMN last_receive_ms INTEGER NOT NULL DEFAULT 0");
+    }
+  },
+};
+
 /** Options for {@linkcode openDatabase}. */
 export interface DatabaseOptions {
   /**
@@ -70,6 +94,8 @@ export interface DatabaseOptions {
   busyTimeoutMs?: number;
   /** @default {systemClock} */
   clock?: Clock;
+  /** @default {QUEUE_SCHEMA} */
+  schema?: Schema;
 }
 
 /** An open database and the policy for waiting on other processes' locks. */
@@ -78,7 +104,8 @@ export interface Database {
   readonly path: string;
   /**
    * Runs `fn` in a write transaction (BEGIN IMMEDIATE), waiting for other writers without
-   * blocking the event loop for long.
+   * blocking the event loop for long. Writes asked for together share one transaction (group
+   * commit), each in its own savepoint: a throwing `fn` undoes only its own changes.
    */
   write<T>(fn: () => T): Promise<T>;
   /** Runs a read, turning SQLite's errors into typed ones (corrupt file, full disk, ...). */
@@ -122,7 +149,7 @@ export function openDatabase(path: string, options: DatabaseOptions = {}): Datab
       });
   }
   try {
-    migrate(db, path);
+    migrate(db, path, options.schema ?? QUEUE_SCHEMA);
   } catch (error) {
     db.close();
     const classified = classify(error, path);
@@ -131,10 +158,11 @@ export function openDatabase(path: string, options: DatabaseOptions = {}): Datab
       : diagnoseDirectory(path) ?? classified;
   }
   const statements = new Map<string, StatementSync>();
+  const writer = new GroupWriter(db, path, clock, busyTimeoutMs);
   return {
     db,
     path,
-    write: (fn) => writeTransaction(db, path, clock, busyTimeoutMs, fn),
+    write: (fn) => writer.write(fn),
     read: (fn) => {
       try {
         return fn();
@@ -174,7 +202,7 @@ function diagnoseDirectory(path: string): StorageError | undefined {
   }
 }
 
-function migrate(db: DatabaseSync, path: string): void {
+function migrate(db: DatabaseSync, path: string, schema: Schema): void {
   // journal_mode is the first statement that reads the file header: a non-database fails here.
   db.exec("PRAGMA journal_mode = WAL");
   // NORMAL in WAL mode: a commit survives a process crash; only an OS crash can lose the last
@@ -183,23 +211,21 @@ function migrate(db: DatabaseSync, path: string): void {
   const readVersion = () =>
     (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
   let version = readVersion();
-  if (version > SCHEMA_VERSION) {
+  if (version > schema.version) {
     throw new CorruptStoreError(
       path,
-      `database schema version ${version} is newer than this code's ${SCHEMA_VERSION}; ` +
+      `database schema version ${version} is newer than this code's ${schema.version}; ` +
         "run the matching version or move the file aside",
     );
   }
-  if (version === SCHEMA_VERSION) return;
+  if (version === schema.version) return;
   db.exec("BEGIN IMMEDIATE");
   try {
     // Another process may have migrated between the look above and the lock.
     version = readVersion();
-    if (version === 1) {
-      db.exec("ALTER TABLE queues ADD COLUMN last_receive_ms INTEGER NOT NULL DEFAULT 0");
-    }
-    db.exec(SCHEMA);
-    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    if (version >= 1 && version < schema.version) schema.upgrade?.(db, version);
+    db.exec(schema.create);
+    db.exec(`PRAGMA user_version = ${schema.version}`);
     db.exec("COMMIT");
   } catch (error) {
     // SQLite rolls back by itself on some errors (a full disk): a second ROLLBACK would throw
@@ -242,38 +268,119 @@ export function classify(error: unknown, path: string): unknown {
   return error;
 }
 
-async function writeTransaction<T>(
-  db: DatabaseSync,
-  path: string,
-  clock: Clock,
-  busyTimeoutMs: number,
-  fn: () => T,
-): Promise<T> {
-  const startMs = clock.nowMs();
-  for (let attempt = 0;; attempt++) {
+interface PendingWrite {
+  readonly fn: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: every write asked for in the same turn of the event loop, or while this process
+ * waits for another's lock, runs in one `BEGIN IMMEDIATE` … `COMMIT`, each inside its own
+ * savepoint. One lock acquisition and one WAL commit then serve a whole burst (a hundred uploads'
+ * sends, a batch of deletes) instead of each taking its turn against the other processes.
+ * A write whose `fn` throws is rolled back alone; callers hear of success only after COMMIT.
+ */
+class GroupWriter {
+  readonly #db: DatabaseSync;
+  readonly #path: string;
+  readonly #clock: Clock;
+  readonly #busyTimeoutMs: number;
+  #pending: PendingWrite[] = [];
+  #flushing = false;
+
+  constructor(db: DatabaseSync, path: string, clock: Clock, busyTimeoutMs: number) {
+    this.#db = db;
+    this.#path = path;
+    this.#clock = clock;
+    this.#busyTimeoutMs = busyTimeoutMs;
+  }
+
+  write<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (this.#flushing) return;
+      this.#flushing = true;
+      // After the current microtasks, so writes asked for in this same turn join the batch.
+      queueMicrotask(() => this.#flush());
+    });
+  }
+
+  async #flush(): Promise<void> {
     try {
-      db.exec("BEGIN IMMEDIATE");
-    } catch (error) {
-      if (!isBusy(error)) throw classify(error, path);
-      if (clock.nowMs() - startMs >= busyTimeoutMs) {
-        throw new StorageError(
-          path,
-          `the database stayed locked for busyTimeoutMs = ${busyTimeoutMs}: ` +
-            "another process holds a write transaction; check for a hung process",
-          { cause: error },
-        );
+      while (this.#pending.length > 0) {
+        try {
+          await this.#begin();
+        } catch (error) {
+          for (const w of this.#pending.splice(0)) w.reject(error);
+          return;
+        }
+        // Writes that arrived while waiting for the lock join this transaction.
+        this.#commitBatch(this.#pending.splice(0));
       }
-      // Yield to the event loop; back off a little more each time, up to 8 ms.
-      await clock.sleepMs(Math.min(8, 1 + attempt));
-      continue;
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #begin(): Promise<void> {
+    const startMs = this.#clock.nowMs();
+    for (let attempt = 0;; attempt++) {
+      try {
+        this.#db.exec("BEGIN IMMEDIATE");
+        return;
+      } catch (error) {
+        if (!isBusy(error)) throw classify(error, this.#path);
+        if (this.#clock.nowMs() - startMs >= this.#busyTimeoutMs) {
+          throw new StorageError(
+            this.#path,
+            `the database stayed locked for busyTimeoutMs = ${this.#busyTimeoutMs}: ` +
+              "another process holds a write transaction; check for a hung process",
+            { cause: error },
+          );
+        }
+        // Yield to the event loop; back off a little more each time, up to 8 ms.
+        await this.#clock.sleepMs(Math.min(8, 1 + attempt));
+      }
+    }
+  }
+
+  /** Runs `batch` inside the open transaction and commits; settles every write in it. */
+  #commitBatch(batch: PendingWrite[]): void {
+    const db = this.#db;
+    const done: { w: PendingWrite; value: unknown }[] = [];
+    const failed: { w: PendingWrite; error: unknown }[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const w = batch[i];
+      try {
+        db.exec("SAVEPOINT w");
+        const value = w.fn();
+        db.exec("RELEASE w");
+        done.push({ w, value });
+      } catch (error) {
+        if (!db.isTransaction) {
+          // SQLite rolled the whole transaction back by itself (a full disk, an I/O error):
+          // the writes before this one are undone too, and the rest are not run.
+          const cause = classify(error, this.#path);
+          for (const d of done) d.w.reject(cause);
+          for (const f of failed) f.w.reject(f.error);
+          for (const rest of batch.slice(i)) rest.reject(cause);
+          return;
+        }
+        db.exec("ROLLBACK TO w");
+        db.exec("RELEASE w");
+        failed.push({ w, error: classify(error, this.#path) });
+      }
     }
     try {
-      const result = fn();
       db.exec("COMMIT");
-      return result;
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");
-      throw classify(error, path);
+      const cause = classify(error, this.#path);
+      for (const w of batch) w.reject(cause);
+      return;
     }
+    for (const d of done) d.w.resolve(d.value);
+    for (const f of failed) f.w.reject(f.error);
   }
 }
