@@ -26,6 +26,7 @@ import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
 import { decodeRequest, encodeResponse, REQUEST_MESSAGE_BYTES_MAX } from "../worker/protocol.ts";
 import { createApp, ResponseRouter, serveWeb, snapshotReader } from "../web/mod.ts";
 import { percentile } from "../web/loadgen.ts";
+import { stemOf } from "../web/file_name.ts";
 
 const NAMES = {
   inBucket: "bench-in-bucket",
@@ -116,9 +117,76 @@ async function openStores(root: string, syncData: boolean) {
 
 type Stores = Awaited<ReturnType<typeof openStores>>;
 
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
+const nowAbsMs = () => performance.timeOrigin + performance.now();
+
+/** Per-upload timestamps (keyed by stem, unique within a burst) taken in the web process. */
+interface WebMarks {
+  putStart?: number;
+  putEnd?: number;
+  sendStart?: number;
+  sendEnd?: number;
+  answerReceived?: number;
+}
+
+/**
+ * Wraps the web process's ports so each step of every request is timestamped: where the time
+ * goes is then measured, not guessed. The wrappers add a map write per call.
+ */
+function markPorts(stores: Stores, marks: Map<string, WebMarks>) {
+  const mark = (key: string) => {
+    let m = marks.get(key);
+    if (!m) marks.set(key, m = {});
+    return m;
+  };
+  const blobs = withOverrides<Stores["blobs"]>(stores.blobs);
+  blobs.put = async (bucket, key, body) => {
+    const m = mark(stemOf(key));
+    m.putStart = nowAbsMs();
+    const info = await stores.blobs.put(bucket, key, body);
+    m.putEnd = nowAbsMs();
+    return info;
+  };
+  const queue = withOverrides<Stores["queue"]>(stores.queue);
+  queue.send = async (name, body, options) => {
+    const m = mark(decodeRequest(body).stem);
+    m.sendStart = nowAbsMs();
+    const sent = await stores.queue.send(name, body, options);
+    m.sendEnd = nowAbsMs();
+    return sent;
+  };
+  queue.receive = async (name, options) => {
+    const messages = await stores.queue.receive(name, options);
+    const at = nowAbsMs();
+    for (const message of messages) {
+      const stem = JSON.parse(message.body).stem;
+      if (typeof stem === "string") mark(stem).answerReceived = at;
+    }
+    return messages;
+  };
+  return { blobs, queue };
+}
+
+/** A view of `target` whose methods can be replaced one by one (the rest stay bound to it). */
+function withOverrides<T extends object>(target: T): T {
+  const overrides: Record<PropertyKey, unknown> = {};
+  return new Proxy(target, {
+    get(t, key) {
+      if (key in overrides) return overrides[key];
+      const value = Reflect.get(t, key, t);
+      return typeof value === "function" ? value.bind(t) : value;
+    },
+    set(_, key, value) {
+      overrides[key] = value;
+      return true;
+    },
+  });
+}
+
 async function openWeb(s: Settings, root: string) {
   const stores = await openStores(root, s.syncData);
-  const { blobs, queue } = stores;
+  const marks = new Map<string, WebMarks>();
+  const { blobs, queue } = markPorts(stores, marks);
   const router = new ResponseRouter({ queue, blobs, clock: systemClock }, {
     responseQueue: NAMES.responseQueue,
     outBucket: NAMES.outBucket,
@@ -142,6 +210,7 @@ async function openWeb(s: Settings, root: string) {
   } else send = (r) => Promise.resolve(app.fetch(r));
   return {
     ...stores,
+    marks,
     send,
     async close() {
       stop.abort();
@@ -201,7 +270,11 @@ async function standInWorkers(stores: Stores, loops: number, signal: AbortSignal
       ok: true,
       label: "Paul",
       faces: [],
-      timingsMs: { inWorker: performance.now() - receivedMs },
+      timingsMs: {
+        inWorker: performance.now() - receivedMs,
+        receivedAbs: performance.timeOrigin + receivedMs,
+        answeredAbs: nowAbsMs(),
+      },
       worker: "bench",
     });
     await stores.queue.send(NAMES.responseQueue, body);
@@ -260,6 +333,48 @@ interface OverheadRound {
   acceptP50Ms: number;
   acceptP99Ms: number;
   burstS: number;
+  /** Where a request's time went, step by step (p50 and p99 of each step over the burst). */
+  phases: Record<Phase, { p50: number; p99: number }>;
+}
+
+/**
+ * The steps of one request, in order; they add up to its latency.
+ * - `toStore`: client send → the web tier starts storing the upload (HTTP, multipart headers)
+ * - `store`: the blob put · `toSend`: put done → send starts · `send`: the request message's send
+ * - `toWorker`: sent → a worker's receive returns · `inWorker`: received → answer sent
+ * - `toRouter`: answer sent → the web process's response consumer has it
+ * - `toClient`: → the client has the whole reply
+ */
+const PHASES = [
+  "toStore",
+  "store",
+  "toSend",
+  "send",
+  "toWorker",
+  "inWorker",
+  "toRouter",
+  "toClient",
+] as const;
+type Phase = typeof PHASES[number];
+
+function phasesOf(
+  sentAbs: number,
+  doneAbs: number,
+  m: WebMarks | undefined,
+  worker: Record<string, number>,
+): Record<Phase, number> {
+  const { putStart, putEnd, sendStart, sendEnd, answerReceived } = m ?? {};
+  const { receivedAbs, answeredAbs } = worker;
+  const marks = [sentAbs, putStart, putEnd, sendStart, sendEnd, receivedAbs, answeredAbs];
+  const all = [...marks, answerReceived, doneAbs];
+  if (all.some((x) => typeof x !== "number")) {
+    throw new Error(`bench: a request is missing a timestamp: ${JSON.stringify(all)}`);
+  }
+  const t = all as number[];
+  return Object.fromEntries(PHASES.map((phase, i) => [phase, t[i + 1] - t[i]])) as Record<
+    Phase,
+    number
+  >;
 }
 
 async function overheadRounds(s: Settings, bodies: Body[]) {
@@ -270,10 +385,12 @@ async function overheadRounds(s: Settings, bodies: Body[]) {
   try {
     for (let round = 0; round <= s.rounds; round++) {
       const startMs = performance.now();
+      web.marks.clear();
       const samples = await Promise.all(
         Array.from({ length: s.concurrency }, async (_, i) => {
+          const body = bodies[i % bodies.length];
           const sentMs = performance.now();
-          const res = await web.send(upload("/", bodies[i % bodies.length], "application/json"));
+          const res = await web.send(upload("/", body, "application/json"));
           const text = await res.text();
           const latencyMs = performance.now() - sentMs;
           if (res.status !== 200) throw new Error(`bench request failed: ${res.status} ${text}`);
@@ -284,6 +401,12 @@ async function overheadRounds(s: Settings, bodies: Body[]) {
             inWorker,
             overhead: latencyMs - inWorker,
             accept: (timings.web.upload + timings.web.enqueue) as number,
+            phases: phasesOf(
+              performance.timeOrigin + sentMs,
+              performance.timeOrigin + sentMs + latencyMs,
+              web.marks.get(stemOf(body.name)),
+              timings.worker,
+            ),
           };
         }),
       );
@@ -302,6 +425,10 @@ async function overheadRounds(s: Settings, bodies: Body[]) {
         acceptP50Ms: percentile(accept, 50),
         acceptP99Ms: percentile(accept, 99),
         burstS,
+        phases: Object.fromEntries(PHASES.map((phase) => {
+          const values = sorted((x) => x.phases[phase]);
+          return [phase, { p50: percentile(values, 50), p99: percentile(values, 99) }];
+        })) as OverheadRound["phases"],
       });
     }
   } finally {
@@ -383,6 +510,10 @@ if (import.meta.main) {
             `${f1(r.inWorkerP50Ms)} ms; overhead p50 ${f1(r.overheadP50Ms)} p99 ` +
             `${f1(r.overheadP99Ms)} ms; upload+enqueue p50 ${f1(r.acceptP50Ms)} p99 ` +
             `${f1(r.acceptP99Ms)} ms; burst ${r.burstS.toFixed(3)} s`,
+        );
+        console.log(
+          "    steps p50/p99 ms: " +
+            PHASES.map((p) => `${p} ${f1(r.phases[p].p50)}/${f1(r.phases[p].p99)}`).join(", "),
         );
       }
       const o = result.overhead as Record<string, number>;
