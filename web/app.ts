@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ContentfulStatusCode, StatusCode } from "hono/utils/http-status";
 import type { BlobStore } from "../cloud/blob_store.ts";
 import type { Clock } from "../cloud/clock.ts";
 import { CloudError, LimitExceededError } from "../cloud/errors.ts";
@@ -59,9 +59,15 @@ export interface WebDeps {
   log?: (event: WebLogEvent) => void;
 }
 
+/**
+ * The status recorded for a `POST /` whose client disconnected before its answer (nginx's
+ * convention; never seen by a client).
+ */
+export const CLIENT_CLOSED_STATUS = 499;
+
 /** One log event. */
 export interface WebLogEvent {
-  readonly event: "request_failed";
+  readonly event: "request_failed" | "client_closed";
   readonly status: number;
   readonly code: string;
   readonly id?: string;
@@ -151,10 +157,24 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     waiting++;
     try {
       const accepted = await accept(c, tier);
-      // Not passing request.signal: under Deno.serve reading it prints a deprecation warning, and
-      // a client that went away only holds its waiting slot until requestTimeoutMs.
-      const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs) ??
-        await deps.responses.readPersisted(accepted.id);
+      // Deno.serve aborts the request's signal when the client disconnects: stop waiting then, so
+      // a client that gave up frees its waitingRequestsMax slot at once. (deno.json opts in to
+      // `no-legacy-abort`, under which the signal does not also abort after every answer.)
+      const gone = c.req.raw.signal;
+      const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs, gone) ??
+        (gone.aborted ? undefined : await deps.responses.readPersisted(accepted.id));
+      if (!result && gone.aborted) {
+        deps.log?.({
+          event: "client_closed",
+          status: CLIENT_CLOSED_STATUS,
+          code: "client_closed",
+          id: accepted.id,
+          message: `the client disconnected while waiting; the result will be at ` +
+            `GET /requests/${accepted.id}`,
+        });
+        // Nobody reads it; the status is what the metrics and the status page count.
+        return c.body(null, CLIENT_CLOSED_STATUS as StatusCode);
+      }
       if (!result) {
         throw new WebError(
           504,
@@ -379,7 +399,8 @@ function uploadDeadline(clock: Clock, uploadTimeoutMs: number) {
       ),
     );
   });
-  return { signal: deadline.signal, done: () => finished.abort() };
+  // A reason, so abort() does not build a DOMException with a stack trace (7.6 µs → 30 ns).
+  return { signal: deadline.signal, done: () => finished.abort("upload read") };
 }
 
 function readBoundary(contentType: string | undefined): string {

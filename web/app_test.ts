@@ -11,6 +11,7 @@ import {
   type TestStack,
   uploadRequest,
 } from "./_test_stack.ts";
+import { serveWeb } from "./serve.ts";
 
 /** Runs `body` with a stack and a stand-in worker answering through the real queues. */
 async function withWorker(
@@ -166,6 +167,50 @@ Deno.test("POST / answers 504 with the request id when no answer comes in time; 
     },
     { clock, web: { requestTimeoutMs: 2_000 } },
   );
+});
+
+Deno.test("POST / stops waiting when the client disconnects (over real HTTP): slot freed, 499 counted, result kept", async () => {
+  let held: { id: string; stem: string } | undefined;
+  await withWorker(async (stack) => {
+    const stop = new AbortController();
+    const server = serveWeb(stack.app, { port: 0, hostname: "127.0.0.1", signal: stop.signal });
+    try {
+      const base = `http://127.0.0.1:${server.addr.port}`;
+      const client = new AbortController();
+      const request = uploadRequest("gone.jpg", "Eve");
+      const pending = fetch(`${base}/`, {
+        method: "POST",
+        body: await request.arrayBuffer(),
+        headers: { "content-type": request.headers.get("content-type")! },
+        signal: client.signal,
+      }).catch((error) => error);
+      await waitUntil(() => held !== undefined && stack.router.stats().waiting === 1, "waiting");
+      client.abort();
+      assert.equal((await pending).name, "AbortError");
+      // Far sooner than requestTimeoutMs (60 s here): the wait ended with the connection.
+      await waitUntil(() => stack.router.stats().waiting === 0, "the wait to end");
+      const health = await (await fetch(`${base}/healthz`)).json();
+      assert.equal(health.waiting, 0);
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.match(metrics, /status="499"[^\n]* 1\n/);
+      // The worker answers later; the result is there for whoever asks.
+      await stack.queue.send(
+        NAMES.responseQueue,
+        JSON.stringify(labelFromImage(
+          { ...held!, v: 1, key: "", acceptedAtMs: 0 },
+          new TextEncoder().encode("Eve"),
+        )),
+      );
+      const later = await (await fetch(`${base}/requests/${held!.id}?waitMs=5000`)).json();
+      assert.equal(later.answer, "gone:Eve");
+    } finally {
+      stop.abort();
+      await server.finished;
+    }
+  }, (request) => {
+    held = request; // takes the request and never answers
+    return undefined;
+  }, { web: { requestTimeoutMs: 60_000 } });
 });
 
 Deno.test("POST /requests answers 202 {id} at once; GET /requests/:id goes from pending to done", async () => {
