@@ -10,15 +10,20 @@
  *   per round and the median over rounds.
  * - `accept`: `POST /requests` (async) with `--concurrency` clients for `--requests` requests;
  *   quotes accepted requests per second per round and the median.
+ * - The client runs in its own process by default (`--client process`), as the course grader
+ *   runs on its own machine; `--client inprocess` shares the web process's event loop.
+ * - Each request's time is split into steps (see {@linkcode PHASES}), timestamped in the client,
+ *   the web process's ports and the stand-in workers.
  *
  * ```sh
  * deno run -A bench/web_overhead.ts [--mode overhead|accept|both] [--transport http|inprocess]
- *   [--rounds 5] [--concurrency 100] [--requests 2000] [--worker-loops 4]
- *   [--sync-data true|false] [--json]
+ *   [--client process|inprocess] [--rounds 5] [--concurrency 100] [--requests 2000]
+ *   [--worker-loops 4] [--sync-data true|false] [--json]
  * ```
  * @module
  */
 import { join } from "node:path";
+import { cpuUsage } from "node:process";
 import { unzipSync } from "fflate";
 import { systemClock } from "../cloud/clock.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
@@ -44,8 +49,12 @@ interface Settings {
   workerLoops: number;
   syncData: boolean;
   json: boolean;
+  /** Where the load comes from: its own process (as the grader, on another machine) or this one. */
+  client: "process" | "inprocess";
   /** Internal: run as the stand-in worker process on this data dir. */
   standIn?: string;
+  /** Internal: run as the client process, reading commands on stdin. */
+  clientProcess?: boolean;
 }
 
 function parseArgs(args: string[]): Settings {
@@ -58,6 +67,7 @@ function parseArgs(args: string[]): Settings {
     workerLoops: 4,
     syncData: true,
     json: false,
+    client: "process",
   };
   for (let i = 0; i < args.length; i++) {
     const [flag, value] = [args[i], args[i + 1]];
@@ -74,7 +84,11 @@ function parseArgs(args: string[]): Settings {
     } else if (flag === "--transport" && ["http", "inprocess"].includes(value)) {
       s.transport = value as Settings["transport"];
       i++;
-    } else if (flag === "--sync-data" && ["true", "false"].includes(value)) {
+    } else if (flag === "--client" && ["process", "inprocess"].includes(value)) {
+      s.client = value as Settings["client"];
+      i++;
+    } else if (flag === "--client-process") s.clientProcess = true;
+    else if (flag === "--sync-data" && ["true", "false"].includes(value)) {
       s.syncData = value === "true";
       i++;
     } else if (flag === "--rounds") s.rounds = int();
@@ -87,6 +101,8 @@ function parseArgs(args: string[]): Settings {
       i++;
     } else throw new TypeError(`unknown or bad argument ${flag} ${value ?? ""}`);
   }
+  // Without HTTP there is no port for another process to reach.
+  if (s.transport === "inprocess") s.client = "inprocess";
   return s;
 }
 
@@ -201,17 +217,19 @@ async function openWeb(s: Settings, root: string) {
     readState: snapshotReader(undefined, queue, [NAMES.requestQueue, NAMES.responseQueue]),
   }, { inBucket: NAMES.inBucket, requestQueue: NAMES.requestQueue, waitingRequestsMax: 10_000 });
   const stop = new AbortController();
-  let send: (request: Request) => Promise<Response>;
+  let send: Send;
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let base: string | undefined;
   if (s.transport === "http") {
     server = serveWeb(app, { port: 0, hostname: "127.0.0.1", signal: stop.signal });
-    const base = `http://127.0.0.1:${server.addr.port}`;
-    send = (r) => fetch(new Request(base + new URL(r.url).pathname, r));
+    base = `http://127.0.0.1:${server.addr.port}`;
+    send = httpSender(base);
   } else send = (r) => Promise.resolve(app.fetch(r));
   return {
     ...stores,
     marks,
     send,
+    base,
     async close() {
       stop.abort();
       await server?.finished;
@@ -323,6 +341,130 @@ async function spawnStandIns(s: Settings, root: string) {
   };
 }
 
+type Send = (request: Request) => Promise<Response>;
+
+const httpSender = (base: string): Send => (r) =>
+  fetch(new Request(base + new URL(r.url).pathname, r));
+
+/** One request of a burst as the client saw it. */
+interface RawSample {
+  readonly stem: string;
+  readonly sentAbs: number;
+  readonly doneAbs: number;
+  readonly status: number;
+  readonly text: string;
+}
+
+/** `concurrency` `POST /` at once, each asking for the JSON answer. */
+async function runBurst(send: Send, bodies: Body[], concurrency: number): Promise<RawSample[]> {
+  return await Promise.all(Array.from({ length: concurrency }, async (_, i) => {
+    const body = bodies[i % bodies.length];
+    const sentAbs = nowAbsMs();
+    const res = await send(upload("/", body, "application/json"));
+    const text = await res.text();
+    return { stem: stemOf(body.name), sentAbs, doneAbs: nowAbsMs(), status: res.status, text };
+  }));
+}
+
+/** `requests` `POST /requests` over `concurrency` clients; accepted requests per second. */
+async function runAccept(
+  send: Send,
+  bodies: Body[],
+  concurrency: number,
+  requests: number,
+): Promise<number> {
+  let next = 0;
+  const startMs = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < requests) {
+      const i = next++;
+      const res = await send(upload("/requests", bodies[i % bodies.length]));
+      await res.body?.cancel();
+      if (res.status !== 202) throw new Error(`accept failed: ${res.status}`);
+    }
+  }));
+  return requests / ((performance.now() - startMs) / 1000);
+}
+
+/** The load's source: this process, or a child process driven over stdin/stdout. */
+interface Client {
+  burst(web: { send: Send; base?: string }): Promise<RawSample[]>;
+  accept(web: { send: Send; base?: string }, requests: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+function inProcessClient(bodies: Body[], concurrency: number): Client {
+  return {
+    burst: (web) => runBurst(web.send, bodies, concurrency),
+    accept: (web, requests) => runAccept(web.send, bodies, concurrency, requests),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** The client in its own process, as the course grader is on its own machine. */
+function childProcessClient(s: Settings): Client {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL(import.meta.url).pathname,
+      "--client-process",
+      "--concurrency",
+      String(s.concurrency),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  const ask = async (command: string): Promise<unknown> => {
+    await writer.write(new TextEncoder().encode(command + "\n"));
+    while (!buffered.includes("\n")) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error(`the client process ended while answering ${command}`);
+      buffered += value;
+    }
+    const newline = buffered.indexOf("\n");
+    const line = buffered.slice(0, newline);
+    buffered = buffered.slice(newline + 1);
+    return JSON.parse(line);
+  };
+  const baseOf = (web: { base?: string }) => {
+    if (!web.base) throw new TypeError("--client process needs --transport http");
+    return web.base;
+  };
+  return {
+    burst: async (web) => await ask(`burst ${baseOf(web)}`) as RawSample[],
+    accept: async (web, requests) => await ask(`accept ${baseOf(web)} ${requests}`) as number,
+    async close() {
+      await writer.close();
+      await lines.cancel();
+      await child.status;
+    },
+  };
+}
+
+/** The client process's side: one JSON line per command read on stdin. */
+async function runClientProcess(s: Settings): Promise<void> {
+  const bodies = await encodeBodies(await images());
+  const input = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
+  let buffered = "";
+  for await (const chunk of input) {
+    buffered += chunk;
+    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+      const [command, base, requests] = buffered.slice(0, nl).split(" ");
+      buffered = buffered.slice(nl + 1);
+      const send = httpSender(base);
+      const answer = command === "burst"
+        ? await runBurst(send, bodies, s.concurrency)
+        : await runAccept(send, bodies, s.concurrency, Number(requests));
+      console.log(JSON.stringify(answer));
+    }
+  }
+}
+
 interface OverheadRound {
   latencyP50Ms: number;
   latencyP99Ms: number;
@@ -333,6 +475,8 @@ interface OverheadRound {
   acceptP50Ms: number;
   acceptP99Ms: number;
   burstS: number;
+  /** CPU time (all threads) the web process spent per request during the burst. */
+  webCpuMsPerRequest: number;
   /** Where a request's time went, step by step (p50 and p99 of each step over the burst). */
   phases: Record<Phase, { p50: number; p99: number }>;
 }
@@ -377,40 +521,33 @@ function phasesOf(
   >;
 }
 
-async function overheadRounds(s: Settings, bodies: Body[]) {
+async function overheadRounds(s: Settings, client: Client) {
   const root = await Deno.makeTempDir({ prefix: "fr-web-bench-" });
   const web = await openWeb(s, root);
   const workers = await spawnStandIns(s, root);
   const rounds: OverheadRound[] = [];
   try {
     for (let round = 0; round <= s.rounds; round++) {
-      const startMs = performance.now();
       web.marks.clear();
-      const samples = await Promise.all(
-        Array.from({ length: s.concurrency }, async (_, i) => {
-          const body = bodies[i % bodies.length];
-          const sentMs = performance.now();
-          const res = await web.send(upload("/", body, "application/json"));
-          const text = await res.text();
-          const latencyMs = performance.now() - sentMs;
-          if (res.status !== 200) throw new Error(`bench request failed: ${res.status} ${text}`);
-          const timings = JSON.parse(text).timingsMs;
-          const inWorker = timings.worker.inWorker as number;
-          return {
-            latencyMs,
-            inWorker,
-            overhead: latencyMs - inWorker,
-            accept: (timings.web.upload + timings.web.enqueue) as number,
-            phases: phasesOf(
-              performance.timeOrigin + sentMs,
-              performance.timeOrigin + sentMs + latencyMs,
-              web.marks.get(stemOf(body.name)),
-              timings.worker,
-            ),
-          };
-        }),
-      );
-      const burstS = (performance.now() - startMs) / 1000;
+      const cpuBefore = cpuUsage();
+      const raw = await client.burst(web);
+      const cpu = cpuUsage(cpuBefore);
+      const webCpuMsPerRequest = (cpu.user + cpu.system) / 1000 / raw.length;
+      const samples = raw.map((r) => {
+        if (r.status !== 200) throw new Error(`bench request failed: ${r.status} ${r.text}`);
+        const timings = JSON.parse(r.text).timingsMs;
+        const latencyMs = r.doneAbs - r.sentAbs;
+        const inWorker = timings.worker.inWorker as number;
+        return {
+          latencyMs,
+          inWorker,
+          overhead: latencyMs - inWorker,
+          accept: (timings.web.upload + timings.web.enqueue) as number,
+          phases: phasesOf(r.sentAbs, r.doneAbs, web.marks.get(r.stem), timings.worker),
+        };
+      });
+      const burstS = (Math.max(...raw.map((r) => r.doneAbs)) -
+        Math.min(...raw.map((r) => r.sentAbs))) / 1000;
       if (round === 0) continue; // warm-up: JIT, SQLite page cache, connection pool
       const sorted = (f: (x: typeof samples[0]) => number) => samples.map(f).sort((a, b) => a - b);
       const latency = sorted((x) => x.latencyMs);
@@ -425,6 +562,7 @@ async function overheadRounds(s: Settings, bodies: Body[]) {
         acceptP50Ms: percentile(accept, 50),
         acceptP99Ms: percentile(accept, 99),
         burstS,
+        webCpuMsPerRequest,
         phases: Object.fromEntries(PHASES.map((phase) => {
           const values = sorted((x) => x.phases[phase]);
           return [phase, { p50: percentile(values, 50), p99: percentile(values, 99) }];
@@ -439,24 +577,14 @@ async function overheadRounds(s: Settings, bodies: Body[]) {
   return rounds;
 }
 
-async function acceptRounds(s: Settings, bodies: Body[]) {
+async function acceptRounds(s: Settings, client: Client) {
   const rates: number[] = [];
   for (let round = 0; round <= s.rounds; round++) {
     // A fresh stack per round, so the queue and buckets do not grow across rounds.
     const root = await Deno.makeTempDir({ prefix: "fr-web-bench-" });
     const web = await openWeb(s, root);
     try {
-      let next = 0;
-      const startMs = performance.now();
-      await Promise.all(Array.from({ length: s.concurrency }, async () => {
-        while (next < s.requests) {
-          const i = next++;
-          const res = await web.send(upload("/requests", bodies[i % bodies.length]));
-          await res.body?.cancel();
-          if (res.status !== 202) throw new Error(`accept failed: ${res.status}`);
-        }
-      }));
-      const rate = s.requests / ((performance.now() - startMs) / 1000);
+      const rate = await client.accept(web, s.requests);
       const counts = await web.queue.counts(NAMES.requestQueue);
       if (counts.visible !== s.requests) {
         throw new Error(`expected ${s.requests} queued requests, found ${counts.visible}`);
@@ -489,10 +617,16 @@ if (import.meta.main) {
     await runStandIn(s, s.standIn);
     Deno.exit(0);
   }
-  const pics = await encodeBodies(await images());
+  if (s.clientProcess) {
+    await runClientProcess(s);
+    Deno.exit(0);
+  }
+  const client = s.client === "process"
+    ? childProcessClient(s)
+    : inProcessClient(await encodeBodies(await images()), s.concurrency);
   const result: Record<string, unknown> = { settings: s, cpus: navigator.hardwareConcurrency };
   if (s.mode !== "accept") {
-    const rounds = await overheadRounds(s, pics);
+    const rounds = await overheadRounds(s, client);
     result.overhead = {
       rounds,
       medianOverheadP50Ms: median(rounds.map((r) => r.overheadP50Ms)),
@@ -509,7 +643,8 @@ if (import.meta.main) {
           `  latency p50 ${f1(r.latencyP50Ms)} p99 ${f1(r.latencyP99Ms)} ms; in worker p50 ` +
             `${f1(r.inWorkerP50Ms)} ms; overhead p50 ${f1(r.overheadP50Ms)} p99 ` +
             `${f1(r.overheadP99Ms)} ms; upload+enqueue p50 ${f1(r.acceptP50Ms)} p99 ` +
-            `${f1(r.acceptP99Ms)} ms; burst ${r.burstS.toFixed(3)} s`,
+            `${f1(r.acceptP99Ms)} ms; burst ${r.burstS.toFixed(3)} s; web CPU ` +
+            `${r.webCpuMsPerRequest.toFixed(2)} ms/request`,
         );
         console.log(
           "    steps p50/p99 ms: " +
@@ -524,7 +659,7 @@ if (import.meta.main) {
     }
   }
   if (s.mode !== "overhead") {
-    const rates = await acceptRounds(s, pics);
+    const rates = await acceptRounds(s, client);
     result.accept = { ratesPerS: rates, medianPerS: median(rates) };
     if (!s.json) {
       console.log(
@@ -534,5 +669,6 @@ if (import.meta.main) {
       );
     }
   }
+  await client.close();
   if (s.json) console.log(JSON.stringify(result));
 }
