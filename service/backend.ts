@@ -14,6 +14,7 @@ import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
 import { REQUEST_MESSAGE_BYTES_MAX } from "../worker/protocol.ts";
 import { ConfigError, type ServiceConfig, type ServiceNames, workerFlags } from "./config.ts";
+import { workerUserData } from "./user_data.ts";
 
 /** The ports of one process. */
 export interface Backend {
@@ -125,7 +126,9 @@ async function openAws(config: ServiceConfig, options: OpenBackendOptions): Prom
     endpoint: a.sqsEndpoint,
     protocol: a.sqsProtocol,
   });
-  const userData = a.userDataFile === undefined ? undefined : await readUserData(a.userDataFile);
+  const userData = a.userDataFile === undefined
+    ? workerUserData(config, { appDir: a.appDir, user: a.appUser })
+    : await readUserData(a.userDataFile);
   const openFleet = () => {
     if ((options.launches ?? true) && a.imageId === undefined) {
       throw new ConfigError("--ami", "required with --backend aws: the AMI new app instances boot");

@@ -83,8 +83,15 @@ export interface AwsSettings {
   readonly subnetId: string | undefined;
   /** `--iam-profile`: an instance profile with S3, SQS and ec2:StopInstances rights. */
   readonly iamInstanceProfileName: string | undefined;
-  /** `--user-data-file`: the cloud-init script new instances boot with. */
+  /**
+   * `--user-data-file`: the cloud-init script new instances boot with. Without it, one is
+   * generated that runs `deno task worker` from `appDir` at every boot (`service/user_data.ts`).
+   */
   readonly userDataFile: string | undefined;
+  /** `--app-dir`: where the AMI holds the project. @default {"/opt/face-recognition"} */
+  readonly appDir: string;
+  /** `--app-user`: the account on the AMI that runs the worker. @default {"ubuntu"} */
+  readonly appUser: string;
   /** `--s3-endpoint`, `--sqs-endpoint`, `--ec2-endpoint`: emulators or VPC endpoints. */
   readonly s3Endpoint: string | undefined;
   readonly sqsEndpoint: string | undefined;
@@ -144,6 +151,8 @@ const FLAGS = {
   subnet: { type: "string" },
   "iam-profile": { type: "string" },
   "user-data-file": { type: "string" },
+  "app-dir": { type: "string" },
+  "app-user": { type: "string" },
   "s3-endpoint": { type: "string" },
   "sqs-endpoint": { type: "string" },
   "ec2-endpoint": { type: "string" },
@@ -277,6 +286,18 @@ export function parseServiceConfig(
       ),
       iamInstanceProfileName: str("iam-profile"),
       userDataFile: str("user-data-file"),
+      appDir: pattern(
+        "--app-dir",
+        str("app-dir"),
+        /^\/[A-Za-z0-9._\/-]*$/,
+        "an absolute path of letters, digits, '.', '_', '-' and '/'",
+      ) ?? "/opt/face-recognition",
+      appUser: pattern(
+        "--app-user",
+        str("app-user"),
+        /^[a-z_][a-z0-9_-]{0,31}$/,
+        "a Linux user name",
+      ) ?? "ubuntu",
       s3Endpoint: url("--s3-endpoint", str("s3-endpoint")),
       sqsEndpoint: url("--sqs-endpoint", str("sqs-endpoint")),
       ec2Endpoint: url("--ec2-endpoint", str("ec2-endpoint")),
@@ -360,7 +381,10 @@ AWS only:
   --ami AMI                    AMI with the worker installed (needed to launch instances)
   --instance-type T            (t2.micro)
   --key-name K, --security-groups sg-1,sg-2, --subnet S, --iam-profile P
-  --user-data-file FILE        cloud-init script for new instances
+  --user-data-file FILE        cloud-init script for new instances (default: generated, runs
+                               the worker from --app-dir as --app-user at every boot)
+  --app-dir DIR                the project's directory on the AMI (/opt/face-recognition)
+  --app-user USER              the AMI account that runs the worker (ubuntu)
   --s3-endpoint / --sqs-endpoint / --ec2-endpoint URL   emulators or VPC endpoints
   --sqs-protocol json|query    (json)`;
 

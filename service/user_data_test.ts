@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ConfigError, parseServiceConfig, type ServiceConfig, workerFlags } from "./config.ts";
+import { shellQuote, WORKER_UNIT, WORKER_WRAPPER, workerUserData } from "./user_data.ts";
+
+const HOSTILE_GALLERY = '/srv/it\'s a $HOME `id` "dir"/faces.gallery';
+
+function awsConfig(extra: string[] = []): ServiceConfig {
+  return parseServiceConfig("serve", [
+    "--backend",
+    "aws",
+    "--id",
+    "fr-demo",
+    "--region",
+    "eu-west-1",
+    "--ami",
+    "ami-0123456789abcdef0",
+    "--gallery",
+    HOSTILE_GALLERY,
+    ...extra,
+  ], { env: () => undefined }) as ServiceConfig;
+}
+
+async function run(command: string, args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(command, { args, env, stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+Deno.test("shellQuote survives quotes, $, backticks and spaces through a real shell", async () => {
+  for (const value of ["plain", "it's", '$HOME `id` "x"', "a  b\\c", ""]) {
+    const { stdout } = await run("bash", ["-c", `printf %s ${shellQuote(value)}`]);
+    assert.equal(stdout, value);
+  }
+});
+
+Deno.test("workerUserData installs a boot-time systemd unit whose worker gets exactly the serve flags (run for real in a sandbox)", async () => {
+  const sandbox = await Deno.makeTempDir({ prefix: "fr-user-data-" });
+  try {
+    const appDir = join(sandbox, "app dir");
+    await Deno.mkdir(appDir);
+    const config = awsConfig();
+    const script = workerUserData(config, { appDir, user: "fr_worker" });
+    assert.equal((await run("bash", ["-n", "-c", script])).code, 0, "bash -n");
+    // The script writes to /usr/local/bin and /etc/systemd/system and calls systemctl: point the
+    // first two into the sandbox and put a recording systemctl first on PATH.
+    const bin = join(sandbox, "bin");
+    const units = join(sandbox, "units");
+    await Deno.mkdir(bin);
+    await Deno.mkdir(units);
+    const calls = join(sandbox, "systemctl.log");
+    await Deno.writeTextFile(join(bin, "systemctl"), `#!/bin/bash\necho "$*" >> '${calls}'\n`);
+    await Deno.chmod(join(bin, "systemctl"), 0o755);
+    const wrapper = join(bin, "fr-worker");
+    const sandboxed = script
+      .replaceAll(WORKER_WRAPPER, wrapper)
+      .replaceAll("/etc/systemd/system/", `${units}/`);
+    const installed = await run("bash", ["-c", sandboxed], {
+      PATH: `${bin}:${Deno.env.get("PATH")}`,
+    });
+    assert.equal(installed.code, 0, installed.stderr);
+    assert.deepEqual((await Deno.readTextFile(calls)).trim().split("\n"), [
+      "daemon-reload",
+      `enable --now ${WORKER_UNIT}`,
+    ]);
+    const unit = await Deno.readTextFile(join(units, WORKER_UNIT));
+    assert.match(unit, /^User=fr_worker$/m);
+    assert.match(unit, /^WantedBy=multi-user\.target$/m);
+    assert.ok(unit.includes(`ExecStart=${wrapper}`));
+    assert.ok(script.includes(`ExecStart=${WORKER_WRAPPER}\n`));
+    // Run the installed wrapper with a Deno that reports its working directory and arguments.
+    const fakeDeno = join(sandbox, "fake-deno");
+    await Deno.writeTextFile(
+      fakeDeno,
+      `#!/bin/bash\npwd\nfor a in "$@"; do printf '%s\\n' "$a"; done\n`,
+    );
+    await Deno.chmod(fakeDeno, 0o755);
+    const worker = await run(wrapper, [], { FR_DENO: fakeDeno, PATH: Deno.env.get("PATH")! });
+    assert.equal(worker.code, 0, worker.stderr);
+    const [cwd, ...args] = worker.stdout.replace(/\n$/, "").split("\n");
+    assert.equal(cwd, appDir);
+    assert.deepEqual(args, ["task", "worker", ...workerFlags(config)]);
+    assert.ok(args.includes(HOSTILE_GALLERY));
+    assert.deepEqual(args.slice(2, 8), [
+      "--backend",
+      "aws",
+      "--id",
+      "fr-demo",
+      "--region",
+      "eu-west-1",
+    ]);
+  } finally {
+    await Deno.remove(sandbox, { recursive: true });
+  }
+});
+
+Deno.test("workerUserData refuses a value with a line break instead of writing a broken script", () => {
+  assert.throws(
+    () => workerUserData(awsConfig(), { appDir: "/opt/x\nFR_WORKER_EOF" }),
+    (e: unknown) => e instanceof ConfigError && /line break/.test(e.message),
+  );
+});
+
+Deno.test("parseServiceConfig checks --app-dir and --app-user, with AMI-friendly defaults", () => {
+  const defaults = awsConfig();
+  assert.equal(defaults.aws.appDir, "/opt/face-recognition");
+  assert.equal(defaults.aws.appUser, "ubuntu");
+  assert.equal(
+    awsConfig(["--app-dir", "/srv/fr", "--app-user", "ec2-user"]).aws.appUser,
+    "ec2-user",
+  );
+  assert.throws(() => awsConfig(["--app-dir", "relative/dir"]), /--app-dir: .*absolute path/);
+  assert.throws(() => awsConfig(["--app-user", "Root;rm"]), /--app-user: .*Linux user name/);
+});
