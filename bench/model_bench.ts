@@ -107,8 +107,8 @@ const RESULT_PREFIX = "MODEL_BENCH_RESULT ";
 
 const ROOT = new URL("../", import.meta.url);
 const DATASET_DIR = new URL(
-  Deno.env.get("CSE546_DIR")
-    ? `file://${Deno.env.get("CSE546_DIR")}/`
+  Deno.env.get("FR_DATASET_DIR")
+    ? `file://${Deno.env.get("FR_DATASET_DIR")!.replace(/\/$/, "")}/`
     : "../shared/datasets/cse546/",
   ROOT,
 );
@@ -176,7 +176,7 @@ async function fromZip(zipName: string, entry: string): Promise<Uint8Array> {
   } catch (error) {
     throw new Error(
       `cannot read ${zipUrl.pathname} (${error}): the benchmark needs the course dataset; ` +
-        `set CSE546_DIR to its folder`,
+        `set FR_DATASET_DIR to its folder`,
     );
   }
   const files = unzipSync(zip, { filter: (f) => f.name === entry });

@@ -1,11 +1,12 @@
 /**
  * Where tests find the course dataset: `../shared/datasets/cse546/` seen from the project root,
- * as its README asks (never copied into the repo). `CSE546_DIR` overrides it.
+ * as its README asks (never copied into the repo). `FR_DATASET_DIR` overrides it, as for every
+ * other test (`tests/_course_data.ts`, which `model/` may not import).
  * @module
  */
 
 /** The course dataset folder (no trailing slash). */
-export const CSE546_DIR: string = Deno.env.get("CSE546_DIR") ??
+export const CSE546_DIR: string = Deno.env.get("FR_DATASET_DIR")?.replace(/\/$/, "") ??
   new URL("../../../shared/datasets/cse546", import.meta.url).pathname;
 
 /**
@@ -18,7 +19,7 @@ export function datasetFile(name: string): string | undefined {
     Deno.statSync(path);
     return path;
   } catch {
-    console.warn(`ignoring tests that need ${path}: it is absent (set CSE546_DIR to its folder)`);
+    console.warn(`ignoring tests that need ${path}: it is absent (set FR_DATASET_DIR to its folder)`);
     return undefined;
   }
 }
