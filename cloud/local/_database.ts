@@ -348,6 +348,21 @@ class GroupWriter {
   /** Runs `batch` inside the open transaction and commits; settles every write in it. */
   #commitBatch(batch: PendingWrite[]): void {
     const db = this.#db;
+    if (batch.length === 1) {
+      // Alone, a write needs no savepoint: its failure rolls back the whole transaction.
+      const [w] = batch;
+      let value: unknown;
+      try {
+        value = w.fn();
+        db.exec("COMMIT");
+      } catch (error) {
+        if (db.isTransaction) db.exec("ROLLBACK");
+        w.reject(classify(error, this.#path));
+        return;
+      }
+      w.resolve(value);
+      return;
+    }
     const done: { w: PendingWrite; value: unknown }[] = [];
     const failed: { w: PendingWrite; error: unknown }[] = [];
     for (let i = 0; i < batch.length; i++) {
