@@ -333,6 +333,7 @@ async function spawnStandIns(s: Settings, root: string) {
   const { value } = await reader.read();
   if (!value?.includes("ready")) throw new Error(`stand-in workers did not start: ${value}`);
   return {
+    pid: child.pid,
     async stop() {
       child.kill("SIGTERM");
       await reader.cancel();
@@ -386,8 +387,26 @@ async function runAccept(
   return requests / ((performance.now() - startMs) / 1000);
 }
 
+/**
+ * CPU time (user + system, all threads) a process has used, in ms, from /proc; undefined where
+ * there is no /proc.
+ */
+function processCpuMs(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticksPerS = 100; // USER_HZ, 100 on every Linux this runs on
+    return (Number(fields[11]) + Number(fields[12])) * 1000 / ticksPerS;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The load's source: this process, or a child process driven over stdin/stdout. */
 interface Client {
+  /** The client's own process, when it has one (for its CPU time). */
+  readonly pid?: number;
   burst(web: { send: Send; base?: string }): Promise<RawSample[]>;
   accept(web: { send: Send; base?: string }, requests: number): Promise<number>;
   close(): Promise<void>;
@@ -436,6 +455,7 @@ function childProcessClient(s: Settings): Client {
     return web.base;
   };
   return {
+    pid: child.pid,
     burst: async (web) => await ask(`burst ${baseOf(web)}`) as RawSample[],
     accept: async (web, requests) => await ask(`accept ${baseOf(web)} ${requests}`) as number,
     async close() {
@@ -477,6 +497,9 @@ interface OverheadRound {
   burstS: number;
   /** CPU time (all threads) the web process spent per request during the burst. */
   webCpuMsPerRequest: number;
+  /** The same for the stand-in workers' process and the client's (10 ms ticks: coarse). */
+  workersCpuMsPerRequest: number | undefined;
+  clientCpuMsPerRequest: number | undefined;
   /** Where a request's time went, step by step (p50 and p99 of each step over the burst). */
   phases: Record<Phase, { p50: number; p99: number }>;
 }
@@ -530,9 +553,16 @@ async function overheadRounds(s: Settings, client: Client) {
     for (let round = 0; round <= s.rounds; round++) {
       web.marks.clear();
       const cpuBefore = cpuUsage();
+      const othersBefore = [workers.pid, client.pid].map((p) => p && processCpuMs(p));
       const raw = await client.burst(web);
       const cpu = cpuUsage(cpuBefore);
+      const othersAfter = [workers.pid, client.pid].map((p) => p && processCpuMs(p));
       const webCpuMsPerRequest = (cpu.user + cpu.system) / 1000 / raw.length;
+      const [workersCpuMsPerRequest, clientCpuMsPerRequest] = othersAfter.map((after, i) =>
+        after !== undefined && othersBefore[i] !== undefined
+          ? (after - othersBefore[i]!) / raw.length
+          : undefined
+      );
       const samples = raw.map((r) => {
         if (r.status !== 200) throw new Error(`bench request failed: ${r.status} ${r.text}`);
         const timings = JSON.parse(r.text).timingsMs;
@@ -563,6 +593,8 @@ async function overheadRounds(s: Settings, client: Client) {
         acceptP99Ms: percentile(accept, 99),
         burstS,
         webCpuMsPerRequest,
+        workersCpuMsPerRequest,
+        clientCpuMsPerRequest,
         phases: Object.fromEntries(PHASES.map((phase) => {
           const values = sorted((x) => x.phases[phase]);
           return [phase, { p50: percentile(values, 50), p99: percentile(values, 99) }];
@@ -644,7 +676,10 @@ if (import.meta.main) {
             `${f1(r.inWorkerP50Ms)} ms; overhead p50 ${f1(r.overheadP50Ms)} p99 ` +
             `${f1(r.overheadP99Ms)} ms; upload+enqueue p50 ${f1(r.acceptP50Ms)} p99 ` +
             `${f1(r.acceptP99Ms)} ms; burst ${r.burstS.toFixed(3)} s; web CPU ` +
-            `${r.webCpuMsPerRequest.toFixed(2)} ms/request`,
+            `${r.webCpuMsPerRequest.toFixed(2)} ms/request (stand-in workers ` +
+            `${r.workersCpuMsPerRequest?.toFixed(2)}, client ${
+              r.clientCpuMsPerRequest?.toFixed(2)
+            })`,
         );
         console.log(
           "    steps p50/p99 ms: " +
