@@ -4,6 +4,13 @@
  * Enrolls the course's 10 distinct images, posts like the grader, and reports total seconds,
  * average per request, latency percentiles, the fleet's peak and how soon it went back to 0.
  *
+ * It also reports the web tier's overhead per request: the client's latency minus the time the
+ * request waited in the request queue for a free worker and minus the time inside the worker
+ * (image get, recognition, label put), from the answers' JSON timings. What is left is the
+ * upload, the enqueue, the answer's trip back through the response queue and the reply. The
+ * client runs in this process, so its CPU competes with the web tier's (`bench/web_overhead.ts`
+ * separates them).
+ *
  * ```sh
  * deno run -A bench/service_load.ts [--count 100|1000] [--concurrency 100]
  *   [--model-backend web|native|auto] [--max N] [--json]
@@ -12,7 +19,7 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { formatReport, loadImages, parseLabelsCsv, runLoad } from "../web/loadgen.ts";
+import { formatReport, loadImages, parseLabelsCsv, percentile, runLoad } from "../web/loadgen.ts";
 import { courseData, DATASET_DIR, sampleFleet, startTestStack, waitFor } from "../tests/_e2e.ts";
 
 const { values } = parseArgs({
@@ -36,6 +43,26 @@ const loadAverageBefore = Deno.loadavg()[0];
 const t = await startTestStack(flags);
 const fleet = t.stack.backend.fleet!;
 const sampler = sampleFleet(() => fleet.describe(), 200);
+const overheadsMs: number[] = [];
+/**
+ * Asks for the JSON answer, keeps the overhead, and hands loadgen the plain `<stem>:<label>` it
+ * checks, so correctness is judged exactly as without this.
+ */
+async function sendMeasured(request: Request): Promise<Response> {
+  const headers = new Headers(request.headers);
+  headers.set("accept", "application/json");
+  const startMs = performance.now();
+  const res = await fetch(new Request(request, { headers }));
+  const text = await res.text();
+  const latencyMs = performance.now() - startMs;
+  if (res.status !== 200) return new Response(text, { status: res.status, headers: res.headers });
+  const body = JSON.parse(text);
+  const { web, worker } = body.timingsMs;
+  const waitedForWorkerMs = worker.queuedMs - web.upload - web.enqueue;
+  const inWorkerMs = worker.getMs + worker.recognizeMs + worker.putMs;
+  overheadsMs.push(latencyMs - waitedForWorkerMs - inWorkerMs);
+  return new Response(body.answer, { status: 200 });
+}
 try {
   const report = await runLoad({
     url: `${t.stack.url}/`,
@@ -43,7 +70,7 @@ try {
     labels,
     concurrency: Number(values.concurrency),
     count,
-  }, { send: (r) => fetch(r), nowMs: () => performance.now() });
+  }, { send: sendMeasured, nowMs: () => performance.now() });
   const lastAnswerMs = Date.now();
   await waitFor(
     "every instance to stop",
@@ -65,6 +92,10 @@ try {
     failures: report.failures,
     peakRunning: Math.max(...sampler.samples.map((s) => s.running)),
     zeroAfterLastAnswerMs,
+    webOverheadMs: {
+      p50: percentile(overheadsMs.sort((a, b) => a - b), 50),
+      p99: percentile(overheadsMs, 99),
+    },
     loadAverageBefore,
     loadAverageAfter: Deno.loadavg()[0],
   };
