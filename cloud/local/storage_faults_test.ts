@@ -10,8 +10,13 @@
 import assert from "node:assert/strict";
 
 const SCENARIO = new URL("./testdata/storage_fault_scenario.ts", import.meta.url).pathname;
-/** What the blob store gets: small enough to fill with one upload. */
+/** Too small for even an empty SQLite database (used by the queue's open-on-a-full-disk scenario). */
 const BLOB_TMPFS_KIB = 64;
+/**
+ * What the blob store gets: its empty database (objects.db, its write-ahead log and 32 KiB
+ * shared-memory index) and a few objects fit; the scenario fills the rest itself.
+ */
+const BLOB_STORE_TMPFS_KIB = 1024;
 /**
  * What the queue gets. An empty queue database already needs about 100 KiB (its write-ahead log
  * and 32 KiB shared-memory index), so it cannot even open in 64 KiB (a scenario of its own).
@@ -118,34 +123,41 @@ const DISK_FULL = /ENOSPC|disk is full/;
 const READ_ONLY = /EROFS|read-only|readonly/i;
 
 faultTest(
-  "LocalBlobStore on a full disk throws StorageError and leaves no partial object or temp file",
+  "LocalBlobStore on a full disk throws StorageError for an inline and a file put and leaves no partial object or temp file",
   async () => {
-    const seen = await runScenario("blob-disk-full", BLOB_TMPFS_KIB);
-    assertStorageError(seen.big, DISK_FULL, "a 256 KiB put into 64 KiB");
-    assertStorageError(seen.overwrite, DISK_FULL, "overwriting with a 256 KiB put");
-    assert.equal((seen.headBig as { error: Failure }).error.name, "NotFoundError");
-    assert.deepEqual(seen.listed, [["keep.txt", 1000]]);
-    assert.equal(seen.keepIntact, true, "the object a failed overwrite aimed at changed");
+    const seen = await runScenario("blob-disk-full", BLOB_STORE_TMPFS_KIB);
+    assertStorageError(seen.inline, DISK_FULL, "a 200 KiB put (inline) into 64 KiB");
+    assertStorageError(seen.overwriteInline, DISK_FULL, "overwriting with a 200 KiB put (inline)");
+    assertStorageError(seen.file, DISK_FULL, "a 1 MiB put (a file) into 64 KiB");
+    assertStorageError(seen.overwriteFile, DISK_FULL, "overwriting with a 1 MiB put (a file)");
+    assert.deepEqual(
+      (seen.heads as { error: Failure }[]).map((h) => h.error.name),
+      ["NotFoundError", "NotFoundError"],
+    );
+    assert.deepEqual(seen.listed, [["keep-large.bin", 300 * 1024], ["keep.txt", 1000]]);
+    assert.equal(seen.keepIntact, true, "an object a failed overwrite aimed at changed");
     assert.deepEqual(seen.tempFiles, []);
+    assert.equal(seen.dataFileCount, 1, "a failed file put left its file (or took keep's)");
     assert.equal(
       (seen.small as Outcome).ok,
       true,
-      "space freed by the failed puts was not reusable",
+      `small put on the full disk: ${JSON.stringify(seen.small)}`,
+    );
+    assert.equal(
+      (seen.fileAfterFreeing as Outcome).ok,
+      true,
+      `file put once space was freed: ${JSON.stringify(seen.fileAfterFreeing)}`,
     );
   },
 );
 
 faultTest(
-  "LocalBlobStore on a read-only data directory throws StorageError and keeps serving reads",
+  "LocalBlobStore.open on a read-only data directory throws StorageError",
   async () => {
-    const seen = await runScenario("blob-read-only", BLOB_TMPFS_KIB);
-    assertStorageError(seen.put, READ_ONLY, "a put");
-    assertStorageError(seen.overwrite, READ_ONLY, "an overwrite");
-    assertStorageError(seen.ensureBucket, READ_ONLY, "creating a bucket");
-    assert.equal((seen.headNew as { error: Failure }).error.name, "NotFoundError");
-    assert.equal(seen.keepIntact, true);
-    assert.deepEqual(seen.listed, [["keep.txt", 1000]]);
-    assert.deepEqual(seen.reopen, { ok: true, value: 1000 }, "reopening for reads");
+    const seen = await runScenario("blob-read-only", BLOB_STORE_TMPFS_KIB);
+    // SQLite opens its database for writing (WAL needs its -shm index): a read-only store
+    // cannot even serve reads, so it must say why at open, not fail later.
+    assertStorageError(seen.reopen, READ_ONLY, "reopening a store");
     assertStorageError(seen.openElsewhere, READ_ONLY, "opening a new data directory");
   },
 );

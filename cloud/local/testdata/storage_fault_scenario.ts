@@ -75,49 +75,74 @@ async function fillDisk(path: string): Promise<number> {
   return bytes;
 }
 
+/** Room left on the disk for the full-disk puts: less than any of them needs. */
+const ROOM_BYTES = 64 * 1024;
+
 async function blobDiskFull(): Promise<unknown> {
   const root = `${dir}/blobs`;
   const store = await LocalBlobStore.open(root);
   await store.ensureBucket("in-bucket");
   const keep = filled(1000, 107);
+  const keepLarge = filled(300 * 1024, 108);
   await store.put("in-bucket", "keep.txt", keep);
-  const bigBytes = 256 * 1024;
-  const big = await attempt(() => store.put("in-bucket", "big.bin", streamOf(bigBytes, 98)));
-  const overwrite = await attempt(() =>
-    store.put("in-bucket", "keep.txt", streamOf(bigBytes, 111))
+  await store.put("in-bucket", "keep-large.bin", keepLarge);
+  // Another program takes all but ROOM_BYTES: the puts below are the ones that hit the wall.
+  const filler = `${dir}/filler`;
+  await Deno.truncate(filler, (await fillDisk(filler)) - ROOM_BYTES);
+  // 200 KiB goes in the database (inlineBytesMax is 256 KiB), 1 MiB in a file.
+  const inlineBytes = 200 * 1024;
+  const fileBytes = 1024 * 1024;
+  const inline = await attempt(() =>
+    store.put("in-bucket", "inline.bin", streamOf(inlineBytes, 98))
   );
-  const headBig = await attempt(() => store.head("in-bucket", "big.bin"));
+  const overwriteInline = await attempt(() =>
+    store.put("in-bucket", "keep.txt", filled(inlineBytes, 111))
+  );
+  const file = await attempt(() => store.put("in-bucket", "big.bin", streamOf(fileBytes, 99)));
+  const overwriteFile = await attempt(() =>
+    store.put("in-bucket", "keep-large.bin", streamOf(fileBytes, 112))
+  );
+  const heads = await Promise.all(
+    ["inline.bin", "big.bin"].map((key) => attempt(() => store.head("in-bucket", key))),
+  );
   const listed = (await store.list("in-bucket")).items.map((i) => [i.key, i.sizeBytes]);
-  const keepIntact = sameBytes(await readAll(store, "in-bucket", "keep.txt"), keep);
+  const keepIntact = sameBytes(await readAll(store, "in-bucket", "keep.txt"), keep) &&
+    sameBytes(await readAll(store, "in-bucket", "keep-large.bin"), keepLarge);
   const tempFiles = [...Deno.readDirSync(`${root}/.tmp`)].map((e) => e.name);
-  // The failed puts left nothing behind, so the space they took is free again.
+  const dataFileCount = [...Deno.readDirSync(`${root}/.data`)].length;
+  // Still on the nearly full disk: what the failed puts wrote was given back or is reused.
   const small = await attempt(() => store.put("in-bucket", "small.txt", filled(1000, 115)));
+  await Deno.remove(filler);
+  const fileAfterFreeing = await attempt(() =>
+    store.put("in-bucket", "big.bin", streamOf(300 * 1024, 99))
+  );
   await store.close();
-  return { big, overwrite, headBig, listed, keepIntact, tempFiles, small };
+  return {
+    inline,
+    overwriteInline,
+    file,
+    overwriteFile,
+    heads,
+    listed,
+    keepIntact,
+    tempFiles,
+    dataFileCount,
+    small,
+    fileAfterFreeing,
+  };
 }
 
 async function blobReadOnly(): Promise<unknown> {
   const root = `${dir}/blobs`;
-  const store = await LocalBlobStore.open(root);
-  await store.ensureBucket("in-bucket");
-  const keep = filled(1000, 107);
-  await store.put("in-bucket", "keep.txt", keep);
+  const writable = await LocalBlobStore.open(root);
+  await writable.ensureBucket("in-bucket");
+  await writable.put("in-bucket", "keep.txt", filled(1000, 107));
+  // A remount to read-only needs every file on it closed for writing (the database is).
+  await writable.close();
   await remountReadOnly();
-  const put = await attempt(() => store.put("in-bucket", "new.txt", streamOf(20_000, 110)));
-  const overwrite = await attempt(() => store.put("in-bucket", "keep.txt", filled(10, 111)));
-  const headNew = await attempt(() => store.head("in-bucket", "new.txt"));
-  const keepIntact = sameBytes(await readAll(store, "in-bucket", "keep.txt"), keep);
-  const listed = (await store.list("in-bucket")).items.map((i) => [i.key, i.sizeBytes]);
-  const ensureBucket = await attempt(() => store.ensureBucket("out-bucket"));
-  const reopen = await attempt(async () => {
-    const again = await LocalBlobStore.open(root);
-    const bytes = await readAll(again, "in-bucket", "keep.txt");
-    await again.close();
-    return bytes.length;
-  });
+  const reopen = await attempt(() => LocalBlobStore.open(root));
   const openElsewhere = await attempt(() => LocalBlobStore.open(`${dir}/other-blobs`));
-  await store.close();
-  return { put, overwrite, headNew, keepIntact, listed, ensureBucket, reopen, openElsewhere };
+  return { reopen, openElsewhere };
 }
 
 async function queueDiskFullAtOpen(): Promise<unknown> {
