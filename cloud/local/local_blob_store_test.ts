@@ -321,3 +321,57 @@ Deno.test("LocalBlobStore default inlineBytesMax keeps a photo-sized object out 
     );
   });
 });
+
+Deno.test("LocalBlobStore get in one process during another process's puts of the key returns one whole version every time", async () => {
+  await withRoot(async (root) => {
+    const inlineBytesMax = 4096;
+    const sizes = [100, inlineBytesMax, inlineBytesMax + 1, 200_000];
+    const versions = sizes.map((n, i) => patternBytes(n, 60 + i));
+    const reader = await LocalBlobStore.open(root, { inlineBytesMax, syncData: false });
+    try {
+      await reader.ensureBucket(BUCKET);
+      await reader.put(BUCKET, "k", versions[0]);
+      const moduleUrl = new URL("./local_blob_store.ts", import.meta.url).href;
+      const helpersUrl = new URL("../contract/_helpers.ts", import.meta.url).href;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `import { LocalBlobStore } from ${JSON.stringify(moduleUrl)};
+           import { patternBytes } from ${JSON.stringify(helpersUrl)};
+           const sizes = ${JSON.stringify(sizes)};
+           const store = await LocalBlobStore.open(${JSON.stringify(root)},
+             { inlineBytesMax: ${inlineBytesMax}, syncData: false });
+           for (let round = 0; round < 200; round++) {
+             const i = round % sizes.length;
+             await store.put(${JSON.stringify(BUCKET)}, "k", patternBytes(sizes[i], 60 + i));
+           }
+           await store.close();`,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      let running = true;
+      const exited = child.output().finally(() => running = false);
+      let reads = 0;
+      while (running) {
+        const got = await reader.get(BUCKET, "k");
+        const bytes = await readAll(got.body);
+        const match = versions.findIndex((v) =>
+          v.length === bytes.length && v.every((x, i) => x === bytes[i])
+        );
+        assert.ok(match >= 0, `read ${bytes.length} bytes matching no version whole`);
+        assert.equal(got.info.sizeBytes, bytes.length, "info and body disagree");
+        reads++;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      const out = await exited;
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      assert.ok(reads > 0);
+      // The last put (round 199) wrote the version at 199 % 4 = 3: a file, and the only one left.
+      assertSameBytes(await bytesOf(reader, "k"), versions[3], "the other process's last put");
+      assert.equal(dataFiles(root).length, 1, `orphans left: ${dataFiles(root)}`);
+    } finally {
+      await reader.close();
+    }
+  });
+});
