@@ -1,7 +1,7 @@
 /**
  * Embedded blob store, before and after, side by side in one run: 100 concurrent puts of a
  * 1.6 KB photo (what the web tier does under the course grader's burst), a get of one, and a
- * put and a get of 16 MiB. "before" is `cloud/` at `--baseline` (a git revision, exported to a
+ * put and a get of 200 KiB and of 16 MiB. "before" is `cloud/` at `--baseline` (a git revision, exported to a
  * temp dir with `git archive`, so the old store runs with the ports it was written against);
  * "after" is the working tree. Each is measured with `syncData` on (the service's default) and
  * off; the repeats alternate between the stores so a busy machine slows them alike.
@@ -19,6 +19,7 @@ import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 const BASELINE_REV_DEFAULT = "686c2af";
 const SMALL_BYTES = 1_600;
 const BURST_PUTS = 100;
+const MID_BYTES = 200 * 1024;
 const LARGE_BYTES = 16 * 1024 * 1024;
 
 const { values } = parseArgs({
@@ -90,7 +91,11 @@ async function timed(ms: number[], fn: () => Promise<unknown>): Promise<void> {
   ms.push(performance.now() - startMs);
 }
 
-async function round(s: Subject, r: number, small: Uint8Array, large: Uint8Array): Promise<void> {
+async function round(
+  s: Subject,
+  r: number,
+  [small, mid, large]: Uint8Array[],
+): Promise<void> {
   const bucket = "bench-bucket";
   const m = (name: string) => s.ms[name] ??= [];
   await timed(m(`${BURST_PUTS} concurrent puts of 1.6 KB`), () =>
@@ -107,6 +112,12 @@ async function round(s: Subject, r: number, small: Uint8Array, large: Uint8Array
       Array.from({ length: BURST_PUTS }, async (_, i) =>
         await readAll((await s.store.get(bucket, `r${r}/p${i}.jpg`)).body)),
     ));
+  // The size DEVELOPERS.md's earlier figures used (a large photo, still inline).
+  await timed(m("put of 200 KiB"), () => s.store.put(bucket, `r${r}/mid.jpg`, stream(mid)));
+  await timed(m("get of 200 KiB"), async () => {
+    const got = await readAll((await s.store.get(bucket, `r${r}/mid.jpg`)).body);
+    if (got.length !== MID_BYTES) throw new Error("short read");
+  });
   await timed(m("put of 16 MiB"), () => s.store.put(bucket, `r${r}/large.bin`, stream(large)));
   await timed(m("get of 16 MiB"), async () => {
     const got = await readAll((await s.store.get(bucket, `r${r}/large.bin`)).body);
@@ -131,13 +142,14 @@ try {
     }
   }
   const small = pattern(SMALL_BYTES);
+  const mid = pattern(MID_BYTES);
   const large = pattern(LARGE_BYTES);
   console.log(
     `embedded blob store, before = ${values.baseline}, after = working tree; median of ` +
       `${repeats} rounds, ${Deno.build.target}, data in ${root}, load ${Deno.loadavg()[0]}`,
   );
   for (let r = 0; r < repeats; r++) {
-    for (const s of subjects) await round(s, r, small, large);
+    for (const s of subjects) await round(s, r, [small, mid, large]);
   }
   const steps = Object.keys(subjects[0].ms);
   const width = Math.max(...steps.map((s) => s.length));
