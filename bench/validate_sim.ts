@@ -21,6 +21,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { loadImages, runLoad } from "../web/loadgen.ts";
+import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { courseData } from "../tests/_e2e.ts";
 import {
   type BurstRecord,
@@ -195,10 +196,17 @@ async function runOnce(
     const loadAverageAfter = Deno.loadavg()[0];
     const uploadsMs: number[] = [];
     const names = listening.names as { inBucket: string };
-    const inBucket = join(dataDir, "blobs", names.inBucket);
-    for await (const file of Deno.readDir(inBucket)) {
-      const mtime = (await Deno.stat(join(inBucket, file.name))).mtime;
-      if (mtime !== null) uploadsMs.push(mtime.getTime() - wallT0);
+    // When each upload was stored: the blob store's own timestamps, read as another process.
+    const blobs = await LocalBlobStore.open(join(dataDir, "blobs"));
+    try {
+      let token: string | undefined;
+      do {
+        const page = await blobs.list(names.inBucket, { token });
+        for (const item of page.items) uploadsMs.push(item.lastModifiedMs - wallT0);
+        token = page.nextToken;
+      } while (token);
+    } finally {
+      await blobs.close();
     }
     const lines: StampedLine[] = out.lines
       .filter((l) => l.entry.component === "controller" || l.entry.component === "worker")

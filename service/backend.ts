@@ -1,7 +1,8 @@
 /**
  * Opens the ports (blob store, message queue, fleet) of the configured backend, and makes sure
  * the deployment's buckets and queues exist. The embedded backend keeps everything under one data
- * directory: `cloud.db` (queues and fleet state, SQLite WAL) and `blobs/` (one folder per bucket).
+ * directory: `cloud.db` (queues and fleet state, SQLite WAL), `blobs/objects.db` (buckets and
+ * objects, photos inline; SQLite WAL) and `blobs/.data/` (objects over 256 KiB, a file each).
  * @module
  */
 import { resolve } from "node:path";

@@ -46,6 +46,8 @@ export interface TestStackOptions {
   readState?: () => Promise<StackSnapshot>;
   newId?: () => string;
   syncData?: boolean;
+  /** The blob store's `inlineBytesMax`; 0 sends every upload through a temp file. */
+  blobInlineBytesMax?: number;
 }
 
 /** Opens a fresh stack under a new temp dir; `close` removes it. */
@@ -54,6 +56,7 @@ export async function openTestStack(options: TestStackOptions = {}): Promise<Tes
   const dataDir = join(root, "data");
   const blobs = await LocalBlobStore.open(join(dataDir, "blobs"), {
     syncData: options.syncData ?? false,
+    inlineBytesMax: options.blobInlineBytesMax,
   });
   const queue = await SqliteMessageQueue.open(join(dataDir, "queues.db"));
   await blobs.ensureBucket(NAMES.inBucket);

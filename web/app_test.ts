@@ -256,7 +256,8 @@ Deno.test("GET /requests/:id answers 404 for unknown or malformed ids and 400 fo
 });
 
 Deno.test("POST / refuses an upload over uploadBytesMax with 413 and leaves no object or temp file", async () => {
-  const stack = await openTestStack({ web: { uploadBytesMax: 10_000 } });
+  // Uploads go through temp files (inline 0), so "no temp file left" is tested, not vacuous.
+  const stack = await openTestStack({ web: { uploadBytesMax: 10_000 }, blobInlineBytesMax: 0 });
   try {
     // Declared length over the limit: refused before reading.
     const declared = await stack.app.request(uploadRequest("big.jpg", "x".repeat(200_000)));
@@ -287,7 +288,11 @@ Deno.test("POST / refuses an upload over uploadBytesMax with 413 and leaves no o
 
 Deno.test("POST / answers 408 to an upload that stalls, in the headers or in the file, and stores nothing", async () => {
   const clock = new ManualClock(Date.now());
-  const stack = await openTestStack({ clock, web: { uploadTimeoutMs: 30_000 } });
+  const stack = await openTestStack({
+    clock,
+    web: { uploadTimeoutMs: 30_000 },
+    blobInlineBytesMax: 0, // through temp files, so "no temp file left" means something
+  });
   try {
     const head = '--b\r\nContent-Disposition: form-data; name="inputFile"; filename="slow.jpg"\r\n';
     for (const sent of [head.slice(0, 20), `${head}\r\n${"x".repeat(5_000)}`]) {

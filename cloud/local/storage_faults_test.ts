@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 
 const SCENARIO = new URL("./testdata/storage_fault_scenario.ts", import.meta.url).pathname;
 /** Too small for even an empty SQLite database (used by the queue's open-on-a-full-disk scenario). */
-const BLOB_TMPFS_KIB = 64;
+const TOO_SMALL_FOR_SQLITE_KIB = 64;
 /**
  * What the blob store gets: its empty database (objects.db, its write-ahead log and 32 KiB
  * shared-memory index) and a few objects fit; the scenario fills the rest itself.
@@ -165,7 +165,7 @@ faultTest(
 faultTest(
   "SqliteMessageQueue.open on a full disk throws StorageError instead of crashing",
   async () => {
-    const seen = await runScenario("queue-disk-full-at-open", BLOB_TMPFS_KIB);
+    const seen = await runScenario("queue-disk-full-at-open", TOO_SMALL_FOR_SQLITE_KIB);
     assertStorageError(seen.open, DISK_FULL, "opening a queue database in 64 KiB");
   },
 );
