@@ -23,6 +23,7 @@
  * @module
  */
 import { join } from "node:path";
+import { Hono } from "hono";
 import { cpuUsage } from "node:process";
 import { unzipSync } from "fflate";
 import { systemClock } from "../cloud/clock.ts";
@@ -495,6 +496,9 @@ interface OverheadRound {
   acceptP50Ms: number;
   acceptP99Ms: number;
   burstS: number;
+  /** The same burst's latency against {@linkcode openFloor}'s do-nothing server. */
+  floorLatencyP50Ms: number;
+  floorLatencyP99Ms: number;
   /** CPU time (all threads) the web process spent per request during the burst. */
   webCpuMsPerRequest: number;
   /** The same for the stand-in workers' process and the client's (10 ms ticks: coarse). */
@@ -544,13 +548,43 @@ function phasesOf(
   >;
 }
 
+/**
+ * The floor: the same HTTP server and framework with a handler that does nothing but read the
+ * upload and answer, so no blob store, queue or worker is involved. No web tier built on this
+ * stack can answer a burst faster on this machine.
+ */
+function openFloor(s: Settings) {
+  const app = new Hono();
+  app.post("/", async (c) => {
+    await c.req.arrayBuffer();
+    return c.json({ answer: "floor:Paul" });
+  });
+  const stop = new AbortController();
+  const server = s.transport === "http"
+    ? serveWeb(app, { port: 0, hostname: "127.0.0.1", signal: stop.signal })
+    : undefined;
+  const base = server ? `http://127.0.0.1:${server.addr.port}` : undefined;
+  return {
+    base,
+    send: base ? httpSender(base) : (r: Request) => Promise.resolve(app.fetch(r)),
+    async close() {
+      stop.abort();
+      await server?.finished;
+    },
+  };
+}
+
 async function overheadRounds(s: Settings, client: Client) {
   const root = await Deno.makeTempDir({ prefix: "fr-web-bench-" });
   const web = await openWeb(s, root);
   const workers = await spawnStandIns(s, root);
+  const floor = openFloor(s);
   const rounds: OverheadRound[] = [];
   try {
     for (let round = 0; round <= s.rounds; round++) {
+      // The floor's burst first, in the same round, so both see the same machine load.
+      const floorRaw = await client.burst(floor);
+      const floorLatency = floorRaw.map((r) => r.doneAbs - r.sentAbs).sort((a, b) => a - b);
       web.marks.clear();
       const cpuBefore = cpuUsage();
       const othersBefore = [workers.pid, client.pid].map((p) => p && processCpuMs(p));
@@ -592,6 +626,8 @@ async function overheadRounds(s: Settings, client: Client) {
         acceptP50Ms: percentile(accept, 50),
         acceptP99Ms: percentile(accept, 99),
         burstS,
+        floorLatencyP50Ms: percentile(floorLatency, 50),
+        floorLatencyP99Ms: percentile(floorLatency, 99),
         webCpuMsPerRequest,
         workersCpuMsPerRequest,
         clientCpuMsPerRequest,
@@ -602,6 +638,7 @@ async function overheadRounds(s: Settings, client: Client) {
       });
     }
   } finally {
+    await floor.close();
     await workers.stop();
     await web.close();
     await Deno.remove(root, { recursive: true });
@@ -664,6 +701,8 @@ if (import.meta.main) {
       medianOverheadP50Ms: median(rounds.map((r) => r.overheadP50Ms)),
       medianOverheadP99Ms: median(rounds.map((r) => r.overheadP99Ms)),
       medianLatencyP99Ms: median(rounds.map((r) => r.latencyP99Ms)),
+      medianFloorLatencyP50Ms: median(rounds.map((r) => r.floorLatencyP50Ms)),
+      medianFloorLatencyP99Ms: median(rounds.map((r) => r.floorLatencyP99Ms)),
     };
     if (!s.json) {
       console.log(
@@ -682,6 +721,10 @@ if (import.meta.main) {
             })`,
         );
         console.log(
+          `    floor (same server, handler reads the upload and answers): latency p50 ` +
+            `${f1(r.floorLatencyP50Ms)} p99 ${f1(r.floorLatencyP99Ms)} ms`,
+        );
+        console.log(
           "    steps p50/p99 ms: " +
             PHASES.map((p) => `${p} ${f1(r.phases[p].p50)}/${f1(r.phases[p].p99)}`).join(", "),
         );
@@ -689,7 +732,10 @@ if (import.meta.main) {
       const o = result.overhead as Record<string, number>;
       console.log(
         `  median over rounds: overhead p50 ${f1(o.medianOverheadP50Ms)} ms, ` +
-          `p99 ${f1(o.medianOverheadP99Ms)} ms`,
+          `p99 ${f1(o.medianOverheadP99Ms)} ms; floor latency p50 ${
+            f1(o.medianFloorLatencyP50Ms)
+          }` +
+          ` p99 ${f1(o.medianFloorLatencyP99Ms)} ms`,
       );
     }
   }
