@@ -7,7 +7,8 @@
  * It also reports the web tier's overhead per request: the client's latency minus the time the
  * request waited in the request queue for a free worker and minus the time inside the worker
  * (image get, recognition, label put), from the answers' JSON timings. What is left is the
- * upload, the enqueue, the answer's trip back through the response queue and the reply. The
+ * upload, the enqueue, the answer's trip back through the response queue and the reply, given
+ * for the first `--concurrency` requests (they arrive at the same instant) and for the rest. The
  * client runs in this process, so its CPU competes with the web tier's (`bench/web_overhead.ts`
  * separates them).
  *
@@ -43,12 +44,15 @@ const loadAverageBefore = Deno.loadavg()[0];
 const t = await startTestStack(flags);
 const fleet = t.stack.backend.fleet!;
 const sampler = sampleFleet(() => fleet.describe(), 200);
+/** Per request, in the order they were sent: the first `concurrency` arrive all at once. */
 const overheadsMs: number[] = [];
+let sentCount = 0;
 /**
  * Asks for the JSON answer, keeps the overhead, and hands loadgen the plain `<stem>:<label>` it
  * checks, so correctness is judged exactly as without this.
  */
 async function sendMeasured(request: Request): Promise<Response> {
+  const index = sentCount++;
   const headers = new Headers(request.headers);
   headers.set("accept", "application/json");
   const startMs = performance.now();
@@ -60,8 +64,18 @@ async function sendMeasured(request: Request): Promise<Response> {
   const { web, worker } = body.timingsMs;
   const waitedForWorkerMs = worker.queuedMs - web.upload - web.enqueue;
   const inWorkerMs = worker.getMs + worker.recognizeMs + worker.putMs;
-  overheadsMs.push(latencyMs - waitedForWorkerMs - inWorkerMs);
+  overheadsMs[index] = latencyMs - waitedForWorkerMs - inWorkerMs;
   return new Response(body.answer, { status: 200 });
+}
+function percentiles(values: (number | undefined)[]) {
+  const sorted = values.filter((v) => v !== undefined).sort((a, b) => a - b);
+  if (sorted.length === 0) return undefined;
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+  };
 }
 try {
   const report = await runLoad({
@@ -93,8 +107,11 @@ try {
     peakRunning: Math.max(...sampler.samples.map((s) => s.running)),
     zeroAfterLastAnswerMs,
     webOverheadMs: {
-      p50: percentile(overheadsMs.sort((a, b) => a - b), 50),
-      p99: percentile(overheadsMs, 99),
+      all: percentiles(overheadsMs),
+      /** The first `concurrency` requests, sent at the same instant. */
+      arrivalBurst: percentiles(overheadsMs.slice(0, Number(values.concurrency))),
+      /** The rest, each sent when an earlier one was answered (none in a 100-burst). */
+      steady: percentiles(overheadsMs.slice(Number(values.concurrency))),
     },
     loadAverageBefore,
     loadAverageAfter: Deno.loadavg()[0],
