@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type BlobStore, readAll } from "../cloud/blob_store.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
+import { exportRevision } from "./_baseline.ts";
 
 /** The last revision with the one-file-per-object store. */
 const BASELINE_REV_DEFAULT = "686c2af";
@@ -39,21 +40,7 @@ type Open = (root: string, options: { syncData: boolean }) => Promise<BlobStore>
 
 /** Exports `cloud/` at `rev` into a temp dir and imports its LocalBlobStore from there. */
 async function loadBaseline(rev: string): Promise<{ open: Open; dir: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "blob-baseline-" });
-  const repo = new URL("..", import.meta.url).pathname;
-  const archive = await new Deno.Command("git", {
-    args: ["-C", repo, "archive", "--format=tar", rev, "cloud"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!archive.success) {
-    throw new Error(`git archive ${rev} failed: ${new TextDecoder().decode(archive.stderr)}`);
-  }
-  const tar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
-  const writer = tar.stdin.getWriter();
-  await writer.write(archive.stdout);
-  await writer.close();
-  if (!(await tar.status).success) throw new Error("tar -x of the baseline failed");
+  const dir = await exportRevision(rev, ["cloud"]);
   const module = await import(
     pathToFileURL(resolve(dir, "cloud/local/local_blob_store.ts")).href
   );

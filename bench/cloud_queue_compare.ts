@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { exportRevision, REPO_ROOT } from "./_baseline.ts";
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +27,7 @@ if (!Number.isInteger(rounds) || rounds < 1) {
   throw new RangeError(`--rounds must be an integer >= 1, got ${values.rounds}`);
 }
 const consumerCounts = values.consumers.split(",").filter((c) => c !== "");
-const here = new URL("..", import.meta.url).pathname;
+const here = REPO_ROOT;
 
 interface Report {
   throughput: { consumers: number; runs: { msgPerS: number; p99Ms: number }[] }[];
@@ -35,20 +36,7 @@ interface Report {
 
 /** The baseline's cloud/ and consumer, driven by this checkout's harness. */
 async function extractBaseline(rev: string): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "mq-baseline-" });
-  const archive = await new Deno.Command("git", {
-    args: ["-C", here, "archive", rev, "cloud", "bench/cloud_queue_consumer.ts"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!archive.success) {
-    throw new Error(`git archive ${rev} failed: ${new TextDecoder().decode(archive.stderr)}`);
-  }
-  const tar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
-  const writer = tar.stdin.getWriter();
-  await writer.write(archive.stdout);
-  await writer.close();
-  if (!(await tar.status).success) throw new Error("tar -x of the baseline failed");
+  const dir = await exportRevision(rev, ["cloud", "bench/cloud_queue_consumer.ts"]);
   await Deno.copyFile(join(here, "bench/cloud_queue.ts"), join(dir, "bench/cloud_queue.ts"));
   return dir;
 }
