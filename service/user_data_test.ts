@@ -5,14 +5,11 @@ import { shellQuote, WORKER_UNIT, WORKER_WRAPPER, workerUserData } from "./user_
 
 const HOSTILE_GALLERY = '/srv/it\'s a $HOME `id` "dir"/faces.gallery';
 
+const DEPLOYMENT = ["--backend", "aws", "--id", "fr-demo", "--region", "eu-west-1"];
+
 function awsConfig(extra: string[] = []): ServiceConfig {
   return parseServiceConfig("serve", [
-    "--backend",
-    "aws",
-    "--id",
-    "fr-demo",
-    "--region",
-    "eu-west-1",
+    ...DEPLOYMENT,
     "--ami",
     "ami-0123456789abcdef0",
     "--gallery",
@@ -82,14 +79,7 @@ Deno.test("workerUserData installs a boot-time systemd unit whose worker gets ex
     assert.equal(cwd, appDir);
     assert.deepEqual(args, ["task", "worker", ...workerFlags(config)]);
     assert.ok(args.includes(HOSTILE_GALLERY));
-    assert.deepEqual(args.slice(2, 8), [
-      "--backend",
-      "aws",
-      "--id",
-      "fr-demo",
-      "--region",
-      "eu-west-1",
-    ]);
+    assert.deepEqual(args.slice(2, 2 + DEPLOYMENT.length), DEPLOYMENT);
   } finally {
     await Deno.remove(sandbox, { recursive: true });
   }

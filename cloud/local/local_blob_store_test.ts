@@ -45,6 +45,22 @@ async function bytesOf(store: LocalBlobStore, key: string): Promise<Uint8Array> 
   return await readAll((await store.get(BUCKET, key)).body);
 }
 
+/**
+ * Reads key "k" once and checks it is exactly one of `versions`, with a size that agrees; then
+ * yields a macrotask turn (an inline get never leaves the microtask queue, and the writers' file
+ * I/O must run).
+ */
+async function readOneWholeVersion(reader: LocalBlobStore, versions: Uint8Array[]) {
+  const got = await reader.get(BUCKET, "k");
+  const bytes = await readAll(got.body);
+  const match = versions.findIndex((v) =>
+    v.length === bytes.length && v.every((x, i) => x === bytes[i])
+  );
+  assert.ok(match >= 0, `read ${bytes.length} bytes matching no version whole`);
+  assert.equal(got.info.sizeBytes, bytes.length, "info and body disagree");
+  await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 for (
   const [what, inlineBytesMax] of [
     ["default inlineBytesMax", undefined],
@@ -187,16 +203,8 @@ Deno.test("LocalBlobStore get during puts of one key from two instances returns 
       })();
       let reads = 0;
       while (writing) {
-        const got = await reader.get(BUCKET, "k");
-        const bytes = await readAll(got.body);
-        const match = versions.findIndex((v) =>
-          v.length === bytes.length && v.every((x, i) => x === bytes[i])
-        );
-        assert.ok(match >= 0, `read ${bytes.length} bytes matching no version whole`);
-        assert.equal(got.info.sizeBytes, bytes.length, "info and body disagree");
+        await readOneWholeVersion(reader, versions);
         reads++;
-        // An inline get never leaves the microtask queue: let the writers' file I/O run.
-        await new Promise((resolve) => setTimeout(resolve, 0));
       }
       await puts;
       assert.ok(reads > 10, `only ${reads} reads overlapped the puts`);
@@ -354,15 +362,8 @@ Deno.test("LocalBlobStore get in one process during another process's puts of th
       const exited = child.output().finally(() => running = false);
       let reads = 0;
       while (running) {
-        const got = await reader.get(BUCKET, "k");
-        const bytes = await readAll(got.body);
-        const match = versions.findIndex((v) =>
-          v.length === bytes.length && v.every((x, i) => x === bytes[i])
-        );
-        assert.ok(match >= 0, `read ${bytes.length} bytes matching no version whole`);
-        assert.equal(got.info.sizeBytes, bytes.length, "info and body disagree");
+        await readOneWholeVersion(reader, versions);
         reads++;
-        await new Promise((resolve) => setTimeout(resolve, 0));
       }
       const out = await exited;
       assert.ok(out.success, new TextDecoder().decode(out.stderr));
