@@ -19,7 +19,9 @@ export function datasetFile(name: string): string | undefined {
     Deno.statSync(path);
     return path;
   } catch {
-    console.warn(`ignoring tests that need ${path}: it is absent (set FR_DATASET_DIR to its folder)`);
+    console.warn(
+      `ignoring tests that need ${path}: it is absent (set FR_DATASET_DIR to its folder)`,
+    );
     return undefined;
   }
 }
