@@ -452,6 +452,9 @@ export class LocalBlobStore implements BlobStore {
       const sizeBytes = await this.#writeTemp(temp, head, rest, bucket, key);
       await Deno.rename(temp, path);
       published = true;
+      // The rename is a directory entry: flush it before the row that points at the file
+      // commits, so a power cut cannot leave a row whose file's name was lost.
+      if (this.#syncData) await syncDirectory(join(this.#root, DATA_DIR));
       const info = { key, sizeBytes, lastModifiedMs: 0 };
       const oldFile = await this.#database.write(() => {
         info.lastModifiedMs = this.#clock.nowMs();
@@ -662,5 +665,15 @@ async function sweepUnreferenced(
   const referenced = new Set(rows.map((r) => r.file));
   for (const file of stale) {
     if (!referenced.has(file)) await Deno.remove(join(root, file)).catch(() => {});
+  }
+}
+
+/** Flushes a directory's entries (renames into it) to the disk. */
+async function syncDirectory(path: string): Promise<void> {
+  const dir = await Deno.open(path, { read: true });
+  try {
+    await dir.sync();
+  } finally {
+    dir.close();
   }
 }
