@@ -18,7 +18,7 @@
  * ```sh
  * deno run -A bench/web_overhead.ts [--mode overhead|accept|both] [--transport http|inprocess]
  *   [--client process|inprocess] [--rounds 5] [--concurrency 100] [--requests 2000]
- *   [--worker-loops 4] [--sync-data true|false] [--json]
+ *   [--worker-loops 4] [--sync-data true|false] [--web-busy-block-ms 0] [--json]
  * ```
  * @module
  */
@@ -50,6 +50,8 @@ interface Settings {
   workerLoops: number;
   syncData: boolean;
   json: boolean;
+  /** The web process's stores' `busyBlockMs` (the service uses 0 for its web tier). */
+  webBusyBlockMs: number;
   /** Where the load comes from: its own process (as the grader, on another machine) or this one. */
   client: "process" | "inprocess";
   /** Internal: run as the stand-in worker process on this data dir. */
@@ -69,6 +71,7 @@ function parseArgs(args: string[]): Settings {
     syncData: true,
     json: false,
     client: "process",
+    webBusyBlockMs: 0,
   };
   for (let i = 0; i < args.length; i++) {
     const [flag, value] = [args[i], args[i + 1]];
@@ -89,7 +92,10 @@ function parseArgs(args: string[]): Settings {
       s.client = value as Settings["client"];
       i++;
     } else if (flag === "--client-process") s.clientProcess = true;
-    else if (flag === "--sync-data" && ["true", "false"].includes(value)) {
+    else if (flag === "--web-busy-block-ms" && /^\d+$/.test(value ?? "")) {
+      s.webBusyBlockMs = Number(value);
+      i++;
+    } else if (flag === "--sync-data" && ["true", "false"].includes(value)) {
       s.syncData = value === "true";
       i++;
     } else if (flag === "--rounds") s.rounds = int();
@@ -122,9 +128,9 @@ async function images(): Promise<{ name: string; bytes: Uint8Array }[]> {
 }
 
 /** The embedded stores under `root`, shared by the web process and the stand-in worker process. */
-async function openStores(root: string, syncData: boolean) {
-  const blobs = await LocalBlobStore.open(join(root, "blobs"), { syncData });
-  const queue = await SqliteMessageQueue.open(join(root, "queues.db"));
+async function openStores(root: string, syncData: boolean, busyBlockMs?: number) {
+  const blobs = await LocalBlobStore.open(join(root, "blobs"), { syncData, busyBlockMs });
+  const queue = await SqliteMessageQueue.open(join(root, "queues.db"), { busyBlockMs });
   await blobs.ensureBucket(NAMES.inBucket);
   await blobs.ensureBucket(NAMES.outBucket);
   await queue.ensureQueue(NAMES.requestQueue, { messageBytesMax: REQUEST_MESSAGE_BYTES_MAX });
@@ -201,7 +207,8 @@ function withOverrides<T extends object>(target: T): T {
 }
 
 async function openWeb(s: Settings, root: string) {
-  const stores = await openStores(root, s.syncData);
+  // As the service opens them for its web tier (servesRequests).
+  const stores = await openStores(root, s.syncData, s.webBusyBlockMs);
   const marks = new Map<string, WebMarks>();
   const { blobs, queue } = markPorts(stores, marks);
   const router = new ResponseRouter({ queue, blobs, clock: systemClock }, {

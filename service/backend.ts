@@ -42,6 +42,11 @@ export interface OpenBackendOptions {
   fleet: boolean;
   /** Local fleet: the worker command line (program and arguments, before the service flags). */
   workerCommand?: readonly string[];
+  /**
+   * This process serves many HTTP requests at once (web tier): the embedded stores then never
+   * block its event loop waiting for another process's lock. @default {false}
+   */
+  servesRequests?: boolean;
   /** Local fleet: how long a stopped worker gets before SIGKILL. @default {10000} */
   stopGraceMs?: number;
   /**
@@ -78,8 +83,10 @@ export async function openBackend(
   if (config.backend === "aws") return await openAws(config, options);
   const dataDir = resolve(config.dataDir);
   const db = `${dataDir}/cloud.db`;
-  const blobs = await LocalBlobStore.open(`${dataDir}/blobs`);
-  const queue = await SqliteMessageQueue.open(db);
+  // A web tier serves many requests at once: a lock wait must not block its event loop.
+  const busyBlockMs = options.servesRequests ? 0 : undefined;
+  const blobs = await LocalBlobStore.open(`${dataDir}/blobs`, { busyBlockMs });
+  const queue = await SqliteMessageQueue.open(db, { busyBlockMs });
   const openFleet = () =>
     LocalFleet.open(db, {
       command: [

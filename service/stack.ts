@@ -77,6 +77,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   const names = serviceNames(config);
   const backend = await openBackend(config, {
     fleet: true,
+    servesRequests: true,
     workerCommand: options.workerCommand,
     stopGraceMs: options.stopGraceMs,
   });

@@ -83,6 +83,41 @@ Deno.test("Database.write waits for another process's lock and then commits ever
   });
 });
 
+/** The longest the event loop went without a timer tick while a write waited 80 ms for a lock. */
+async function longestStallMs(path: string, busyBlockMs: number): Promise<number> {
+  const db = openDatabase(path, { schema: SCHEMA, busyBlockMs });
+  const holder = new DatabaseSync(path);
+  holder.exec("BEGIN IMMEDIATE");
+  let last = performance.now();
+  let longest = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 1);
+  const released = new Promise((resolve) => setTimeout(resolve, 80)).then(() =>
+    holder.exec("COMMIT")
+  );
+  const v = `waited-${busyBlockMs}`;
+  await db.write(() => db.prepare("INSERT INTO t (v) VALUES (?)").run(v));
+  await released;
+  clearInterval(ticker);
+  assert.equal(db.db.prepare("SELECT COUNT(*) AS c FROM t WHERE v = ?").get(v)!.c, 1);
+  holder.close();
+  db.close();
+  return longest;
+}
+
+Deno.test("Database.write with busyBlockMs 0 waits out another connection's lock without stalling the event loop", async () => {
+  await withDatabase(async (path) => {
+    const blocking = await longestStallMs(path, 100);
+    const nonBlocking = await longestStallMs(path, 0);
+    assert.ok(blocking >= 40, `busyBlockMs 100 stalled the loop only ${blocking.toFixed(1)} ms`);
+    assert.ok(nonBlocking < 30, `busyBlockMs 0 stalled the loop ${nonBlocking.toFixed(1)} ms`);
+  });
+  assert.throws(() => openDatabase("/nonexistent/x.db", { busyBlockMs: -1 }), /busyBlockMs/);
+});
+
 Deno.test("Database.write gives up with StorageError after busyTimeoutMs of another connection's lock", async () => {
   await withDatabase(async (path) => {
     const db = openDatabase(path, { schema: SCHEMA, busyTimeoutMs: 50 });

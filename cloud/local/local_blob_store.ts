@@ -66,6 +66,8 @@ export interface LocalBlobStoreOptions {
   staleTempMs?: number;
   /** How long to wait for another process's write lock. @default {10000} */
   busyTimeoutMs?: number;
+  /** See `DatabaseOptions.busyBlockMs`: 0 for a process serving many requests. @default {1} */
+  busyBlockMs?: number;
   /** Stamps objects' `lastModifiedMs` and ages stale files. @default {systemClock} */
   clock?: Clock;
 }
@@ -204,6 +206,7 @@ export class LocalBlobStore implements BlobStore {
       schema: BLOB_SCHEMA,
       clock,
       busyTimeoutMs: options.busyTimeoutMs,
+      busyBlockMs: options.busyBlockMs,
     });
     try {
       await indexLegacyLayout(database, root);

@@ -35,6 +35,8 @@ export interface SqliteMessageQueueOptions {
   clock?: Clock;
   /** How long to wait for another process's write lock. @default {10000} */
   busyTimeoutMs?: number;
+  /** See `DatabaseOptions.busyBlockMs`: 0 for a process serving many requests. @default {1} */
+  busyBlockMs?: number;
   /**
    * With change notification working, the longest a long poll sleeps before re-checking anyway
    * (guards against a lost event). @default {1000}
@@ -158,7 +160,11 @@ export class SqliteMessageQueue implements MessageQueue {
         `lingerMs must be a finite number of milliseconds >= 0, got ${lingerMs}`,
       );
     }
-    const database = openDatabase(path, { clock, busyTimeoutMs: options.busyTimeoutMs });
+    const database = openDatabase(path, {
+      clock,
+      busyTimeoutMs: options.busyTimeoutMs,
+      busyBlockMs: options.busyBlockMs,
+    });
     const wakeDir = `${path}-wake`;
     const waker = new Waker(wakeDir, clock, options.changeNotification ?? true);
     try {
