@@ -12,6 +12,7 @@ import {
   encodeResponse,
   PROTOCOL_VERSION,
   ProtocolError,
+  replyQueueOf,
 } from "../worker/protocol.ts";
 
 /** The error code the waiting client sees for a dead-lettered request. */
@@ -51,7 +52,7 @@ export async function answerDeadLetters(
       try {
         const request = decodeRequest(message.body);
         await queue.send(
-          routes.responseQueue,
+          replyQueueOf(request, routes.responseQueue),
           encodeResponse({
             v: PROTOCOL_VERSION,
             id: request.id,

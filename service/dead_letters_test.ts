@@ -37,3 +37,32 @@ Deno.test("answerDeadLetters answers each dead-lettered request with an error an
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("answerDeadLetters answers a request from an extra web process on that process's queue", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dead_letters_test_" });
+  const queue = await SqliteMessageQueue.open(`${dir}/cloud.db`);
+  try {
+    const sibling = `${routes.responseQueue}-2`;
+    for (const name of [routes.deadLetterQueue, routes.responseQueue, sibling]) {
+      await queue.ensureQueue(name);
+    }
+    await queue.send(
+      routes.deadLetterQueue,
+      encodeRequest({
+        v: 1,
+        id: "p3",
+        key: "p3.jpg",
+        stem: "p3",
+        acceptedAtMs: 0,
+        replyTo: sibling,
+      }),
+    );
+    assert.equal(await answerDeadLetters(queue, routes), 1);
+    const [answer] = await queue.receive(sibling);
+    assert.equal(decodeResponse(answer.body).id, "p3");
+    assert.deepEqual(await queue.receive(routes.responseQueue), []);
+  } finally {
+    await queue.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

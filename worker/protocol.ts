@@ -23,6 +23,28 @@ export interface RecognitionRequest {
   readonly stem: string;
   /** When the web tier accepted the upload (ms since epoch, from its clock). */
   readonly acceptedAtMs: number;
+  /**
+   * The queue the answer goes to, when it is not the deployment's response queue: each extra
+   * web process consumes a response queue of its own (`<id>-resp-queue-<n>`), so it receives
+   * only the answers to its own requests. Workers honour only queues of their deployment.
+   */
+  readonly replyTo?: string;
+}
+
+/** Queue names, as SQS allows them. */
+const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
+
+/**
+ * Where the answer to `request` goes: its `replyTo` when that is `responseQueue` itself or one of
+ * its per-process siblings (`<responseQueue>-<suffix>`), else `responseQueue`. A request cannot
+ * send a worker's answers into some other queue of the account.
+ */
+export function replyQueueOf(request: RecognitionRequest, responseQueue: string): string {
+  const { replyTo } = request;
+  if (replyTo === undefined) return responseQueue;
+  return replyTo === responseQueue || replyTo.startsWith(`${responseQueue}-`)
+    ? replyTo
+    : responseQueue;
 }
 
 /** One face in an answer. */
@@ -123,6 +145,12 @@ export function decodeRequest(body: string): RecognitionRequest {
   }
   if (typeof o.acceptedAtMs !== "number" || !Number.isFinite(o.acceptedAtMs)) {
     throw new ProtocolError(`Request ${o.id} has a bad acceptedAtMs`);
+  }
+  if (
+    o.replyTo !== undefined &&
+    (typeof o.replyTo !== "string" || !QUEUE_NAME_PATTERN.test(o.replyTo))
+  ) {
+    throw new ProtocolError(`Request ${o.id} has a bad replyTo ${JSON.stringify(o.replyTo)}`);
   }
   return o as unknown as RecognitionRequest;
 }

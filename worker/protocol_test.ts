@@ -5,6 +5,7 @@ import {
   encodeRequest,
   encodeResponse,
   ProtocolError,
+  replyQueueOf,
   REQUEST_MESSAGE_BYTES_MAX,
 } from "./protocol.ts";
 
@@ -38,6 +39,40 @@ Deno.test("decodeRequest refuses non-JSON, wrong versions, bad ids and missing k
   ) {
     assert.throws(() => decodeRequest(body), ProtocolError, body);
   }
+});
+
+Deno.test("decodeRequest accepts a queue name as replyTo and refuses anything else", () => {
+  const base = { v: 1, id: "r1", key: "a.jpg", stem: "a", acceptedAtMs: 1 };
+  const ok = decodeRequest(JSON.stringify({ ...base, replyTo: "fr-resp-queue-2" }));
+  assert.equal(ok.replyTo, "fr-resp-queue-2");
+  for (const replyTo of ["", "has space", "x".repeat(81), 7, "../q"]) {
+    assert.throws(
+      () => decodeRequest(JSON.stringify({ ...base, replyTo })),
+      /bad replyTo/,
+      String(replyTo),
+    );
+  }
+});
+
+Deno.test("replyQueueOf honours only the response queue and its -suffixed siblings", () => {
+  const request = { v: 1 as const, id: "r1", key: "a.jpg", stem: "a", acceptedAtMs: 1 };
+  assert.equal(replyQueueOf(request, "fr-resp-queue"), "fr-resp-queue");
+  assert.equal(
+    replyQueueOf({ ...request, replyTo: "fr-resp-queue-3" }, "fr-resp-queue"),
+    "fr-resp-queue-3",
+  );
+  assert.equal(
+    replyQueueOf({ ...request, replyTo: "fr-resp-queue" }, "fr-resp-queue"),
+    "fr-resp-queue",
+  );
+  assert.equal(
+    replyQueueOf({ ...request, replyTo: "fr-req-queue" }, "fr-resp-queue"),
+    "fr-resp-queue",
+  );
+  assert.equal(
+    replyQueueOf({ ...request, replyTo: "fr-resp-queueX" }, "fr-resp-queue"),
+    "fr-resp-queue",
+  );
 });
 
 Deno.test("decodeResponse accepts ok and failed answers and refuses half-formed ones", () => {

@@ -27,6 +27,7 @@ import {
   ProtocolError,
   type RecognitionRequest,
   type RecognitionResponse,
+  replyQueueOf,
 } from "./protocol.ts";
 
 /** What recognising one image yields (the model's `Recognizer.recognize`). */
@@ -246,7 +247,7 @@ async function handleMessage(
       o.log({ event: "released", id: request.id, reason: "aborted" });
       return "released";
     }
-    await queue.send(o.routes.responseQueue, encodeResponse(response));
+    await queue.send(replyQueueOf(request, o.routes.responseQueue), encodeResponse(response));
     await queue.delete(requestQueue, message.receipt);
     o.log({
       event: response.ok ? "answered" : "refused",

@@ -130,6 +130,31 @@ Deno.test("runWorker answers each request, stores the label under the stem and e
   }
 });
 
+Deno.test("runWorker answers on the request's replyTo when it is a sibling of the response queue, else on the response queue", async () => {
+  const stack = await openStack();
+  try {
+    const sibling = `${routes.responseQueue}-2`;
+    await stack.queue.ensureQueue(sibling);
+    await stack.queue.ensureQueue("someone-elses-queue");
+    await stack.blobs.put(routes.inBucket, "a.jpg", new Uint8Array([1]));
+    await stack.blobs.put(routes.inBucket, "b.jpg", new Uint8Array([2]));
+    const send = (id: string, key: string, replyTo: string) =>
+      stack.queue.send(
+        routes.requestQueue,
+        encodeRequest({ v: 1, id, key, stem: key[0], acceptedAtMs: Date.now(), replyTo }),
+      );
+    await send("r1", "a.jpg", sibling);
+    await send("r2", "b.jpg", "someone-elses-queue");
+    await runWorker({ ...stack, recognize: byFirstByte }, options);
+    const [onSibling] = await stack.queue.receive(sibling, { messagesMax: 10 });
+    assert.equal(decodeResponse(onSibling.body).id, "r1");
+    assert.deepEqual((await responses(stack)).map((r) => r.id), ["r2"]);
+    assert.deepEqual(await stack.queue.receive("someone-elses-queue"), []);
+  } finally {
+    await stack.close();
+  }
+});
+
 Deno.test("runWorker logs each answer's serviceMs: get + recognise + put, on the worker's clock", async () => {
   const stack = await openStack();
   try {
