@@ -80,6 +80,12 @@ export interface WebOptions {
   inBucket: string;
   /** The request queue (`<id>-req-queue`). */
   requestQueue: string;
+  /**
+   * The response queue this process's router consumes, when it is not the deployment's own
+   * (`<id>-resp-queue`): every request message then names it, and workers answer there. Set by
+   * each extra web process, so answers reach the process whose client waits.
+   */
+  replyTo?: string;
   /** Largest image accepted, in bytes; larger → 413. @default {UPLOAD_BYTES_MAX_DEFAULT} (20 MiB) */
   uploadBytesMax?: number;
   /** Body bytes allowed beyond the image (boundaries, headers, other fields). @default {65536} */
@@ -103,7 +109,7 @@ export interface WebOptions {
   pollWaitMsMax?: number;
 }
 
-type ResolvedOptions = Required<WebOptions>;
+type ResolvedOptions = Required<Omit<WebOptions, "replyTo">> & Pick<WebOptions, "replyTo">;
 
 /** The routes, as metric labels (a fixed set, so series stay bounded). */
 const ROUTES = ["POST /", "POST /requests", "GET /requests/:id", "GET /healthz", "GET /metrics"];
@@ -349,6 +355,7 @@ async function store(
     key: name.key,
     stem: name.stem,
     acceptedAtMs,
+    ...(o.replyTo === undefined ? {} : { replyTo: o.replyTo }),
   };
   // Encode first: a message that cannot be sent must not leave an orphan upload behind.
   let message: string;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../cloud/clock.ts";
-import type { RecognitionResponse } from "../worker/protocol.ts";
+import { decodeRequest, type RecognitionResponse } from "../worker/protocol.ts";
 import {
   labelFromImage,
   listFiles,
@@ -233,6 +233,18 @@ Deno.test("POST /requests answers 202 {id} at once; GET /requests/:id goes from 
     await worker;
   } finally {
     stop.abort();
+    await stack.close();
+  }
+});
+
+Deno.test("POST /requests names replyTo in the request message when the web process has its own response queue", async () => {
+  const stack = await openTestStack({ web: { replyTo: `${NAMES.responseQueue}-2` } });
+  try {
+    const res = await stack.app.request(uploadRequest("a.jpg", "Ann", { path: "/requests" }));
+    assert.equal(res.status, 202);
+    const [message] = await stack.queue.receive(NAMES.requestQueue);
+    assert.equal(decodeRequest(message.body).replyTo, `${NAMES.responseQueue}-2`);
+  } finally {
     await stack.close();
   }
 });
