@@ -40,6 +40,13 @@ export interface ServiceConfig {
   /** `--tick-ms`: the controller's period. @default {1000} */
   readonly tickMs: number;
   /**
+   * `--web-instance`: which web process of the deployment this is (`serve` only). 1 runs the
+   * controller and the dead-letter sweep and consumes `<id>-resp-queue`; any other number is a
+   * web process only, consuming `<id>-resp-queue-<n>`, named in its request messages so workers
+   * answer it there. @default {1}
+   */
+  readonly webInstance: number;
+  /**
    * `--gallery`: the gallery file. Omitted: `<data>/faces.gallery` when it exists (where
    * `deno task enroll` writes by default), else none (every face is `Unknown`).
    */
@@ -124,6 +131,8 @@ export class ConfigError extends Error {
 export const INSTANCES_MAX_LIMIT = 32;
 /** The course's maximum, `serve`'s default. */
 export const INSTANCES_MAX_COURSE = 15;
+/** Most web processes of one deployment (`--web-instance`). */
+export const WEB_INSTANCES_MAX = 99;
 /** Most inference threads per worker. */
 export const THREADS_MAX = 64;
 
@@ -137,6 +146,7 @@ const FLAGS = {
   max: { type: "string" },
   "keep-alive-ms": { type: "string" },
   "tick-ms": { type: "string" },
+  "web-instance": { type: "string" },
   gallery: { type: "string" },
   "model-backend": { type: "string" },
   threads: { type: "string" },
@@ -222,6 +232,13 @@ export function parseServiceConfig(
   const maxDefault = command === "start"
     ? Math.max(1, Math.min(cores, INSTANCES_MAX_LIMIT))
     : INSTANCES_MAX_COURSE;
+  const webInstance = integer("--web-instance", str("web-instance") ?? "1", 1, WEB_INSTANCES_MAX);
+  if (webInstance !== 1 && command !== "serve") {
+    throw new ConfigError(
+      "--web-instance",
+      `only \`deno task serve\` takes it (extra web processes beside instance 1); got ${webInstance}`,
+    );
+  }
   const imdsUrl = str("imds-url") ?? "http://169.254.169.254";
   if (!/^https?:\/\/[^/\s]+/.test(imdsUrl)) {
     throw new ConfigError("--imds-url", `${JSON.stringify(imdsUrl)} is not an http(s) URL`);
@@ -236,6 +253,7 @@ export function parseServiceConfig(
     instancesMax: integer("--max", str("max") ?? String(maxDefault), 1, INSTANCES_MAX_LIMIT),
     keepAliveMs: integer("--keep-alive-ms", str("keep-alive-ms") ?? "0", 0, 86_400_000),
     tickMs: integer("--tick-ms", str("tick-ms") ?? "1000", 10, 3_600_000),
+    webInstance,
     gallery: str("gallery") ?? defaultGallery(dataDir),
     modelBackend: oneOf(
       "--model-backend",
@@ -370,6 +388,8 @@ export const USAGE = `Settings (flags; each has a default):
   --max N                      most app instances (start: CPU cores; serve: 15)
   --keep-alive-ms N            idle time before an instance stops (0)
   --tick-ms N                  controller period (1000)
+  --web-instance N             serve only: an extra web process (2..99) beside instance 1, with
+                               its own response queue; only instance 1 runs the controller (1)
   --gallery FILE               gallery file (default DIR/faces.gallery when it exists)
   --model-backend web|native|auto  onnxruntime build (default web; auto: native if it loads)
   --threads N                  inference threads per worker (1)

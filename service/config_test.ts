@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { ConfigError, parseServiceConfig, serviceNames, workerFlags } from "./config.ts";
+import {
+  ConfigError,
+  parseServiceConfig,
+  type ServiceConfig,
+  serviceNames,
+  workerFlags,
+} from "./config.ts";
 
 const noEnv = () => undefined;
 
@@ -83,4 +89,19 @@ Deno.test("parseServiceConfig uses DIR/faces.gallery when enroll wrote one there
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("parseServiceConfig takes --web-instance for serve only, 1..99, default 1", () => {
+  const noEnv = () => undefined;
+  assert.equal((parseServiceConfig("serve", [], { env: noEnv }) as ServiceConfig).webInstance, 1);
+  const second = parseServiceConfig("serve", ["--web-instance", "2"], { env: noEnv });
+  assert.equal((second as ServiceConfig).webInstance, 2);
+  assert.throws(
+    () => parseServiceConfig("start", ["--web-instance", "2"], { env: noEnv }),
+    /--web-instance: only `deno task serve`/,
+  );
+  assert.throws(
+    () => parseServiceConfig("serve", ["--web-instance", "100"], { env: noEnv }),
+    /--web-instance/,
+  );
 });

@@ -83,6 +83,11 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   });
   const fleet = backend.fleet!;
   await ensureResources(backend, names, config);
+  // Web instance 1 consumes the deployment's response queue; each extra one a queue of its own,
+  // named in its request messages (replyTo), so every answer reaches the process that waits.
+  const lead = config.webInstance === 1;
+  const responseQueue = lead ? names.responseQueue : `${names.responseQueue}-${config.webInstance}`;
+  if (!lead) await backend.queue.ensureQueue(responseQueue);
   if (options.command === "start") await ensurePool(backend, config.instancesMax, log);
 
   const stop = new AbortController();
@@ -91,7 +96,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     blobs: backend.blobs,
     clock: backend.clock,
     log: (event) => log({ component: "web", ...event }),
-  }, { responseQueue: names.responseQueue, outBucket: names.outBucket });
+  }, { responseQueue, outBucket: names.outBucket });
   router.start();
   const app = createApp({
     blobs: backend.blobs,
@@ -101,11 +106,16 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     metrics: new WebMetrics(),
     readState: snapshotReader(fleet, backend.queue, [
       names.requestQueue,
-      names.responseQueue,
+      ...new Set([names.responseQueue, responseQueue]),
       names.deadLetterQueue,
     ]),
     log: (event) => log({ component: "web", ...event }),
-  }, { inBucket: names.inBucket, requestQueue: names.requestQueue, ...options.web });
+  }, {
+    inBucket: names.inBucket,
+    requestQueue: names.requestQueue,
+    ...(lead ? {} : { replyTo: responseQueue }),
+    ...options.web,
+  });
   let url = "";
   const server = serveWeb(app, {
     port: config.port,
@@ -142,8 +152,9 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     });
     return { abort, done };
   };
-  let controller = runController(fleet);
-  const sweep = sweepLoop(backend, names, config.tickMs, stop.signal, log);
+  // One controller and one dead-letter sweep per deployment: web instance 1's.
+  let controller = lead ? runController(fleet) : undefined;
+  const sweep = lead ? sweepLoop(backend, names, config.tickMs, stop.signal, log) : undefined;
   log({
     component: "service",
     event: "listening",
@@ -151,6 +162,9 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     command: options.command,
     backend: config.backend,
     instancesMax: config.instancesMax,
+    webInstance: config.webInstance,
+    responseQueue,
+    controller: lead,
     names,
   });
 
@@ -161,6 +175,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     names,
     backend,
     async restartController() {
+      if (!controller) throw new Error(`web instance ${config.webInstance} runs no controller`);
       controller.abort.abort();
       await controller.done;
       const fresh = await backend.openFleet();
@@ -171,8 +186,8 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     close() {
       closing ??= (async () => {
         stop.abort();
-        controller.abort.abort();
-        await Promise.all([server.finished, controller.done, sweep]);
+        controller?.abort.abort();
+        await Promise.all([server.finished, controller?.done, sweep]);
         await router.stop();
         if (options.command === "start") await stopAll(backend, handles, log);
         for (const handle of handles.slice(1)) await handle.close();
