@@ -95,6 +95,7 @@ export async function openBackend(
       ],
       output: config.workerOutput,
       stopGraceMs: options.stopGraceMs,
+      busyBlockMs,
     });
   const localFleet = options.fleet ? await openFleet() : undefined;
   return {

@@ -45,11 +45,15 @@ export interface LocalFleetOptions {
   clock?: Clock;
   /** How long to wait for another process's write lock. @default {10000} */
   busyTimeoutMs?: number;
+  /** See `DatabaseOptions.busyBlockMs`: 0 in a process serving many requests. @default {1} */
+  busyBlockMs?: number;
 }
 
-type ResolvedOptions = Required<Omit<LocalFleetOptions, "busyTimeoutMs" | "cwd">> & {
-  cwd?: string;
-};
+type ResolvedOptions =
+  & Required<Omit<LocalFleetOptions, "busyTimeoutMs" | "busyBlockMs" | "cwd">>
+  & {
+    cwd?: string;
+  };
 
 interface InstanceRow {
   id: string;
@@ -112,7 +116,11 @@ export class LocalFleet implements Fleet {
       throw new RangeError(`stopGraceMs must be an integer >= 0, got ${stopGraceMs}`);
     }
     const clock = options.clock ?? systemClock;
-    const database = openDatabase(path, { clock, busyTimeoutMs: options.busyTimeoutMs });
+    const database = openDatabase(path, {
+      clock,
+      busyTimeoutMs: options.busyTimeoutMs,
+      busyBlockMs: options.busyBlockMs,
+    });
     return new LocalFleet(database, {
       command: [...options.command],
       env: options.env ?? {},
