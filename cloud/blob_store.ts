@@ -115,6 +115,11 @@ export function validateKey(key: string): void {
   }
 }
 
+/** Whether `name` is a valid bucket name (see {@linkcode validateBucket}). */
+export function isBucketName(name: unknown): name is string {
+  return typeof name === "string" && BUCKET_PATTERN.test(name);
+}
+
 /**
  * Checks a bucket name: 3–63 lowercase letters, digits and hyphens, starting and ending with a
  * letter or digit (S3's rules without dots, so names are also safe directory names).
@@ -127,7 +132,7 @@ export function validateKey(key: string): void {
  * ```
  */
 export function validateBucket(bucket: string): void {
-  if (typeof bucket !== "string" || !BUCKET_PATTERN.test(bucket)) {
+  if (!isBucketName(bucket)) {
     throw new InvalidNameError(
       "bucket",
       String(bucket),

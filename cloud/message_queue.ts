@@ -120,6 +120,11 @@ export interface ResolvedQueueConfig {
 
 const QUEUE_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
 
+/** Whether `name` is a valid queue name: 1–80 letters, digits, hyphens and underscores (SQS's rule). */
+export function isQueueName(name: unknown): name is string {
+  return typeof name === "string" && QUEUE_PATTERN.test(name);
+}
+
 /**
  * Checks a queue name: 1–80 letters, digits, hyphens and underscores (SQS's rule).
  * @throws {InvalidNameError}
@@ -129,7 +134,7 @@ const QUEUE_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
  * ```
  */
 export function validateQueueName(queue: string): void {
-  if (typeof queue !== "string" || !QUEUE_PATTERN.test(queue)) {
+  if (!isQueueName(queue)) {
     throw new InvalidNameError(
       "queue",
       String(queue),

@@ -3,6 +3,7 @@
  * tier. Both ends validate what they read, since a queue is an input like any other.
  * @module
  */
+import { isQueueName } from "../cloud/message_queue.ts";
 
 /** Request queue messages must stay under the queue's 1024-byte limit (metadata, never pixels). */
 export const REQUEST_MESSAGE_BYTES_MAX = 1024;
@@ -30,9 +31,6 @@ export interface RecognitionRequest {
    */
   readonly replyTo?: string;
 }
-
-/** Queue names, as SQS allows them. */
-const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
 
 /**
  * Where the answer to `request` goes: its `replyTo` when that is `responseQueue` itself or one of
@@ -146,10 +144,7 @@ export function decodeRequest(body: string): RecognitionRequest {
   if (typeof o.acceptedAtMs !== "number" || !Number.isFinite(o.acceptedAtMs)) {
     throw new ProtocolError(`Request ${o.id} has a bad acceptedAtMs`);
   }
-  if (
-    o.replyTo !== undefined &&
-    (typeof o.replyTo !== "string" || !QUEUE_NAME_PATTERN.test(o.replyTo))
-  ) {
+  if (o.replyTo !== undefined && !isQueueName(o.replyTo)) {
     throw new ProtocolError(`Request ${o.id} has a bad replyTo ${JSON.stringify(o.replyTo)}`);
   }
   return o as unknown as RecognitionRequest;

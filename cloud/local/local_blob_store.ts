@@ -29,6 +29,7 @@ import {
   type BlobObject,
   type BlobPage,
   type BlobStore,
+  isBucketName,
   type ListOptions,
   OBJECT_BYTES_MAX_DEFAULT,
   resolveListOptions,
@@ -593,15 +594,6 @@ async function indexLegacyLayout(database: Database, root: string): Promise<void
     }
     database.prepare("INSERT INTO store_meta (name, value) VALUES (?, 1)").run(LEGACY_INDEXED);
   });
-}
-
-function isBucketName(name: string): boolean {
-  try {
-    validateBucket(name);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function* legacyObjects(
