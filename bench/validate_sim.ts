@@ -21,6 +21,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { loadImages, runLoad } from "../web/loadgen.ts";
+import { listAll } from "../cloud/blob_store.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { courseData } from "../tests/_e2e.ts";
 import {
@@ -199,12 +200,9 @@ async function runOnce(
     // When each upload was stored: the blob store's own timestamps, read as another process.
     const blobs = await LocalBlobStore.open(join(dataDir, "blobs"));
     try {
-      let token: string | undefined;
-      do {
-        const page = await blobs.list(names.inBucket, { token });
-        for (const item of page.items) uploadsMs.push(item.lastModifiedMs - wallT0);
-        token = page.nextToken;
-      } while (token);
+      for await (const item of listAll(blobs, names.inBucket)) {
+        uploadsMs.push(item.lastModifiedMs - wallT0);
+      }
     } finally {
       await blobs.close();
     }

@@ -185,6 +185,26 @@ export function toStream(
   });
 }
 
+/**
+ * Every object of `bucket` (under `prefix`), in key order, fetching page after page.
+ * @example
+ * ```ts
+ * for await (const item of listAll(store, "demo-in-bucket")) console.log(item.key);
+ * ```
+ */
+export async function* listAll(
+  store: Pick<BlobStore, "list">,
+  bucket: string,
+  options: Omit<ListOptions, "token"> = {},
+): AsyncGenerator<BlobInfo> {
+  let token: string | undefined;
+  do {
+    const page = await store.list(bucket, { ...options, token });
+    yield* page.items;
+    token = page.nextToken;
+  } while (token);
+}
+
 /** Reads a whole object body; for small objects (labels, test fixtures). */
 export async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(body).arrayBuffer());

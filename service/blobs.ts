@@ -10,7 +10,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { readAll } from "../cloud/blob_store.ts";
+import { listAll, readAll } from "../cloud/blob_store.ts";
 import { NotFoundError } from "../cloud/errors.ts";
 import { openBackend } from "./backend.ts";
 import { ConfigError, parseServiceConfig, serviceNames, USAGE } from "./config.ts";
@@ -89,16 +89,9 @@ export async function runBlobs(args: readonly string[], out: BlobsOutput = stdio
   const backend = await openBackend(config, { fleet: false });
   try {
     if (action === "list") {
-      let token: string | undefined;
-      do {
-        const page = await backend.blobs.list(bucket, { prefix: own, token });
-        for (const item of page.items) {
-          out.line(
-            `${item.key}\t${item.sizeBytes}\t${new Date(item.lastModifiedMs).toISOString()}`,
-          );
-        }
-        token = page.nextToken;
-      } while (token);
+      for await (const item of listAll(backend.blobs, bucket, { prefix: own })) {
+        out.line(`${item.key}\t${item.sizeBytes}\t${new Date(item.lastModifiedMs).toISOString()}`);
+      }
       return 0;
     }
     const data = await readAll((await backend.blobs.get(bucket, key!)).body);

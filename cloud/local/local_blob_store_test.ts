@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readAll } from "../blob_store.ts";
+import { listAll, readAll } from "../blob_store.ts";
 import { blobStoreContract } from "../contract/blob_store_contract.ts";
 import { assertSameBytes, chunkedStream, patternBytes } from "../contract/_helpers.ts";
 import { CorruptStoreError, NotFoundError } from "../errors.ts";
@@ -374,5 +374,21 @@ Deno.test("LocalBlobStore get in one process during another process's puts of th
     } finally {
       await reader.close();
     }
+  });
+});
+
+Deno.test("listAll walks every page of a listing in key order, under a prefix", async () => {
+  await withRoot(async (root) => {
+    const store = await LocalBlobStore.open(root);
+    await store.ensureBucket(BUCKET);
+    for (const key of ["b/3", "a/1", "b/1", "b/2", "c/1", "b/4", "b/5"]) {
+      await store.put(BUCKET, key, new Uint8Array([1]));
+    }
+    const keys = [];
+    for await (const item of listAll(store, BUCKET, { prefix: "b/", pageKeysMax: 2 })) {
+      keys.push(item.key);
+    }
+    assert.deepEqual(keys, ["b/1", "b/2", "b/3", "b/4", "b/5"]);
+    await store.close();
   });
 });
