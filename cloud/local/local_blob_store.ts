@@ -643,23 +643,25 @@ async function sweepUnreferenced(
   nowMs: number,
   staleMs: number,
 ): Promise<void> {
-  const dir = join(root, DATA_DIR);
-  const stale: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    try {
-      const stat = await Deno.stat(join(dir, entry.name));
-      if (nowMs - (stat.mtime?.getTime() ?? 0) > staleMs) stale.push(`${DATA_DIR}/${entry.name}`);
-    } catch {
-      // Already gone.
-    }
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(join(root, DATA_DIR))) {
+    files.push(`${DATA_DIR}/${entry.name}`);
   }
-  if (stale.length === 0) return;
+  if (files.length === 0) return;
   const rows = database.read(() =>
     database.prepare("SELECT file FROM objects WHERE file IS NOT NULL").all()
   ) as unknown as { file: string }[];
   const referenced = new Set(rows.map((r) => r.file));
-  for (const file of stale) {
-    if (!referenced.has(file)) await Deno.remove(join(root, file)).catch(() => {});
+  // Only unreferenced files are looked at (every process opens the store, and a store of large
+  // objects has a file per object): a fresh one may be a put that has not committed its row yet.
+  for (const file of files) {
+    if (referenced.has(file)) continue;
+    try {
+      const stat = await Deno.stat(join(root, file));
+      if (nowMs - (stat.mtime?.getTime() ?? 0) > staleMs) await Deno.remove(join(root, file));
+    } catch {
+      // Already gone.
+    }
   }
 }
 
