@@ -10,6 +10,7 @@ import { CREATE_COUNT_MAX, type Fleet } from "../cloud/fleet.ts";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import {
   createApp,
+  HealthBoard,
   ResponseRouter,
   serveWeb,
   snapshotReader,
@@ -47,6 +48,8 @@ export interface Stack {
   readonly config: ServiceConfig;
   readonly names: ServiceNames;
   readonly backend: Backend;
+  /** What is wrong with the stack now: `/healthz`, the status page and upload refusals read it. */
+  readonly health: HealthBoard;
   /**
    * Stops the controller loop and starts a new one with a fresh fleet handle and no memory, as a
    * restarted controller process would (for fault tests and operators).
@@ -91,6 +94,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   if (options.command === "start") await ensurePool(backend, config.instancesMax, log);
 
   const stop = new AbortController();
+  const health = new HealthBoard();
   const router = new ResponseRouter({
     queue: backend.queue,
     blobs: backend.blobs,
@@ -110,6 +114,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
       names.deadLetterQueue,
     ]),
     log: (event) => log({ component: "web", ...event }),
+    health,
   }, {
     inBucket: names.inBucket,
     requestQueue: names.requestQueue,
@@ -174,6 +179,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     config,
     names,
     backend,
+    health,
     async restartController() {
       if (!controller) throw new Error(`web instance ${config.webInstance} runs no controller`);
       controller.abort.abort();

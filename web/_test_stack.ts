@@ -15,6 +15,7 @@ import {
   REQUEST_MESSAGE_BYTES_MAX,
 } from "../worker/protocol.ts";
 import { createApp, type WebOptions } from "./app.ts";
+import type { HealthBoard } from "./health.ts";
 import { type StackSnapshot, WebMetrics } from "./metrics.ts";
 import { ResponseRouter, type ResponseRouterOptions } from "./response_router.ts";
 import { snapshotReader } from "./snapshot.ts";
@@ -44,6 +45,7 @@ export interface TestStackOptions {
   /** The router's clock (timeouts); the queue always uses the real clock. */
   clock?: Clock;
   readState?: () => Promise<StackSnapshot>;
+  health?: HealthBoard;
   newId?: () => string;
   syncData?: boolean;
   /** The blob store's `inlineBytesMax`; 0 sends every upload through a temp file. */
@@ -81,6 +83,7 @@ export async function openTestStack(options: TestStackOptions = {}): Promise<Tes
       clock,
       metrics,
       newId: options.newId,
+      health: options.health,
       readState: options.readState ??
         snapshotReader(undefined, queue, [NAMES.requestQueue, NAMES.responseQueue]),
     }, {

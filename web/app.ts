@@ -27,6 +27,7 @@ import {
   openFilePart,
   UploadTooLargeError,
 } from "./multipart.ts";
+import { HealthBoard } from "./health.ts";
 import { PROMETHEUS_CONTENT_TYPE, type StackSnapshot, WebMetrics } from "./metrics.ts";
 import { OverloadedError, type ResponseRouter, type StoredResult } from "./response_router.ts";
 import { renderStatusPage } from "./status_page.ts";
@@ -57,6 +58,12 @@ export interface WebDeps {
   newId?: () => string;
   /** Server-side failures (5xx) and other events worth a log line. @default {ignore} */
   log?: (event: WebLogEvent) => void;
+  /**
+   * What is wrong with the stack (controller, storage, gallery): shown on `/healthz` and the
+   * status page; an issue with `refuseUploads` refuses new uploads with its status and message.
+   * @default {an empty board}
+   */
+  health?: HealthBoard;
 }
 
 /**
@@ -140,7 +147,8 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
   const metrics = deps.metrics ?? new WebMetrics();
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const readState = deps.readState ?? (() => Promise.resolve({ instances: [], queues: [] }));
-  const tier: Tier = { deps, o, newId };
+  const health = deps.health ?? new HealthBoard();
+  const tier: Tier = { deps, o, newId, health };
   const statusCounts: Record<string, number> = {};
   let waiting = 0;
 
@@ -223,12 +231,17 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
 
   app.get("/healthz", (c) => {
     const router = deps.responses.stats();
+    const issues = health.issues();
+    // Degraded still answers 200: the stack serves what it can (reads, stored results), and a
+    // load balancer should not take it out of rotation for a condition it reports itself.
+    const status = !router.running ? "unavailable" : issues.length > 0 ? "degraded" : "ok";
     const body = {
-      status: router.running ? "ok" : "unavailable",
+      status,
       responseConsumer: router.running ? "running" : "stopped",
       waiting,
       pending: router.pending,
       lastQueueError: router.lastError ?? null,
+      issues,
     };
     return c.json(body, router.running ? 200 : 503);
   });
@@ -261,6 +274,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
       snapshot,
       stateError,
       router: { ...deps.responses.stats(), waiting },
+      issues: health.issues(),
       statusCounts,
       nowMs: deps.clock.nowMs(),
     }));
@@ -287,16 +301,23 @@ interface Accepted {
   readonly sentAtMs: number;
 }
 
-/** What the handlers share: the ports, the resolved options and the id source. */
+/** What the handlers share: the ports, the resolved options, the id source, the health board. */
 interface Tier {
   readonly deps: WebDeps;
   readonly o: ResolvedOptions;
   readonly newId: () => string;
+  readonly health: HealthBoard;
 }
 
 /** Streams the upload into the in-bucket and sends the request message. */
 async function accept(c: Context, tier: Tier): Promise<Accepted> {
   const { deps, o } = tier;
+  const refusal = tier.health.refusal();
+  if (refusal) {
+    throw new WebError(refusal.refuseUploads!, "unavailable", refusal.message, {
+      headers: { "Retry-After": "5" },
+    });
+  }
   const bodyBytesMax = o.uploadBytesMax + o.multipartOverheadBytesMax;
   const boundary = readBoundary(c.req.header("content-type"));
   const declaredBytes = Number(c.req.header("content-length") ?? "0");

@@ -17,6 +17,7 @@ export type WebErrorCode =
   | "upload_too_large"
   | "upload_timeout"
   | "overloaded"
+  | "unavailable"
   | "not_found"
   | "image_error"
   | "worker_failed"

@@ -33,6 +33,7 @@ export {
   type WebOptions,
 } from "./app.ts";
 export { WebError, type WebErrorCode } from "./errors.ts";
+export { HealthBoard, type HealthIssue, type HealthReport, type RefusalStatus } from "./health.ts";
 export {
   FILE_NAME_CHARS_MAX_DEFAULT,
   FileNameError,

@@ -5,6 +5,7 @@
  */
 import { INSTANCE_STATES } from "../cloud/fleet.ts";
 import type { StackSnapshot } from "./metrics.ts";
+import type { HealthIssue } from "./health.ts";
 import type { RouterStats } from "./response_router.ts";
 
 /** What the page shows. */
@@ -13,6 +14,8 @@ export interface StatusView {
   readonly snapshot: StackSnapshot | undefined;
   readonly stateError?: string;
   readonly router: RouterStats;
+  /** What is wrong with the stack now (from the health board). @default {none} */
+  readonly issues?: readonly HealthIssue[];
   /** Answered requests by status code. */
   readonly statusCounts: Readonly<Record<string, number>>;
   /** When the page was made (ms since epoch). */
@@ -52,6 +55,10 @@ export function renderStatusPage(view: StatusView): string {
   const error = view.stateError
     ? `<p class="error">Fleet/queue state unavailable: ${escapeHtml(view.stateError)}</p>`
     : "";
+  const issues = (view.issues ?? []).map((issue) =>
+    `<p class="error" data-issue="${escapeHtml(issue.code)}"><b>Degraded</b> ` +
+    `(${escapeHtml(issue.source)}: ${escapeHtml(issue.code)}): ${escapeHtml(issue.message)}</p>`
+  ).join("\n");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="${view.refreshS ?? 2}">
@@ -66,6 +73,7 @@ table{border-collapse:collapse;margin:0 0 1.5em}td,th{border:1px solid #ccc;padd
 Response consumer ${router.running ? "running" : "<b class=error>stopped</b>"}${
     router.lastError ? `; last queue error: ${escapeHtml(router.lastError)}` : ""
   }.</p>
+${issues}
 ${error}
 <h2>Instances</h2>
 <table><tr>${INSTANCE_STATES.map((s) => `<th>${s}</th>`).join("")}</tr><tr>${byState}</tr></table>
