@@ -11,6 +11,7 @@ import {
   type ModelEntry,
   readManifest,
   sha256Hex,
+  withBuildLock,
   writeManifest,
 } from "./model_store.ts";
 
@@ -35,7 +36,8 @@ async function upToDate(entry: ModelEntry | undefined, dir: URL, src: string, ve
 }
 
 /**
- * Builds every registered model into `dir`.
+ * Builds every registered model into `dir`. Callers in a process that may run beside others hold
+ * {@linkcode withBuildLock}.
  * @param options.force rebuild even when up to date
  * @param options.log progress lines go here
  * @returns the manifest written
@@ -91,6 +93,6 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const dir = modelDir();
-  await buildModels({ dir, force });
+  await withBuildLock(dir, () => buildModels({ dir, force }));
   console.error(`models in ${dir.pathname}`);
 }

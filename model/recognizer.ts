@@ -13,7 +13,7 @@ import { matchEmbedding, type Threshold } from "./gallery/match.ts";
 import { decodeImage, type DecodeImageOptions, prepareDecoders } from "./image/decode.ts";
 import type { RgbImage } from "./image/rgb_image.ts";
 import { detectLandmarks } from "./landmarks.ts";
-import { loadModel, modelDir, readManifest } from "./model_store.ts";
+import { ensureModels, loadModel, modelDir, readManifest } from "./model_store.ts";
 import { type Backend, createSession, type Session } from "./runtime/session.ts";
 
 /** What every gallery used with this recognizer must have been made with. */
@@ -74,7 +74,9 @@ export interface RecognizerOptions {
   galleryPath?: string;
   /** Match threshold, or `none` for closed-set nearest neighbour. @default {0.6} */
   threshold?: Threshold;
-  /** Where the built models are. @default {modelDir()} */
+  /** Progress of a first-use model build. @default {console.error} */
+  log?: (line: string) => void;
+  /** Where the built models are; built there on first use. @default {modelDir()} */
   modelDir?: URL;
   /** Decoding limits. */
   decode?: DecodeImageOptions;
@@ -154,7 +156,8 @@ export class Recognizer {
 
   /**
    * Loads the four models (and the gallery, if given).
-   * @throws {Deno.errors.NotFound} when the models were not built (`deno task model:build`)
+   * Builds the models first when they are missing (a fresh clone), under a lock.
+   * @throws {Deno.errors.NotFound} when the models are missing and cannot be built (no weights)
    * @throws {GalleryFileError|GalleryMismatchError} for a missing, corrupt or foreign gallery
    * @throws {RangeError} for a bad option, naming it
    */
@@ -170,6 +173,7 @@ export class Recognizer {
       throw new RangeError(`minConfidence must be in (0, 1), got ${minConfidence}`);
     }
     const dir = options.modelDir ?? modelDir();
+    await ensureModels(dir, { log: options.log });
     const gallery = options.galleryPath
       ? await readGallery(options.galleryPath, EMBEDDER_MODEL)
       : undefined;

@@ -17,6 +17,7 @@ import {
   WebMetrics,
   type WebOptions,
 } from "../web/mod.ts";
+import { ensureModels, modelDir } from "../model/model_store.ts";
 import { type Backend, ensureResources, openBackend } from "./backend.ts";
 import { type ServiceConfig, type ServiceNames, serviceNames } from "./config.ts";
 import { answerDeadLetters } from "./dead_letters.ts";
@@ -91,10 +92,17 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   const lead = config.webInstance === 1;
   const responseQueue = lead ? names.responseQueue : `${names.responseQueue}-${config.webInstance}`;
   if (!lead) await backend.queue.ensureQueue(responseQueue);
+  const health = new HealthBoard();
+  if (config.backend === "local") await prepareLocalWorkers(log);
+  if (config.gallery === undefined) {
+    const message = "no gallery: every face is labelled Unknown. Enroll people with " +
+      "`deno task enroll --gallery data/faces.gallery …` (or pass --gallery FILE) and restart";
+    log({ component: "service", event: "no_gallery", message });
+    health.report("gallery", { code: "no_gallery", message }, backend.clock.nowMs());
+  }
   if (options.command === "start") await ensurePool(backend, config.instancesMax, log);
 
   const stop = new AbortController();
-  const health = new HealthBoard();
   const router = new ResponseRouter({
     queue: backend.queue,
     blobs: backend.blobs,
@@ -203,6 +211,21 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
       return closing;
     },
   };
+}
+
+/**
+ * Builds the models once, here, before any local worker starts: on a fresh clone the pool would
+ * otherwise start with every worker waiting on the build lock. A failure is logged, not thrown:
+ * the workers then fail to become ready with the reason, and the controller reports it.
+ */
+async function prepareLocalWorkers(log: StackLog): Promise<void> {
+  try {
+    await ensureModels(modelDir(), {
+      log: (line) => log({ component: "service", event: "model_build", message: line }),
+    });
+  } catch (error) {
+    log({ component: "service", event: "model_build_failed", error: String(error) });
+  }
 }
 
 /**

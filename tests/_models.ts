@@ -4,11 +4,14 @@
  * @module
  */
 import { buildModels } from "../model/build.ts";
+import { modelDir, withBuildLock } from "../model/model_store.ts";
 
 let built: Promise<unknown> | undefined;
 
 /** Builds the models into the default cache once per process. */
 export function ensureModels(): Promise<unknown> {
-  built ??= buildModels({ log: () => {} });
+  // Rebuilds stale models too (a converter changed), unlike the first-use check; under the lock,
+  // because worker processes that tests start may be building at the same moment.
+  built ??= withBuildLock(modelDir(), () => buildModels({ log: () => {} }));
   return built;
 }
