@@ -443,6 +443,9 @@ class ByteInput {
   async takeThrough(needle: Uint8Array, bytesMax: number): Promise<Uint8Array | null> {
     for (let from = 0;;) {
       const at = indexOf(this.#buffer, needle, from);
+      // The limit holds however the bytes arrived: a block that came in one large chunk is
+      // found at once and must still be measured (a 60 KB part header used to pass here).
+      if (at > bytesMax) return null;
       if (at !== -1) {
         const out = this.#buffer.subarray(0, at);
         this.#buffer = this.#buffer.subarray(at + needle.byteLength);
@@ -460,6 +463,7 @@ class ByteInput {
     for (;;) {
       const at = indexOf(this.#buffer, needle);
       if (at !== -1) {
+        if (skipped + at > bytesMax) return false;
         this.#buffer = this.#buffer.subarray(at + needle.byteLength);
         return true;
       }
