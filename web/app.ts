@@ -648,7 +648,8 @@ function resultJson(result: StoredResult): Record<string, unknown> {
       status: "failed",
       stem: r.stem,
       httpStatus: r.error.code.startsWith("image_") ? 422 : 502,
-      error: r.error,
+      // A worker's message can name its files (model, gallery); the client gets it without them.
+      error: { ...r.error, message: redactPaths(r.error.message) },
       worker: r.worker,
       source: result.source,
     };

@@ -15,7 +15,7 @@ export const PATH_PLACEHOLDER = "<path>";
 // service's own routes (`GET /requests/<id>` is an instruction to the client, not a secret).
 const FILE_URL = /\bfile:\/\/[^\s"'`<>)\]]*/g;
 const ABSOLUTE_PATH =
-  /(?<![\w.~:/\\-])\/(?!requests\/)[^\s/"'`<>()[\]{},;]+(?:\/[^\s/"'`<>()[\]{},;]*)+/g;
+  /(?<![\w.~:/\\-])\/(?!requests\/)[^\s/"'`<>()[\]{},;:]+(?:\/[^\s/"'`<>()[\]{},;:]*)+/g;
 // A Windows drive path, for completeness (C:\data\blobs).
 const WINDOWS_PATH = /\b[A-Za-z]:\\[^\s"'`<>]+/g;
 
