@@ -37,11 +37,18 @@ export async function runService(
     return 2;
   }
   const stopped = Promise.withResolvers<void>();
-  const onSignal = () => stopped.resolve();
+  let signals = 0;
+  const onSignal = () => {
+    // The first signal drains (waiting clients get their answers for --drain-ms); a second one
+    // ends the drain at once, but still stops the workers in order rather than orphaning them.
+    if (++signals === 1) stopped.resolve();
+    else stack.endDrain();
+  };
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
   await stopped.promise;
-  // A second Ctrl-C while shutting down should not kill us before the workers are gone: the
-  // workers got the same SIGINT (same process group) and are exiting already.
+  // The local fleet starts workers in their own session, so a terminal's Ctrl-C (sent to its
+  // whole foreground process group) reaches only this process: the workers go on serving the
+  // drain and are stopped after it.
   await stack.close();
   return 0;
 }
