@@ -327,6 +327,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     }
     const router = deps.responses.stats();
     metrics.web.set({ kind: "waiting" }, load.waiting);
+    metrics.web.set({ kind: "uploading" }, slots.counts().uploads);
     metrics.web.set({ kind: "pending" }, router.pending);
     metrics.web.set({ kind: "results" }, router.results);
     metrics.responses.setTotal({ outcome: "matched" }, router.matched);
