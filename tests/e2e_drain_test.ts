@@ -10,7 +10,7 @@ import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { courseData, E2E_READY, E2E_SKIP_NOTE, waitFor } from "./_e2e.ts";
 
 const START = new URL("../service/start.ts", import.meta.url).pathname;
-const DRAIN_MS = 3_000;
+const DRAIN_MS = 2_000;
 /** Drain end → exit: answers sent (≤ 5 s grace), workers finish their request and exit. */
 const EXIT_AFTER_DRAIN_MS_MAX = 15_000;
 const BURST = 100;
@@ -87,11 +87,13 @@ Deno.test({
           bytes: await Deno.readFile(join(course.imagesDir, f)),
         })),
       );
+      let answered = 0;
       const replies = images.map(async ({ name, bytes }): Promise<Reply | Error> => {
         const form = new FormData();
         form.append("inputFile", new Blob([bytes], { type: "image/jpeg" }), name);
         try {
           const res = await fetch(`${url}/`, { method: "POST", body: form });
+          if (res.status === 200) answered++;
           return {
             status: res.status,
             body: await res.text(),
@@ -102,11 +104,9 @@ Deno.test({
           return error as Error;
         }
       });
-      // Ctrl-C once the workers are answering, with most of the burst still waiting.
-      await waitFor("a running worker", async () => {
-        return (await fleet.describe({ states: ["running"] })).length > 0;
-      }, 60_000);
-      await new Promise((r) => setTimeout(r, 1_500));
+      // Ctrl-C once the workers are answering, with most of the burst still waiting (2 WASM
+      // workers need 5 s or more for 100 images on any machine we know of).
+      await waitFor("the first answer", () => Promise.resolve(answered > 0), 60_000, 20);
       const signalAtMs = Date.now();
       Deno.kill(-child.pid, "SIGINT");
 
@@ -128,7 +128,13 @@ Deno.test({
         assert.match(r.body, /GET \/requests\//);
       }
       const answeredInDrain = ok.filter((r) => r.atMs > signalAtMs);
-      assert.ok(answeredInDrain.length > 0, "workers kept answering during the drain");
+      // More than the requests in hand at the signal (one per worker): the workers kept taking
+      // requests. With the workers in the terminal's process group they stopped at the signal,
+      // and only 3 were answered in the drain (54 here otherwise).
+      assert.ok(
+        answeredInDrain.length >= 10,
+        `workers kept answering during the drain (${answeredInDrain.length})`,
+      );
       assert.ok(refused.length > 0, `the burst outlasted the ${DRAIN_MS} ms drain`);
       for (const r of refused) {
         assert.ok(r.atMs - signalAtMs >= DRAIN_MS - 100, "503 only once the drain time is over");
