@@ -1,6 +1,6 @@
 /**
  * Ctrl-C under a burst, as a terminal sends it: SIGINT to the whole foreground process group of
- * `deno task start`'s process. Every waiting client must get a response — its answer, or 503
+ * `deno task start` (the task runner, which forwards the signal once more, and the service). Every waiting client must get a response — its answer, or 503
  * with its request id once the drain time is over — none may be dropped, and the process must
  * exit within the drain time plus a bound.
  */
@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { courseData, E2E_READY, E2E_SKIP_NOTE, waitFor } from "./_e2e.ts";
 
-const START = new URL("../service/start.ts", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
 const DRAIN_MS = 2_000;
 /** Drain end → exit: answers sent (≤ 5 s grace), workers finish their request and exit. */
 const EXIT_AFTER_DRAIN_MS_MAX = 15_000;
@@ -34,10 +34,9 @@ Deno.test({
     const dataDir = await Deno.makeTempDir({ prefix: "fr-e2e-drain-" });
     const child = new Deno.Command(Deno.execPath(), {
       args: [
-        "run",
-        "-A",
+        "task",
         "--quiet",
-        START,
+        "start",
         "--data",
         dataDir,
         "--port",
@@ -51,6 +50,7 @@ Deno.test({
         "--drain-ms",
         String(DRAIN_MS),
       ],
+      cwd: ROOT,
       stdout: "piped",
       stderr: "inherit",
       // A session of its own, so it leads a process group as a shell's foreground job does and
