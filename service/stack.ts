@@ -105,7 +105,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   if (!lead) await backend.queue.ensureQueue(responseQueue);
   if (options.command === "start") await ensurePool(backend, config.instancesMax, log);
 
-  /** Stops the web server accepting (and, with its end, the dead-letter sweep and controller). */
+  /** Stops the web server accepting connections, and the app new uploads: the drain begins. */
   const stop = new AbortController();
   /** The drain is over: the app answers what still waits 503. */
   const drainOver = new AbortController();
@@ -132,6 +132,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     ]),
     log: (event) => log({ component: "web", ...event }),
     health,
+    draining: stop.signal,
     shutdown: drainOver.signal,
   }, {
     inBucket: names.inBucket,
@@ -218,13 +219,9 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
       closing ??= (async () => {
         const clock = backend.clock;
         log({ component: "service", event: "draining", drainMs: config.drainMs });
-        // Requests that still arrive on open connections are refused with 503 and Retry-After.
-        health.report("shutdown", {
-          code: "shutting_down",
-          message: "the service is shutting down; retry shortly",
-          refuseUploads: 503,
-        }, clock.nowMs());
-        stop.abort(); // no new connections; open requests go on
+        // No new connections; uploads that still arrive on open ones get 503 with Retry-After;
+        // open requests go on.
+        stop.abort();
         const serverDone = new AbortController();
         server.finished.then(() => serverDone.abort());
         await clock.sleepMs(config.drainMs, AbortSignal.any([serverDone.signal, drainOver.signal]));

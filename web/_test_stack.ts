@@ -49,6 +49,9 @@ export interface TestStackOptions {
   newId?: () => string;
   /** The app's log (5xx and other events). */
   log?: WebDeps["log"];
+  /** A shutdown's start and the end of its drain. */
+  draining?: AbortSignal;
+  shutdown?: AbortSignal;
   syncData?: boolean;
   /** The blob store's `inlineBytesMax`; 0 sends every upload through a temp file. */
   blobInlineBytesMax?: number;
@@ -87,6 +90,8 @@ export async function openTestStack(options: TestStackOptions = {}): Promise<Tes
       newId: options.newId,
       health: options.health,
       log: options.log,
+      draining: options.draining,
+      shutdown: options.shutdown,
       readState: options.readState ??
         snapshotReader(undefined, queue, [NAMES.requestQueue, NAMES.responseQueue]),
     }, {

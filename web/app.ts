@@ -74,10 +74,16 @@ export interface WebDeps {
    */
   health?: HealthBoard;
   /**
+   * Aborted when a shutdown begins (the drain): new uploads are refused 503 with `Retry-After`
+   * and `/healthz` answers 503 `draining`; uploads in progress and requests waiting for answers
+   * go on. (Not a health-board issue: nothing that reacts to board refusals may fail the clients
+   * a drain is for.) @default {never}
+   */
+  draining?: AbortSignal;
+  /**
    * Aborted when a shutdown's drain time is over: every `POST /` still waiting is answered 503
    * with its request id (the result stays retrievable), uploads still arriving are cut off with
-   * 503, and long polls return. Refusing *new* uploads while draining is the health board's job.
-   * @default {never}
+   * 503, and long polls return. @default {never}
    */
   shutdown?: AbortSignal;
 }
@@ -306,7 +312,14 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     const issues = health.issues();
     // Degraded still answers 200: the stack serves what it can (reads, stored results), and a
     // load balancer should not take it out of rotation for a condition it reports itself.
-    const status = !router.running ? "unavailable" : issues.length > 0 ? "degraded" : "ok";
+    const draining = deps.draining?.aborted === true;
+    const status = draining
+      ? "draining"
+      : !router.running
+      ? "unavailable"
+      : issues.length > 0
+      ? "degraded"
+      : "ok";
     const body = {
       status,
       responseConsumer: router.running ? "running" : "stopped",
@@ -316,7 +329,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
       lastQueueError: router.lastError === undefined ? null : redactPaths(router.lastError),
       issues: issues.map((issue) => ({ ...issue, message: redactPaths(issue.message) })),
     };
-    return c.json(body, router.running ? 200 : 503);
+    return c.json(body, router.running && !draining ? 200 : 503);
   });
 
   app.get("/metrics", async (c) => {
@@ -399,6 +412,11 @@ interface Tier {
  */
 async function accept(c: Context, tier: Tier, then: "wait" | "return"): Promise<Accepted> {
   const { deps, o } = tier;
+  if (deps.draining?.aborted) {
+    throw new WebError(503, "unavailable", "the service is shutting down; retry shortly", {
+      headers: { "Retry-After": "5" },
+    });
+  }
   const refusal = tier.health.refusal();
   if (refusal) {
     throw new WebError(refusal.refuseUploads!, "unavailable", refusal.message, {
