@@ -6,6 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { type ResourceNames, resourceNames } from "../cloud/resource_names.ts";
+// The leaf module, not web/mod.ts: workers read this file too and must not load the web tier.
 import { validateApiToken } from "../web/auth.ts";
 
 /** Where the queues, blobs and instances live. */
