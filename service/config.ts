@@ -277,7 +277,10 @@ export function parseServiceConfig(
     dataDir,
     port: integer("--port", str("port") ?? env("PORT") ?? "8000", 0, 65_535),
     hostname: hostname(str("hostname") ?? (command === "start" ? "127.0.0.1" : "0.0.0.0")),
-    apiToken: apiToken(str("api-token"), str("api-token-file"), env("FR_API_TOKEN"), options),
+    // Workers answer no HTTP: they neither need the secret nor should fail over it.
+    apiToken: command === "worker"
+      ? undefined
+      : apiToken(str("api-token"), str("api-token-file"), env("FR_API_TOKEN"), options),
     drainMs: integer("--drain-ms", str("drain-ms") ?? "10000", 0, 600_000),
     uploadsPerClientMax: integer(
       "--uploads-per-client-max",
