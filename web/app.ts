@@ -768,7 +768,7 @@ function resolveOptions(options: WebOptions): ResolvedOptions {
     ["uploadsPerClientMax", 1, 1_000_000],
     ["uploadIdleMsMax", 1, 86_400_000],
     ["uploadBytesPerSecondMin", 1, 2 ** 40],
-    ["uploadRateGraceMs", 0, 86_400_000],
+    ["uploadRateGraceMs", 1_000, 86_400_000],
     ["partHeaderBytesMax", 256, 1 << 20],
     ["partsMax", 1, 1_000],
     ["pollWaitMsMax", 0, 86_400_000],

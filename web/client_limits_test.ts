@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { ManualClock } from "../cloud/clock.ts";
 import { uploadPace, type UploadPaceLimits, uploadSlots, watchUpload } from "./client_limits.ts";
 import { WebError } from "./errors.ts";
+import { openTestStack } from "./_test_stack.ts";
 
 const LIMITS: UploadPaceLimits = {
   uploadTimeoutMs: 60_000,
@@ -112,4 +113,19 @@ Deno.test("uploadSlots caps uploads per client with 429 and in all with 503, and
   assert.deepEqual((await Promise.all([a1, a2, b1])).map((r) => r.status), [200, 200, 200]);
   assert.deepEqual(slots.counts(), { uploads: 0, clients: 0 });
   assert.throws(() => uploadSlots({ uploadsPerClientMax: 0 }), /uploadsPerClientMax/);
+});
+
+Deno.test("createApp refuses a bad upload limit, naming it", async () => {
+  for (
+    const [web, name] of [
+      [{ uploadRateGraceMs: 0 }, "uploadRateGraceMs"],
+      [{ uploadIdleMsMax: 0 }, "uploadIdleMsMax"],
+      [{ uploadBytesPerSecondMin: 0.5 }, "uploadBytesPerSecondMin"],
+      [{ uploadsMax: 0 }, "uploadsMax"],
+      [{ uploadsPerClientMax: -1 }, "uploadsPerClientMax"],
+      [{ apiToken: "short" }, "API token"],
+    ] as const
+  ) {
+    await assert.rejects(() => openTestStack({ web }), new RegExp(name));
+  }
 });
