@@ -6,6 +6,11 @@
 import { ConfigError, parseServiceConfig, USAGE } from "./config.ts";
 import { startStack } from "./stack.ts";
 
+/** A signal this soon after the first is a copy of it (see `deno task`), not a second Ctrl-C. */
+export const REPEAT_SIGNAL_MS_MIN = 500;
+
+const log = (line: Record<string, unknown>) => console.log(JSON.stringify(line));
+
 /**
  * Runs `deno task start` or `deno task serve` until SIGINT or SIGTERM.
  * @param command which one
@@ -37,11 +42,26 @@ export async function runService(
     return 2;
   }
   const stopped = Promise.withResolvers<void>();
-  const onSignal = () => stopped.resolve();
+  let firstSignalMs: number | undefined;
+  const onSignal = () => {
+    // The first signal drains (waiting clients get their answers for --drain-ms); a second one
+    // ends the drain at once, but still stops the workers in order rather than orphaning them.
+    // `deno task` forwards the terminal's SIGINT to us, and the terminal sends it to us too (same
+    // process group): the copy arrives within milliseconds and is not a second Ctrl-C.
+    const nowMs = performance.now();
+    if (firstSignalMs === undefined) {
+      firstSignalMs = nowMs;
+      stopped.resolve();
+    } else if (nowMs - firstSignalMs >= REPEAT_SIGNAL_MS_MIN) {
+      log({ component: "service", event: "drain_cut_short", reason: "a second signal" });
+      stack.endDrain();
+    }
+  };
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
   await stopped.promise;
-  // A second Ctrl-C while shutting down should not kill us before the workers are gone: the
-  // workers got the same SIGINT (same process group) and are exiting already.
+  // The local fleet starts workers in their own session, so a terminal's Ctrl-C (sent to its
+  // whole foreground process group) reaches only this process: the workers go on serving the
+  // drain and are stopped after it.
   await stack.close();
   return 0;
 }

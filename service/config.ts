@@ -6,6 +6,8 @@
  */
 import { parseArgs } from "node:util";
 import { type ResourceNames, resourceNames } from "../cloud/resource_names.ts";
+// The leaf module, not web/mod.ts: workers read this file too and must not load the web tier.
+import { validateApiToken } from "../web/auth.ts";
 
 /** Where the queues, blobs and instances live. */
 export type BackendKind = "local" | "aws";
@@ -27,8 +29,27 @@ export interface ServiceConfig {
   readonly dataDir: string;
   /** `--port` or env `PORT`: the web tier's port. @default {8000} */
   readonly port: number;
-  /** `--hostname`: the web tier's listen address. @default {"0.0.0.0"} */
+  /**
+   * `--hostname`: the web tier's listen address. @default {"127.0.0.1"} for `start` (a whole
+   * stack on one machine: reachable from it only, until you say otherwise), `"0.0.0.0"` for
+   * `serve` (a server behind a load balancer)
+   */
   readonly hostname: string;
+  /**
+   * `--api-token-file FILE`, `--api-token T` or env `FR_API_TOKEN`: a bearer token every route
+   * but `GET /healthz` then requires. The file form keeps it out of `ps`. @default {none: open}
+   */
+  readonly apiToken: string | undefined;
+  /**
+   * `--drain-ms`: on SIGINT/SIGTERM, how long clients waiting for answers get before the rest
+   * are answered 503 with their request ids. @default {10000}
+   */
+  readonly drainMs: number;
+  /**
+   * `--uploads-per-client-max`: most uploads in progress from one client address (more → 429).
+   * Behind a proxy every client has the proxy's address: raise it. @default {128}
+   */
+  readonly uploadsPerClientMax: number;
   /**
    * `--max`: most app instances running at once. @default the number of CPU cores for
    * `start` (one single-threaded worker per core: more only adds contention and memory), 15
@@ -143,6 +164,10 @@ const FLAGS = {
   data: { type: "string" },
   port: { type: "string" },
   hostname: { type: "string" },
+  "api-token": { type: "string" },
+  "api-token-file": { type: "string" },
+  "drain-ms": { type: "string" },
+  "uploads-per-client-max": { type: "string" },
   max: { type: "string" },
   "keep-alive-ms": { type: "string" },
   "tick-ms": { type: "string" },
@@ -172,8 +197,10 @@ const FLAGS = {
 
 /** Options for {@linkcode parseServiceConfig}. */
 export interface ParseOptions {
-  /** Environment lookup (`PORT`). @default {(name) => Deno.env.get(name)} */
+  /** Environment lookup (`PORT`, `FR_API_TOKEN`). @default {(name) => Deno.env.get(name)} */
   env?: (name: string) => string | undefined;
+  /** Reads `--api-token-file`. @default {Deno.readTextFileSync} */
+  readTextFile?: (path: string) => string;
   /** CPU cores, for `start`'s default maximum. @default {navigator.hardwareConcurrency} */
   cores?: number;
 }
@@ -249,7 +276,18 @@ export function parseServiceConfig(
     region,
     dataDir,
     port: integer("--port", str("port") ?? env("PORT") ?? "8000", 0, 65_535),
-    hostname: str("hostname") ?? "0.0.0.0",
+    hostname: hostname(str("hostname") ?? (command === "start" ? "127.0.0.1" : "0.0.0.0")),
+    // Workers answer no HTTP: they neither need the secret nor should fail over it.
+    apiToken: command === "worker"
+      ? undefined
+      : apiToken(str("api-token"), str("api-token-file"), env("FR_API_TOKEN"), options),
+    drainMs: integer("--drain-ms", str("drain-ms") ?? "10000", 0, 600_000),
+    uploadsPerClientMax: integer(
+      "--uploads-per-client-max",
+      str("uploads-per-client-max") ?? "128",
+      1,
+      1_000_000,
+    ),
     instancesMax: integer("--max", str("max") ?? String(maxDefault), 1, INSTANCES_MAX_LIMIT),
     keepAliveMs: integer("--keep-alive-ms", str("keep-alive-ms") ?? "0", 0, 86_400_000),
     tickMs: integer("--tick-ms", str("tick-ms") ?? "1000", 10, 3_600_000),
@@ -384,7 +422,13 @@ export const USAGE = `Settings (flags; each has a default):
   --region R                   AWS region (us-east-1)
   --data DIR                   embedded backend directory (data)
   --port N, env PORT           web tier port (8000)
-  --hostname H                 web tier listen address (0.0.0.0)
+  --hostname H                 web tier listen address (start: 127.0.0.1; serve: 0.0.0.0)
+  --api-token-file FILE        require "Authorization: Bearer <token>" (the file's first line)
+                               on every route but /healthz; or --api-token T, or env
+                               FR_API_TOKEN (visible in ps / the environment) (none: open)
+  --drain-ms N                 on Ctrl-C/SIGTERM: time waiting clients get their answers before
+                               the rest get 503 with their request ids (10000)
+  --uploads-per-client-max N   uploads in progress from one address; more get 429 (128)
   --max N                      most app instances (start: CPU cores; serve: 15)
   --keep-alive-ms N            idle time before an instance stops (0)
   --tick-ms N                  controller period (1000)
@@ -407,6 +451,51 @@ AWS only:
   --app-user USER              the AMI account that runs the worker (ubuntu)
   --s3-endpoint / --sqs-endpoint / --ec2-endpoint URL   emulators or VPC endpoints
   --sqs-protocol json|query    (json)`;
+
+/** A listen address: an IPv4 or IPv6 literal or a host name, nothing else. */
+function hostname(text: string): string {
+  return pattern(
+    "--hostname",
+    text,
+    /^(?:[A-Za-z0-9.-]{1,253}|[0-9A-Fa-f:.]{2,45})$/,
+    "an IP address or host name, like 127.0.0.1 or 0.0.0.0",
+  )!;
+}
+
+/** The token from at most one source, read and checked once. */
+function apiToken(
+  flag: string | undefined,
+  file: string | undefined,
+  envToken: string | undefined,
+  options: ParseOptions,
+): string | undefined {
+  if (flag !== undefined && file !== undefined) {
+    throw new ConfigError("--api-token", "give --api-token or --api-token-file, not both");
+  }
+  let token = flag;
+  let setting = "--api-token";
+  if (file !== undefined) {
+    setting = "--api-token-file";
+    try {
+      token = (options.readTextFile ?? Deno.readTextFileSync)(file).split(/\r?\n/)[0];
+    } catch (error) {
+      throw new ConfigError(
+        setting,
+        `cannot read ${JSON.stringify(file)}: ${(error as Error).message}`,
+      );
+    }
+  } else if (token === undefined && envToken !== undefined && envToken !== "") {
+    setting = "FR_API_TOKEN";
+    token = envToken;
+  }
+  if (token === undefined) return undefined;
+  try {
+    validateApiToken(token);
+  } catch (error) {
+    throw new ConfigError(setting, (error as Error).message);
+  }
+  return token;
+}
 
 function integer(setting: string, text: string, min: number, max: number): number {
   const value = /^-?\d+$/.test(text.trim()) ? Number(text) : NaN;

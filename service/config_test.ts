@@ -105,3 +105,63 @@ Deno.test("parseServiceConfig takes --web-instance for serve only, 1..99, defaul
     /--web-instance/,
   );
 });
+
+Deno.test("parseServiceConfig binds start to 127.0.0.1 and serve to 0.0.0.0 unless --hostname says otherwise", () => {
+  const start = parseServiceConfig("start", [], { env: noEnv }) as ServiceConfig;
+  const serve = parseServiceConfig("serve", [], { env: noEnv }) as ServiceConfig;
+  assert.equal(start.hostname, "127.0.0.1");
+  assert.equal(serve.hostname, "0.0.0.0");
+  const open = parseServiceConfig("start", ["--hostname", "0.0.0.0"], { env: noEnv });
+  assert.equal((open as ServiceConfig).hostname, "0.0.0.0");
+  assert.throws(
+    () => parseServiceConfig("start", ["--hostname", "a b"], { env: noEnv }),
+    /--hostname: must be an IP address/,
+  );
+});
+
+Deno.test("parseServiceConfig takes the API token from one of flag, file or FR_API_TOKEN, and checks it", () => {
+  const token = "tok-0123456789abcdef";
+  const none = parseServiceConfig("serve", [], { env: noEnv }) as ServiceConfig;
+  assert.equal(none.apiToken, undefined);
+  const flag = parseServiceConfig("serve", ["--api-token", token], { env: noEnv });
+  assert.equal((flag as ServiceConfig).apiToken, token);
+  const env = parseServiceConfig("serve", [], {
+    env: (name) => (name === "FR_API_TOKEN" ? token : undefined),
+  });
+  assert.equal((env as ServiceConfig).apiToken, token);
+  const file = parseServiceConfig("serve", ["--api-token-file", "/run/secrets/fr"], {
+    env: noEnv,
+    readTextFile: (path) => (path === "/run/secrets/fr" ? `${token}\n` : ""),
+  });
+  assert.equal((file as ServiceConfig).apiToken, token, "the first line, without its newline");
+  assert.throws(
+    () => parseServiceConfig("serve", ["--api-token", "short"], { env: noEnv }),
+    (e: Error) => e instanceof ConfigError && /^--api-token: .*16\.\.4096/.test(e.message),
+  );
+  assert.throws(
+    () =>
+      parseServiceConfig("serve", ["--api-token", token, "--api-token-file", "f"], { env: noEnv }),
+    /not both/,
+  );
+  assert.throws(
+    () =>
+      parseServiceConfig("serve", ["--api-token-file", "/nonexistent/fr-token"], { env: noEnv }),
+    /--api-token-file: cannot read/,
+  );
+  assert.ok(!workerFlags(flag as ServiceConfig).includes(token), "workers never get the token");
+});
+
+Deno.test("parseServiceConfig reads --drain-ms and --uploads-per-client-max", () => {
+  const d = parseServiceConfig("start", [], { env: noEnv }) as ServiceConfig;
+  assert.equal(d.drainMs, 10_000);
+  assert.equal(d.uploadsPerClientMax, 128);
+  const c = parseServiceConfig("start", ["--drain-ms", "0", "--uploads-per-client-max", "4"], {
+    env: noEnv,
+  }) as ServiceConfig;
+  assert.equal(c.drainMs, 0);
+  assert.equal(c.uploadsPerClientMax, 4);
+  assert.throws(
+    () => parseServiceConfig("start", ["--drain-ms", "700000"], { env: noEnv }),
+    /--drain-ms: must be an integer in \[0, 600000\]/,
+  );
+});

@@ -42,10 +42,15 @@ export interface StackOptions {
   readonly log?: StackLog;
 }
 
+/** How long the web server may take to finish after the drain ended (answers are being sent). */
+export const CLOSE_GRACE_MS = 5_000;
+
 /** A running stack. */
 export interface Stack {
-  /** `http://<host>:<port>` the web tier listens on. */
+  /** `http://<host>:<port>` the web tier is bound to (`0.0.0.0` when it listens everywhere). */
   readonly url: string;
+  /** A URL to reach it from this machine (`127.0.0.1` for a wildcard bind). */
+  readonly localUrl: string;
   readonly config: ServiceConfig;
   readonly names: ServiceNames;
   readonly backend: Backend;
@@ -56,8 +61,15 @@ export interface Stack {
    * restarted controller process would (for fault tests and operators).
    */
   restartController(): Promise<void>;
-  /** Stops everything; with `start`, stops every instance and waits for the processes to exit. */
+  /**
+   * Stops gracefully: refuses new connections and uploads at once, gives clients waiting for
+   * answers `config.drainMs` to get them (workers and the controller keep working meanwhile),
+   * answers the rest 503 with their request ids, then stops the controller and, with `start`,
+   * every instance, and waits for the processes to exit.
+   */
   close(): Promise<void>;
+  /** Ends a running drain now (a second Ctrl-C): the clients still waiting get 503 at once. */
+  endDrain(): void;
 }
 
 const consoleLog: StackLog = (line) => console.log(JSON.stringify(line));
@@ -102,7 +114,12 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   }
   if (options.command === "start") await ensurePool(backend, config.instancesMax, log);
 
+  /** Stops the web server accepting connections, and the app new uploads: the drain begins. */
   const stop = new AbortController();
+  /** The drain is over: the app answers what still waits 503. */
+  const drainOver = new AbortController();
+  /** After the drain: the controller loop and the dead-letter sweep. */
+  const halt = new AbortController();
   const router = new ResponseRouter({
     queue: backend.queue,
     blobs: backend.blobs,
@@ -123,24 +140,27 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     ]),
     log: (event) => log({ component: "web", ...event }),
     health,
+    draining: stop.signal,
+    shutdown: drainOver.signal,
   }, {
     inBucket: names.inBucket,
     requestQueue: names.requestQueue,
     ...(lead ? {} : { replyTo: responseQueue }),
+    uploadsPerClientMax: config.uploadsPerClientMax,
+    ...(config.apiToken === undefined ? {} : { apiToken: config.apiToken }),
     ...options.web,
   });
-  let url = "";
   const server = serveWeb(app, {
     port: config.port,
     hostname: config.hostname,
     signal: stop.signal,
-    onListen: (addr) => {
-      const host = addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname;
-      url = `http://${host}:${addr.port}`;
-    },
   });
-  await Promise.resolve();
-  url ||= `http://127.0.0.1:${server.addr.port}`;
+  // The address really bound (what the log says must be the truth: 0.0.0.0 is reachable from
+  // other machines, 127.0.0.1 is not), and one to reach it from here.
+  const url = httpUrl(server.addr.hostname, server.addr.port);
+  const localUrl = WILDCARDS.has(server.addr.hostname)
+    ? httpUrl("127.0.0.1", server.addr.port)
+    : url;
 
   const controllerLog: ControllerLog = (line) => log({ component: "controller", ...line });
   /** Every fleet handle a controller used; each supervises the processes it started. */
@@ -167,11 +187,13 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   };
   // One controller and one dead-letter sweep per deployment: web instance 1's.
   let controller = lead ? runController(fleet) : undefined;
-  const sweep = lead ? sweepLoop(backend, names, config.tickMs, stop.signal, log) : undefined;
+  const sweep = lead ? sweepLoop(backend, names, config.tickMs, halt.signal, log) : undefined;
   log({
     component: "service",
     event: "listening",
     url,
+    ...(localUrl === url ? {} : { localUrl }),
+    apiToken: config.apiToken === undefined ? "none" : "required",
     command: options.command,
     backend: config.backend,
     instancesMax: config.instancesMax,
@@ -184,6 +206,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   let closing: Promise<void> | undefined;
   return {
     url,
+    localUrl,
     config,
     names,
     backend,
@@ -197,11 +220,33 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
       controller = runController(fresh);
       log({ component: "service", event: "controller_restarted" });
     },
+    endDrain() {
+      drainOver.abort();
+    },
     close() {
       closing ??= (async () => {
+        const clock = backend.clock;
+        log({ component: "service", event: "draining", drainMs: config.drainMs });
+        // No new connections; uploads that still arrive on open ones get 503 with Retry-After;
+        // open requests go on.
         stop.abort();
+        const serverDone = new AbortController();
+        server.finished.then(() => serverDone.abort());
+        await clock.sleepMs(config.drainMs, AbortSignal.any([serverDone.signal, drainOver.signal]));
+        const drained = serverDone.signal.aborted;
+        if (!drained) {
+          drainOver.abort();
+          await clock.sleepMs(CLOSE_GRACE_MS, serverDone.signal);
+        }
+        log({
+          component: "service",
+          event: drained ? "drained" : "drain_ended",
+          ...(drained ? {} : { note: "clients still waiting were answered 503 with their ids" }),
+        });
+        // Only now: the workers and the controller served the waiting clients until here.
+        halt.abort();
         controller?.abort.abort();
-        await Promise.all([server.finished, controller?.done, sweep]);
+        await Promise.all([controller?.done, sweep]);
         await router.stop();
         if (options.command === "start") await stopAll(backend, handles, log);
         for (const handle of handles.slice(1)) await handle.close();
@@ -211,6 +256,12 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
       return closing;
     },
   };
+}
+
+const WILDCARDS = new Set(["0.0.0.0", "::", "[::]"]);
+
+function httpUrl(hostname: string, port: number): string {
+  return `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
 }
 
 /**

@@ -109,6 +109,9 @@ export async function startTestStack(
     "127.0.0.1",
     "--worker-log",
     VERBOSE ? "inherit" : "null",
+    // dispose() drains like Ctrl-C; a test that left a client waiting should not wait 10 s.
+    "--drain-ms",
+    "2000",
     ...flags,
   ], { env: () => undefined }) as ServiceConfig;
   const lines: Record<string, unknown>[] = [];

@@ -14,7 +14,7 @@ import {
   type RecognitionResponse,
   REQUEST_MESSAGE_BYTES_MAX,
 } from "../worker/protocol.ts";
-import { createApp, type WebOptions } from "./app.ts";
+import { createApp, type WebDeps, type WebOptions } from "./app.ts";
 import type { HealthBoard } from "./health.ts";
 import { type StackSnapshot, WebMetrics } from "./metrics.ts";
 import { ResponseRouter, type ResponseRouterOptions } from "./response_router.ts";
@@ -47,6 +47,11 @@ export interface TestStackOptions {
   readState?: () => Promise<StackSnapshot>;
   health?: HealthBoard;
   newId?: () => string;
+  /** The app's log (5xx and other events). */
+  log?: WebDeps["log"];
+  /** A shutdown's start and the end of its drain. */
+  draining?: AbortSignal;
+  shutdown?: AbortSignal;
   syncData?: boolean;
   /** The blob store's `inlineBytesMax`; 0 sends every upload through a temp file. */
   blobInlineBytesMax?: number;
@@ -84,6 +89,9 @@ export async function openTestStack(options: TestStackOptions = {}): Promise<Tes
       metrics,
       newId: options.newId,
       health: options.health,
+      log: options.log,
+      draining: options.draining,
+      shutdown: options.shutdown,
       readState: options.readState ??
         snapshotReader(undefined, queue, [NAMES.requestQueue, NAMES.responseQueue]),
     }, {

@@ -28,6 +28,9 @@ import {
   UploadTooLargeError,
 } from "./multipart.ts";
 import { HealthBoard } from "./health.ts";
+import { bearerAuth } from "./auth.ts";
+import { uploadSlots, watchUpload } from "./client_limits.ts";
+import { redactPaths } from "./redact.ts";
 import { PROMETHEUS_CONTENT_TYPE, type StackSnapshot, WebMetrics } from "./metrics.ts";
 import { OverloadedError, type ResponseRouter, type StoredResult } from "./response_router.ts";
 import { renderStatusPage } from "./status_page.ts";
@@ -40,6 +43,12 @@ export const UPLOAD_BYTES_MAX_DEFAULT = 20 * 1024 * 1024;
 export const UPLOAD_TIMEOUT_MS_DEFAULT = 60_000;
 /** Default time a `POST /` waits for its answer before answering 504. */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 60_000;
+/** Default longest gap between body bytes: a stalled client, or a body short of its length. */
+export const UPLOAD_IDLE_MS_MAX_DEFAULT = 10_000;
+/** Default slowest average upload rate, once {@linkcode UPLOAD_RATE_GRACE_MS_DEFAULT} is over. */
+export const UPLOAD_BYTES_PER_SECOND_MIN_DEFAULT = 1_024;
+/** Default time a new upload may go slower than the minimum rate. */
+export const UPLOAD_RATE_GRACE_MS_DEFAULT = 10_000;
 
 /** The ports the web tier uses, passed in (never imported deep inside). */
 export interface WebDeps {
@@ -64,6 +73,19 @@ export interface WebDeps {
    * @default {an empty board}
    */
   health?: HealthBoard;
+  /**
+   * Aborted when a shutdown begins (the drain): new uploads are refused 503 with `Retry-After`
+   * and `/healthz` answers 503 `draining`; uploads in progress and requests waiting for answers
+   * go on. (Not a health-board issue: nothing that reacts to board refusals may fail the clients
+   * a drain is for.) @default {never}
+   */
+  draining?: AbortSignal;
+  /**
+   * Aborted when a shutdown's drain time is over: every `POST /` still waiting is answered 503
+   * with its request id (the result stays retrievable), uploads still arriving are cut off with
+   * 503, and long polls return. @default {never}
+   */
+  shutdown?: AbortSignal;
 }
 
 /**
@@ -104,8 +126,33 @@ export interface WebOptions {
   uploadTimeoutMs?: number;
   /** How long `POST /` waits for an answer before 504. @default {REQUEST_TIMEOUT_MS_DEFAULT} */
   requestTimeoutMs?: number;
-  /** Most `POST /` requests in progress at once; more → 503. @default {1000} */
+  /**
+   * Most `POST /` requests waiting for their answer (their upload stored); more → 503. Uploads
+   * still arriving count against `uploadsMax` and `uploadsPerClientMax` instead, so slow bodies
+   * cannot take the places of requests waiting for answers. @default {1000}
+   */
   waitingRequestsMax?: number;
+  /** Most uploads (`POST /`, `POST /requests`) being received at once; more → 503. @default {1000} */
+  uploadsMax?: number;
+  /**
+   * Most uploads being received at once from one client address; more → 429.
+   * @default {128} (the course's grader posts 100 at once from one address)
+   */
+  uploadsPerClientMax?: number;
+  /** Longest gap between body bytes; longer → 408. @default {UPLOAD_IDLE_MS_MAX_DEFAULT} */
+  uploadIdleMsMax?: number;
+  /**
+   * Slowest average upload rate, in body bytes per second, once `uploadRateGraceMs` is over;
+   * slower → 408. @default {UPLOAD_BYTES_PER_SECOND_MIN_DEFAULT}
+   */
+  uploadBytesPerSecondMin?: number;
+  /** How long a new upload may be slower than that. @default {UPLOAD_RATE_GRACE_MS_DEFAULT} */
+  uploadRateGraceMs?: number;
+  /**
+   * A bearer token every route but `GET /healthz` requires (`Authorization: Bearer <token>`);
+   * missing or wrong → 401. @default {none: the service is open}
+   */
+  apiToken?: string;
   /** Longest file name, in characters. @default {200} */
   fileNameCharsMax?: number;
   /** Largest header block of one multipart part, in bytes. @default {16384} */
@@ -116,7 +163,9 @@ export interface WebOptions {
   pollWaitMsMax?: number;
 }
 
-type ResolvedOptions = Required<Omit<WebOptions, "replyTo">> & Pick<WebOptions, "replyTo">;
+type ResolvedOptions =
+  & Required<Omit<WebOptions, "replyTo" | "apiToken">>
+  & Pick<WebOptions, "replyTo" | "apiToken">;
 
 /** The routes, as metric labels (a fixed set, so series stay bounded). */
 const ROUTES = ["POST /", "POST /requests", "GET /requests/:id", "GET /healthz", "GET /metrics"];
@@ -148,9 +197,27 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const readState = deps.readState ?? (() => Promise.resolve({ instances: [], queues: [] }));
   const health = deps.health ?? new HealthBoard();
-  const tier: Tier = { deps, o, newId, health };
+  // The drain is over: what still waits or uploads is answered 503 (the reason every cut-off
+  // read and wait reports).
+  const drainOver = new AbortController();
+  const onShutdown = () =>
+    drainOver.abort(
+      new WebError(
+        503,
+        "unavailable",
+        "the service is shutting down; retry shortly (another instance, or this one restarted)",
+        { headers: { "Retry-After": "5" } },
+      ),
+    );
+  if (deps.shutdown?.aborted) onShutdown();
+  else deps.shutdown?.addEventListener("abort", onShutdown, { once: true });
+  const load = { waiting: 0 };
+  const tier: Tier = { deps, o, newId, health, load, drainOver: drainOver.signal };
   const statusCounts: Record<string, number> = {};
-  let waiting = 0;
+  const slots = uploadSlots({
+    uploadsMax: o.uploadsMax,
+    uploadsPerClientMax: o.uploadsPerClientMax,
+  });
 
   const app = new Hono();
 
@@ -163,19 +230,21 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
       statusCounts[c.res.status] = (statusCounts[c.res.status] ?? 0) + 1;
     }
   });
+  if (o.apiToken !== undefined) app.use("*", bearerAuth({ token: o.apiToken }));
 
-  app.post("/", async (c) => {
-    if (waiting >= o.waitingRequestsMax) {
+  app.post("/", slots.middleware, async (c) => {
+    // Refuse before reading a body whose answer nobody could wait for; accept() takes the slot.
+    if (load.waiting >= o.waitingRequestsMax) {
       throw overloaded("waitingRequestsMax", o.waitingRequestsMax);
     }
-    waiting++;
+    const accepted = await accept(c, tier, "wait");
     try {
-      const accepted = await accept(c, tier);
       // Deno.serve aborts the request's signal when the client disconnects: stop waiting then, so
       // a client that gave up frees its waitingRequestsMax slot at once. (deno.json opts in to
       // `no-legacy-abort`, under which the signal does not also abort after every answer.)
       const gone = c.req.raw.signal;
-      const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs, gone) ??
+      const stop = deps.shutdown ? AbortSignal.any([gone, drainOver.signal]) : gone;
+      const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs, stop) ??
         (gone.aborted ? undefined : await deps.responses.readPersisted(accepted.id));
       if (!result && gone.aborted) {
         deps.log?.({
@@ -189,6 +258,15 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
         // Nobody reads it; the status is what the metrics and the status page count.
         return c.body(null, CLIENT_CLOSED_STATUS as StatusCode);
       }
+      if (!result && drainOver.signal.aborted) {
+        throw new WebError(
+          503,
+          "unavailable",
+          "the service is shutting down before the answer came; the request was queued and its " +
+            `result will be at GET /requests/${accepted.id} once the service is back`,
+          { requestId: accepted.id, headers: { "Retry-After": "5" } },
+        );
+      }
       if (!result) {
         throw new WebError(
           504,
@@ -200,12 +278,12 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
       }
       return answer(c, result, accepted, deps.clock.nowMs());
     } finally {
-      waiting--;
+      load.waiting--;
     }
   });
 
-  app.post("/requests", async (c) => {
-    const accepted = await accept(c, tier);
+  app.post("/requests", slots.middleware, async (c) => {
+    const accepted = await accept(c, tier, "return");
     c.header("Location", `/requests/${accepted.id}`);
     c.header("X-Request-Id", accepted.id);
     return c.json({ id: accepted.id, status: "pending", stem: accepted.stem }, 202);
@@ -217,7 +295,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     if (!isRequestId(id)) throw unknownRequest(id);
     let status = await deps.responses.status(id);
     if (status?.state === "pending" && waitMs > 0) {
-      await deps.responses.wait(id, waitMs);
+      await deps.responses.wait(id, waitMs, drainOver.signal);
       status = await deps.responses.status(id);
     }
     if (!status) throw unknownRequest(id);
@@ -234,16 +312,24 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     const issues = health.issues();
     // Degraded still answers 200: the stack serves what it can (reads, stored results), and a
     // load balancer should not take it out of rotation for a condition it reports itself.
-    const status = !router.running ? "unavailable" : issues.length > 0 ? "degraded" : "ok";
+    const draining = deps.draining?.aborted === true;
+    const status = draining
+      ? "draining"
+      : !router.running
+      ? "unavailable"
+      : issues.length > 0
+      ? "degraded"
+      : "ok";
     const body = {
       status,
       responseConsumer: router.running ? "running" : "stopped",
-      waiting,
+      waiting: load.waiting,
+      uploading: slots.counts().uploads,
       pending: router.pending,
-      lastQueueError: router.lastError ?? null,
-      issues,
+      lastQueueError: router.lastError === undefined ? null : redactPaths(router.lastError),
+      issues: issues.map((issue) => ({ ...issue, message: redactPaths(issue.message) })),
     };
-    return c.json(body, router.running ? 200 : 503);
+    return c.json(body, router.running && !draining ? 200 : 503);
   });
 
   app.get("/metrics", async (c) => {
@@ -253,7 +339,8 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
       metrics.scrapeErrors.inc();
     }
     const router = deps.responses.stats();
-    metrics.web.set({ kind: "waiting" }, waiting);
+    metrics.web.set({ kind: "waiting" }, load.waiting);
+    metrics.web.set({ kind: "uploading" }, slots.counts().uploads);
     metrics.web.set({ kind: "pending" }, router.pending);
     metrics.web.set({ kind: "results" }, router.results);
     metrics.responses.setTotal({ outcome: "matched" }, router.matched);
@@ -268,13 +355,18 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     try {
       snapshot = await readState();
     } catch (error) {
-      stateError = (error as Error).message;
+      stateError = redactPaths((error as Error).message);
     }
+    const router = deps.responses.stats();
     return c.html(renderStatusPage({
       snapshot,
       stateError,
-      router: { ...deps.responses.stats(), waiting },
-      issues: health.issues(),
+      router: {
+        ...router,
+        lastError: router.lastError === undefined ? undefined : redactPaths(router.lastError),
+        waiting: load.waiting,
+      },
+      issues: health.issues().map((issue) => ({ ...issue, message: redactPaths(issue.message) })),
       statusCounts,
       nowMs: deps.clock.nowMs(),
     }));
@@ -307,11 +399,24 @@ interface Tier {
   readonly o: ResolvedOptions;
   readonly newId: () => string;
   readonly health: HealthBoard;
+  /** `POST /` requests waiting for their answer (`waitingRequestsMax`). */
+  readonly load: { waiting: number };
+  /** Aborted (with a 503 `WebError`) when a shutdown's drain time is over. */
+  readonly drainOver: AbortSignal;
 }
 
-/** Streams the upload into the in-bucket and sends the request message. */
-async function accept(c: Context, tier: Tier): Promise<Accepted> {
+/**
+ * Streams the upload into the in-bucket and sends the request message. With `"wait"` (POST /),
+ * the request takes a `waitingRequestsMax` place once its upload is stored and before it is
+ * queued; the caller gives the place back when it answers.
+ */
+async function accept(c: Context, tier: Tier, then: "wait" | "return"): Promise<Accepted> {
   const { deps, o } = tier;
+  if (deps.draining?.aborted) {
+    throw new WebError(503, "unavailable", "the service is shutting down; retry shortly", {
+      headers: { "Retry-After": "5" },
+    });
+  }
   const refusal = tier.health.refusal();
   if (refusal) {
     throw new WebError(refusal.refuseUploads!, "unavailable", refusal.message, {
@@ -331,17 +436,27 @@ async function accept(c: Context, tier: Tier): Promise<Accepted> {
   }
   const body = c.req.raw.body;
   if (!body) throw new WebError(400, "missing_field", `empty body; send the ${UPLOAD_FIELD} field`);
-  const reading = uploadDeadline(deps.clock, o.uploadTimeoutMs);
+  const watch = watchUpload(deps.clock, o, tier.drainOver);
   let stored: Omit<Accepted, "sentAtMs"> & { message: string };
   try {
-    const part = await openPart(body, boundary, o, bodyBytesMax, reading.signal);
+    const part = await openPart(body, boundary, o, bodyBytesMax, watch);
     stored = await store(tier, part);
   } finally {
-    reading.done();
+    watch.done();
+  }
+  // The body is in: the upload's place is free for the next one, from this client or another.
+  c.get("uploadSlot")?.release();
+  if (then === "wait") {
+    if (tier.load.waiting >= o.waitingRequestsMax) {
+      await unstore(tier, stored.id, stored.key);
+      throw overloaded("waitingRequestsMax", o.waitingRequestsMax);
+    }
+    tier.load.waiting++;
   }
   try {
     await deps.requestQueue.send(o.requestQueue, stored.message);
   } catch (error) {
+    if (then === "wait") tier.load.waiting--;
     deps.responses.forget(stored.id);
     throw new WebError(
       500,
@@ -396,11 +511,18 @@ async function store(
   }
   try {
     await deps.blobs.put(o.inBucket, name.key, part.body);
-    await part.finish();
   } catch (error) {
     deps.responses.forget(id);
     await part.cancel("store failed");
     throw uploadError(part.failure() ?? error, o, id);
+  }
+  try {
+    await part.finish();
+  } catch (error) {
+    // The file came, but the body stopped short of its Content-Length (or the drain ended):
+    // the upload did not arrive whole, so nothing is kept.
+    await unstore({ deps, o }, id, name.key);
+    throw uploadError(error, o, undefined);
   }
   return {
     id,
@@ -412,23 +534,14 @@ async function store(
   };
 }
 
-/** Aborts with a 408 once `uploadTimeoutMs` passes, unless `done` is called first. */
-function uploadDeadline(clock: Clock, uploadTimeoutMs: number) {
-  const deadline = new AbortController();
-  const finished = new AbortController();
-  clock.sleepMs(uploadTimeoutMs, finished.signal).then(() => {
-    if (finished.signal.aborted) return;
-    deadline.abort(
-      new WebError(
-        408,
-        "upload_timeout",
-        `the upload did not arrive within uploadTimeoutMs = ${uploadTimeoutMs}; ` +
-          "check the connection and retry",
-      ),
-    );
-  });
-  // A reason, so abort() does not build a DOMException with a stack trace (7.6 µs → 30 ns).
-  return { signal: deadline.signal, done: () => finished.abort("upload read") };
+/** Forgets a stored upload that will not be queued (best effort: a leftover is only bytes). */
+async function unstore(
+  { deps, o }: Pick<Tier, "deps" | "o">,
+  id: string,
+  key: string,
+): Promise<void> {
+  deps.responses.forget(id);
+  await deps.blobs.delete(o.inBucket, key).catch(() => {});
 }
 
 function readBoundary(contentType: string | undefined): string {
@@ -454,7 +567,7 @@ async function openPart(
   boundary: string,
   o: ResolvedOptions,
   bodyBytesMax: number,
-  signal: AbortSignal,
+  watch: { signal: AbortSignal; onBytes: (byteCount: number) => void },
 ): Promise<FilePart> {
   try {
     return await openFilePart(body, boundary, UPLOAD_FIELD, {
@@ -462,7 +575,8 @@ async function openPart(
       bodyBytesMax,
       partHeaderBytesMax: o.partHeaderBytesMax,
       partsMax: o.partsMax,
-      signal,
+      signal: watch.signal,
+      onBytes: watch.onBytes,
     });
   } catch (error) {
     throw uploadError(error, o, undefined);
@@ -553,7 +667,8 @@ function resultJson(result: StoredResult): Record<string, unknown> {
       status: "failed",
       stem: r.stem,
       httpStatus: r.error.code.startsWith("image_") ? 422 : 502,
-      error: r.error,
+      // A worker's message can name its files (model, gallery); the client gets it without them.
+      error: { ...r.error, message: redactPaths(r.error.message) },
       worker: r.worker,
       source: result.source,
     };
@@ -603,8 +718,12 @@ function errorResponse(c: Context, error: Error, log: WebDeps["log"]): Response 
   } else if (error instanceof HTTPException) {
     status = error.status as ContentfulStatusCode;
   }
-  const message = error.message || "internal error";
-  if (status >= 500) log?.({ event: "request_failed", status, code, id: requestId, message });
+  const logged = error.message || "internal error";
+  if (status >= 500) {
+    log?.({ event: "request_failed", status, code, id: requestId, message: logged });
+  }
+  // The log keeps the whole message; the client never sees a server path, whatever failed.
+  const message = redactPaths(logged);
   if (requestId !== undefined) headers["X-Request-Id"] = requestId;
   if (wantsJson(c) || c.req.path.startsWith("/requests")) {
     return c.json({ error: { code, message }, id: requestId ?? null }, status, headers);
@@ -626,6 +745,11 @@ function resolveOptions(options: WebOptions): ResolvedOptions {
     uploadBytesMax: UPLOAD_BYTES_MAX_DEFAULT,
     multipartOverheadBytesMax: 65_536,
     waitingRequestsMax: 1_000,
+    uploadsMax: 1_000,
+    uploadsPerClientMax: 128,
+    uploadIdleMsMax: UPLOAD_IDLE_MS_MAX_DEFAULT,
+    uploadBytesPerSecondMin: UPLOAD_BYTES_PER_SECOND_MIN_DEFAULT,
+    uploadRateGraceMs: UPLOAD_RATE_GRACE_MS_DEFAULT,
     fileNameCharsMax: 200,
     partHeaderBytesMax: 16_384,
     partsMax: 16,
@@ -640,6 +764,11 @@ function resolveOptions(options: WebOptions): ResolvedOptions {
     ["multipartOverheadBytesMax", 1_024, 2 ** 30],
     ["requestTimeoutMs", 1, 86_400_000],
     ["waitingRequestsMax", 1, 1_000_000],
+    ["uploadsMax", 1, 1_000_000],
+    ["uploadsPerClientMax", 1, 1_000_000],
+    ["uploadIdleMsMax", 1, 86_400_000],
+    ["uploadBytesPerSecondMin", 1, 2 ** 40],
+    ["uploadRateGraceMs", 1_000, 86_400_000],
     ["partHeaderBytesMax", 256, 1 << 20],
     ["partsMax", 1, 1_000],
     ["pollWaitMsMax", 0, 86_400_000],

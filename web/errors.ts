@@ -17,6 +17,8 @@ export type WebErrorCode =
   | "upload_too_large"
   | "upload_timeout"
   | "overloaded"
+  | "too_many_uploads"
+  | "unauthorized"
   | "unavailable"
   | "not_found"
   | "image_error"

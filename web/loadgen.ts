@@ -5,7 +5,8 @@
  *
  * ```sh
  * deno task loadgen --url http://localhost:8000/ --images face_images_100.zip \
- *   --labels labels_100.csv --concurrency 100 [--count 1000] [--json]
+ *   --labels labels_100.csv --concurrency 100 [--count 1000] [--json] \
+ *   [--api-token-file FILE | --api-token T]   # or env FR_API_TOKEN
  * ```
  * @module
  */
@@ -32,6 +33,8 @@ export interface LoadOptions {
   concurrency?: number;
   /** Requests in all. @default {images.length} */
   count?: number;
+  /** Sent as `Authorization: Bearer <token>` (a service started with an API token). */
+  apiToken?: string;
 }
 
 /** The I/O the load generator needs, passed in. */
@@ -119,7 +122,7 @@ export async function runLoad(options: LoadOptions, deps: LoadDeps): Promise<Loa
     while (next < count) {
       const image = images[next++ % images.length];
       const sentMs = deps.nowMs();
-      const outcome = await post(deps.send, url, image);
+      const outcome = await post(deps.send, url, image, options.apiToken);
       latenciesMs.push(deps.nowMs() - sentMs);
       statuses[outcome.status] = (statuses[outcome.status] ?? 0) + 1;
       const expected = labels?.get(stemOf(image.name));
@@ -168,11 +171,15 @@ async function post(
   send: LoadDeps["send"],
   url: string,
   image: LoadImage,
+  apiToken: string | undefined,
 ): Promise<{ status: string; text: string }> {
   const form = new FormData();
   form.append("inputFile", new Blob([image.bytes as BlobPart]), image.name);
+  const headers: Record<string, string> = apiToken === undefined
+    ? {}
+    : { authorization: `Bearer ${apiToken}` };
   try {
-    const response = await send(new Request(url, { method: "POST", body: form }));
+    const response = await send(new Request(url, { method: "POST", body: form, headers }));
     const declared = Number(response.headers.get("content-length") ?? 0);
     if (declared > ANSWER_BYTES_MAX) {
       await response.body?.cancel();
@@ -302,10 +309,15 @@ export interface LoadgenArgs {
   count?: number;
   timeoutMs: number;
   json: boolean;
+  /** `--api-token T` (visible in `ps`). */
+  apiToken?: string;
+  /** `--api-token-file FILE`: the token is the file's first line. */
+  apiTokenFile?: string;
 }
 
 const USAGE = "usage: deno task loadgen --url U --images DIR|ZIP [--labels CSV] " +
-  "[--concurrency N] [--count N] [--timeout-ms MS] [--json]";
+  "[--concurrency N] [--count N] [--timeout-ms MS] [--json] " +
+  "[--api-token-file FILE | --api-token T (or env FR_API_TOKEN)]";
 
 /**
  * Parses the command line.
@@ -349,9 +361,18 @@ export function parseLoadgenArgs(args: readonly string[]): LoadgenArgs {
       case "--json":
         out.json = true;
         break;
+      case "--api-token":
+        out.apiToken = value();
+        break;
+      case "--api-token-file":
+        out.apiTokenFile = value();
+        break;
       default:
         throw new TypeError(`unknown argument ${JSON.stringify(flag)}\n${USAGE}`);
     }
+  }
+  if (out.apiToken !== undefined && out.apiTokenFile !== undefined) {
+    throw new TypeError(`give --api-token or --api-token-file, not both\n${USAGE}`);
   }
   if (!out.url) throw new TypeError(`--url is required\n${USAGE}`);
   if (!out.images) throw new TypeError(`--images is required\n${USAGE}`);
@@ -374,6 +395,9 @@ async function main(args: string[]): Promise<number> {
   }
   const images = await loadImages(parsed.images);
   const labels = parsed.labels ? parseLabelsCsv(await Deno.readTextFile(parsed.labels)) : undefined;
+  const apiToken = parsed.apiTokenFile !== undefined
+    ? (await Deno.readTextFile(parsed.apiTokenFile)).split(/\r?\n/)[0]
+    : parsed.apiToken ?? (Deno.env.get("FR_API_TOKEN") || undefined);
   const encoder = new TextEncoder();
   const terminal = Deno.stderr.isTerminal();
   let shownTenth = -1;
@@ -383,6 +407,7 @@ async function main(args: string[]): Promise<number> {
     labels,
     concurrency: parsed.concurrency,
     count: parsed.count,
+    apiToken,
   }, {
     send: (request) => fetch(request, { signal: AbortSignal.timeout(parsed.timeoutMs) }),
     nowMs: () => performance.now(),

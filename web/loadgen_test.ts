@@ -179,3 +179,42 @@ Deno.test("loadImages reads image files from a directory or a zip, sorted, skipp
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("runLoad sends the API token, and a service that requires one counts its absence as failures", async () => {
+  const token = "loadgen-token-0123456789";
+  const stack = await openTestStack({ web: { apiToken: token } });
+  const stop = new AbortController();
+  const worker = runTestWorker(stack, labelFromImage, stop.signal, 2);
+  try {
+    const images = [{ name: "test_00.jpg", bytes: encoder.encode("Paul") }];
+    const deps = { send: (r: Request) => Promise.resolve(stack.app.fetch(r)), nowMs: () => 0 };
+    const ok = await runLoad({ url: "http://web.test/", images, count: 4, apiToken: token }, deps);
+    assert.equal(ok.successes, 4);
+    const refused = await runLoad({ url: "http://web.test/", images, count: 2 }, deps);
+    assert.equal(refused.failures, 2);
+    assert.deepEqual(refused.statuses, { "401": 2 });
+    assert.deepEqual(
+      parseLoadgenArgs(["--url", "http://h/", "--images", "d", "--api-token-file", "t"])
+        .apiTokenFile,
+      "t",
+    );
+    assert.throws(
+      () =>
+        parseLoadgenArgs([
+          "--url",
+          "http://h/",
+          "--images",
+          "d",
+          "--api-token",
+          "a",
+          "--api-token-file",
+          "t",
+        ]),
+      /not both/,
+    );
+  } finally {
+    stop.abort();
+    await worker;
+    await stack.close();
+  }
+});

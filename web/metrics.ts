@@ -264,8 +264,9 @@ export class WebMetrics {
   readonly web: Gauge = this.registry.register(
     new Gauge(
       "fr_web_requests",
-      "Web tier bookkeeping: waiting (HTTP requests blocked on an answer), pending (accepted, " +
-        "unanswered), results (answers kept for GET /requests/:id).",
+      "Web tier bookkeeping: uploading (bodies being received), waiting (HTTP requests " +
+        "blocked on an answer), pending (accepted, unanswered), results (answers kept for " +
+        "GET /requests/:id).",
       ["kind"],
     ),
   );

@@ -26,13 +26,36 @@ export {
   createApp,
   REQUEST_TIMEOUT_MS_DEFAULT,
   UPLOAD_BYTES_MAX_DEFAULT,
+  UPLOAD_BYTES_PER_SECOND_MIN_DEFAULT,
   UPLOAD_FIELD,
+  UPLOAD_IDLE_MS_MAX_DEFAULT,
+  UPLOAD_RATE_GRACE_MS_DEFAULT,
   UPLOAD_TIMEOUT_MS_DEFAULT,
   type WebDeps,
   type WebLogEvent,
   type WebOptions,
 } from "./app.ts";
 export { WebError, type WebErrorCode } from "./errors.ts";
+export {
+  API_TOKEN_CHARS_MAX,
+  API_TOKEN_CHARS_MIN,
+  bearerAuth,
+  type BearerAuthOptions,
+  validateApiToken,
+} from "./auth.ts";
+export {
+  type PaceVerdict,
+  type UploadCounts,
+  uploadPace,
+  type UploadPaceLimits,
+  type UploadProgress,
+  type UploadSlot,
+  uploadSlots,
+  type UploadSlotsOptions,
+  type UploadWatch,
+  watchUpload,
+} from "./client_limits.ts";
+export { PATH_PLACEHOLDER, redactPaths } from "./redact.ts";
 export { HealthBoard, type HealthIssue, type HealthReport, type RefusalStatus } from "./health.ts";
 export {
   FILE_NAME_CHARS_MAX_DEFAULT,

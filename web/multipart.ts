@@ -22,6 +22,8 @@ export interface MultipartLimits {
    * with `signal.reason` (the web tier's upload time limit uses this).
    */
   signal?: AbortSignal;
+  /** Called with the size of each chunk of the body as it is read (the upload's pace watch). */
+  onBytes?: (byteCount: number) => void;
 }
 
 /** The body is not well-formed multipart, or lacks the file field: the client's fault (400). */
@@ -62,7 +64,12 @@ export interface FilePart {
    * error; this keeps the original so the caller can answer 400 or 413.
    */
   failure(): Error | undefined;
-  /** Reads what follows the file part (bounded by `bodyBytesMax`) and releases the body. */
+  /**
+   * Reads what follows the file part (bounded by `bodyBytesMax`) and releases the body. A broken
+   * or oversize tail is dropped, but a read cut off by `signal` (the body stopped short of its
+   * Content-Length and the upload timed out) rejects with the signal's reason: the upload did not
+   * arrive whole.
+   */
   finish(): Promise<void>;
   /** Abandons the body (when the file will not be stored). */
   cancel(reason: string): Promise<void>;
@@ -149,7 +156,7 @@ export async function openFilePart(
       throw new RangeError(`${name} must be a positive integer, got ${value}`);
     }
   }
-  const input = new ByteInput(body, limits.bodyBytesMax, limits.signal);
+  const input = new ByteInput(body, limits.bodyBytesMax, limits.signal, limits.onBytes);
   const delimiter = encoder.encode(`\r\n--${boundary}`);
   try {
     // A virtual CRLF lets the first boundary match the same delimiter as the others.
@@ -376,11 +383,18 @@ class ByteInput {
   failure: Error | undefined;
 
   readonly #signal: AbortSignal | undefined;
+  readonly #onBytes: ((byteCount: number) => void) | undefined;
 
-  constructor(body: ReadableStream<Uint8Array>, bodyBytesMax: number, signal?: AbortSignal) {
+  constructor(
+    body: ReadableStream<Uint8Array>,
+    bodyBytesMax: number,
+    signal?: AbortSignal,
+    onBytes?: (byteCount: number) => void,
+  ) {
     this.#reader = body.getReader();
     this.#bodyBytesMax = bodyBytesMax;
     this.#signal = signal;
+    this.#onBytes = onBytes;
     // Cancelling ends a read that is waiting on a slow client; #fill then reports the reason.
     signal?.addEventListener("abort", () => {
       this.#reader.cancel(String(signal.reason)).catch(() => {});
@@ -417,6 +431,7 @@ class ByteInput {
       return false;
     }
     this.#bodyBytes += result.value.byteLength;
+    this.#onBytes?.(result.value.byteLength);
     if (this.#bodyBytes > this.#bodyBytesMax) {
       this.failure = new UploadTooLargeError(
         "bodyBytesMax",
@@ -443,6 +458,9 @@ class ByteInput {
   async takeThrough(needle: Uint8Array, bytesMax: number): Promise<Uint8Array | null> {
     for (let from = 0;;) {
       const at = indexOf(this.#buffer, needle, from);
+      // The limit holds however the bytes arrived: a block that came in one large chunk is
+      // found at once and must still be measured (a 60 KB part header used to pass here).
+      if (at > bytesMax) return null;
       if (at !== -1) {
         const out = this.#buffer.subarray(0, at);
         this.#buffer = this.#buffer.subarray(at + needle.byteLength);
@@ -460,6 +478,7 @@ class ByteInput {
     for (;;) {
       const at = indexOf(this.#buffer, needle);
       if (at !== -1) {
+        if (skipped + at > bytesMax) return false;
         this.#buffer = this.#buffer.subarray(at + needle.byteLength);
         return true;
       }
@@ -504,8 +523,14 @@ class ByteInput {
     try {
       this.#buffer = new Uint8Array(0);
       while (await this.#fill()) this.#buffer = new Uint8Array(0);
-    } catch {
-      // What follows the file does not matter; a broken or oversize tail is just dropped.
+    } catch (error) {
+      // What follows the file does not matter; a broken or oversize tail is just dropped. But a
+      // tail that never comes (a Content-Length longer than the body) is an upload that did not
+      // arrive: it used to be answered 200 once uploadTimeoutMs had passed.
+      if (this.#signal?.aborted) {
+        await this.cancel("aborted");
+        throw error;
+      }
     }
     await this.cancel("done");
   }

@@ -228,3 +228,41 @@ Deno.test("openFilePart bounds part headers and the number of parts", async () =
     RangeError,
   );
 });
+
+Deno.test("openFilePart enforces partHeaderBytesMax however the header block arrives", async () => {
+  const b = "bnd";
+  const disposition = 'Content-Disposition: form-data; name="inputFile"; filename="a.jpg"';
+  /** A file part whose header block (everything before its blank line) is `blockBytes` long. */
+  const withHeaderBlock = (blockBytes: number) => {
+    const pad = "X-Pad: ";
+    const filler = "h".repeat(blockBytes - disposition.length - 2 - pad.length);
+    return manual(b, `${disposition}\r\n${pad}${filler}\r\n\r\nx`);
+  };
+  for (const blockBytes of [17_000, 60_000]) {
+    for (const sizes of [[1 << 20], [1024], [7]]) {
+      await assert.rejects(
+        () => openFilePart(chunked(withHeaderBlock(blockBytes), sizes), b, "inputFile", LIMITS),
+        /partHeaderBytesMax = 16384/,
+        `a ${blockBytes}-byte header block in chunks of ${sizes[0]} bytes`,
+      );
+    }
+  }
+  // The limit itself is allowed, in one chunk as in many.
+  for (const sizes of [[1 << 20], [1024]]) {
+    const { bytes } = await readFile(chunked(withHeaderBlock(16_384), sizes), b);
+    assert.deepEqual(bytes, encoder.encode("x"));
+  }
+});
+
+Deno.test("openFilePart bounds the preamble by partHeaderBytesMax, in one chunk too", async () => {
+  const b = "bnd";
+  const body = encoder.encode(`${"p".repeat(20_000)}\r\n`);
+  const file = manual(b, 'Content-Disposition: form-data; name="inputFile"; filename="a"\r\n\r\nx');
+  const all = new Uint8Array(body.length + file.length);
+  all.set(body);
+  all.set(file, body.length);
+  await assert.rejects(
+    () => openFilePart(chunked(all), b, "inputFile", LIMITS),
+    /no opening boundary/,
+  );
+});

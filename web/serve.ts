@@ -9,7 +9,11 @@ export interface ServeWebOptions {
   port?: number;
   /** The interface to bind. @default {"0.0.0.0"} */
   hostname?: string;
-  /** Aborting it stops accepting and lets open requests finish. */
+  /**
+   * Aborting it stops accepting connections and lets open requests finish (`server.shutdown()`;
+   * `Deno.serve`'s own `signal` option would close every connection at once, dropping clients
+   * that wait for an answer).
+   */
   signal?: AbortSignal;
   /** Called once listening, with the bound address. @default {ignore} */
   onListen?: (addr: Deno.NetAddr) => void;
@@ -32,17 +36,21 @@ export interface ServeWebOptions {
  * ```
  */
 export function serveWeb(
-  app: { fetch: (request: Request) => Response | Promise<Response> },
+  app: { fetch: (request: Request, env: Deno.ServeHandlerInfo) => Response | Promise<Response> },
   options: ServeWebOptions = {},
 ): Deno.HttpServer<Deno.NetAddr> {
   const port = options.port ?? 8000;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new RangeError(`port must be an integer in 0..65535, got ${port}`);
   }
-  return Deno.serve({
+  // The handler info (remote address) becomes hono's `c.env`: per-client upload limits read it.
+  const server = Deno.serve({
     port,
     hostname: options.hostname ?? "0.0.0.0",
-    signal: options.signal,
     onListen: options.onListen ?? (() => {}),
-  }, (request) => app.fetch(request));
+  }, (request, info) => app.fetch(request, info));
+  const signal = options.signal;
+  if (signal?.aborted) server.shutdown();
+  else signal?.addEventListener("abort", () => server.shutdown(), { once: true });
+  return server;
 }

@@ -41,9 +41,16 @@ async function main(): Promise<number> {
   const workerName = Deno.env.get("FR_INSTANCE_NAME") ?? `worker-${Deno.pid}`;
   const log: WorkerLog = (line) =>
     console.log(JSON.stringify({ component: "worker", worker: workerName, ...line }));
+  // The first SIGTERM/SIGINT finishes the request in hand (its client may be waiting through a
+  // web tier's drain) and takes no more; a second releases it at once for another worker. The
+  // local fleet's SIGKILL after its stop grace bounds both.
+  const stopReceiving = new AbortController();
   const abort = new AbortController();
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(signal, () => abort.abort());
+    Deno.addSignalListener(signal, () => {
+      if (stopReceiving.signal.aborted) abort.abort();
+      else stopReceiving.abort();
+    });
   }
 
   const names = serviceNames(config);
@@ -65,6 +72,7 @@ async function main(): Promise<number> {
       keepAliveMs: config.keepAliveMs,
       visibilityTimeoutMs: config.visibilityTimeoutMs,
       signal: abort.signal,
+      stopReceiving: stopReceiving.signal,
       log,
     });
   } finally {

@@ -91,6 +91,11 @@ export interface WorkerOptions {
   readonly requestsMax?: number;
   /** Ends the loop: a long poll returns at once, a request being recognised is released. */
   readonly signal?: AbortSignal;
+  /**
+   * Ends the loop gracefully: a long poll returns at once and no request is received any more,
+   * but the one being recognised is finished and answered first (a process's first SIGTERM).
+   */
+  readonly stopReceiving?: AbortSignal;
   /** @default {a no-op} */
   readonly log?: WorkerLog;
 }
@@ -122,8 +127,8 @@ export const VISIBILITY_TIMEOUT_MS_MIN = 1_000;
 
 /** Resolved options; see {@linkcode resolveWorkerOptions}. */
 export type ResolvedWorkerOptions =
-  & Required<Omit<WorkerOptions, "signal" | "log">>
-  & Pick<WorkerOptions, "signal">
+  & Required<Omit<WorkerOptions, "signal" | "stopReceiving" | "log">>
+  & Pick<WorkerOptions, "signal" | "stopReceiving">
   & { readonly log: WorkerLog };
 
 /**
@@ -181,11 +186,12 @@ export async function runWorker(deps: WorkerDeps, options: WorkerOptions): Promi
   const counts = { answered: 0, refused: 0, released: 0 };
   let handled = 0;
   for (;;) {
-    if (o.signal?.aborted) return { reason: "aborted", ...counts };
+    if (o.signal?.aborted || o.stopReceiving?.aborted) return { reason: "aborted", ...counts };
     if (handled >= o.requestsMax) return { reason: "requestsMax", ...counts };
     const message = await receiveOne(deps.queue, clock, o);
     if (message === undefined) {
-      return { reason: o.signal?.aborted ? "aborted" : "idle", ...counts };
+      const stopped = o.signal?.aborted || o.stopReceiving?.aborted;
+      return { reason: stopped ? "aborted" : "idle", ...counts };
     }
     const outcome = await handleMessage(deps, clock, o, message);
     counts[outcome]++;
@@ -200,15 +206,17 @@ async function receiveOne(
   o: ResolvedWorkerOptions,
 ): Promise<ReceivedMessage | undefined> {
   const deadlineMs = clock.nowMs() + o.keepAliveMs;
+  const stops = [o.signal, o.stopReceiving].filter((s) => s !== undefined);
+  const signal = stops.length > 1 ? AbortSignal.any(stops) : stops[0];
   for (;;) {
     const waitMs = Math.min(WAIT_MS_MAX, Math.max(0, Math.ceil(deadlineMs - clock.nowMs())));
     const [message] = await queue.receive(o.routes.requestQueue, {
       waitMs,
       visibilityTimeoutMs: o.visibilityTimeoutMs,
-      signal: o.signal,
+      signal,
     });
     if (message !== undefined) return message;
-    if (o.signal?.aborted || clock.nowMs() >= deadlineMs) return undefined;
+    if (signal?.aborted || clock.nowMs() >= deadlineMs) return undefined;
   }
 }
 

@@ -339,3 +339,32 @@ Deno.test("resolveWorkerOptions rejects bad settings, naming them", () => {
   assert.throws(() => resolveWorkerOptions({ ...options, workerName: "" }), /workerName/);
   assert.equal(resolveWorkerOptions(options).keepAliveMs, 0);
 });
+
+Deno.test("runWorker finishes and answers the request in hand when stopReceiving aborts, and takes no more", async () => {
+  const stack = await openStack();
+  try {
+    await submit(stack, "s1", "first.jpg", new Uint8Array([1]));
+    await submit(stack, "s2", "second.jpg", new Uint8Array([2]));
+    const stopReceiving = new AbortController();
+    const gate = Promise.withResolvers<void>();
+    const started = Promise.withResolvers<void>();
+    const slow: Recognize = async (bytes) => {
+      started.resolve();
+      await gate.promise;
+      return byFirstByte(bytes);
+    };
+    const working = runWorker({ ...stack, recognize: slow }, {
+      ...options,
+      stopReceiving: stopReceiving.signal,
+    });
+    await started.promise;
+    stopReceiving.abort();
+    gate.resolve();
+    const report = await working;
+    assert.deepEqual(report, { reason: "aborted", answered: 1, refused: 0, released: 0 });
+    assert.deepEqual((await responses(stack)).map((r) => r.id), ["s1"]);
+    assert.equal((await stack.queue.counts(routes.requestQueue)).visible, 1, "s2 left queued");
+  } finally {
+    await stack.close();
+  }
+});

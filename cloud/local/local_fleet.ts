@@ -257,6 +257,10 @@ export class LocalFleet implements Fleet {
         stdin: "null",
         stdout: this.#options.output,
         stderr: this.#options.output,
+        // A session of its own: a terminal's Ctrl-C goes to the whole foreground process group,
+        // and would stop the workers mid-request while the web tier drains. The fleet stops
+        // them itself (SIGTERM, then SIGKILL after stopGraceMs).
+        detached: true,
       }).spawn();
     } catch (error) {
       await this.#transition(row.id, ["pending"], "stopped", null, null);
