@@ -6,6 +6,7 @@
  */
 import { ImageError } from "./errors.ts";
 import type { RgbImage } from "./rgb_image.ts";
+import type { SizeCheck } from "./_gif_header.ts";
 
 /** What a BMP's headers say, before any pixel is read. */
 export interface BmpHeader {
@@ -66,9 +67,10 @@ const rowBytes = (width: number, bits: number) => Math.floor((bits * width + 31)
 
 /**
  * Reads the file and DIB headers and the palette.
+ * @param checkSize throws when the declared size is over the limits
  * @throws {ImageError} `truncated`, `corrupt`, `unsupported_format` or `dimensions_invalid`
  */
-export function readBmpHeader(bytes: Uint8Array): BmpHeader {
+export function readBmpHeader(bytes: Uint8Array, checkSize: SizeCheck): BmpHeader {
   if (bytes.length < FILE_HEADER_BYTES + 4) throw truncated("the end of its header");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const pixelsAt = view.getUint32(10, true);
@@ -92,6 +94,7 @@ export function readBmpHeader(bytes: Uint8Array): BmpHeader {
       { format: "bmp" },
     );
   }
+  checkSize(width, height);
   if (compression === 4 || compression === 5) {
     throw unsupported(`holds an embedded ${compression === 4 ? "JPEG" : "PNG"}`);
   }

@@ -5,6 +5,9 @@
  */
 import { ImageError } from "./errors.ts";
 
+/** Called with the declared size as soon as it is known, so limits apply before anything else. */
+export type SizeCheck = (width: number, height: number) => void;
+
 /** What a GIF's blocks say, before any pixel is decoded. */
 export interface GifHeader {
   width: number;
@@ -79,11 +82,16 @@ function skipSubBlocks(bytes: Uint8Array, from: number): number {
  * Reads the logical screen and counts image descriptors.
  * @param bytes a whole file that starts with GIF87a or GIF89a
  * @param framesMax stop counting (and refuse) past this many frames
+ * @param checkSize throws when the canvas is over the limits
  * @throws {ImageError} `truncated` when the first frame's data is cut off; `corrupt` for an
  * unknown block or a first frame outside the canvas; `dimensions_invalid` for a zero size;
  * `too_large` for more than `framesMax` frames
  */
-export function readGifHeader(bytes: Uint8Array, framesMax: number): GifHeader {
+export function readGifHeader(
+  bytes: Uint8Array,
+  framesMax: number,
+  checkSize: SizeCheck,
+): GifHeader {
   if (bytes.length < HEADER_BYTES) throw truncated(bytes.length, "header");
   const width = bytes[6] | (bytes[7] << 8);
   const height = bytes[8] | (bytes[9] << 8);
@@ -95,6 +103,7 @@ export function readGifHeader(bytes: Uint8Array, framesMax: number): GifHeader {
       { format: "gif" },
     );
   }
+  checkSize(width, height);
   const flags = bytes[10];
   let at = HEADER_BYTES + (flags & 0x80 ? 3 * (2 << (flags & 7)) : 0);
   const tableEnd = at;

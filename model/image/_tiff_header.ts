@@ -5,6 +5,7 @@
  * @module
  */
 import { ImageError } from "./errors.ts";
+import type { SizeCheck } from "./_gif_header.ts";
 
 /** What IFD0 says, before any pixel is decoded. */
 export interface TiffHeader {
@@ -42,6 +43,8 @@ const TAG_STRIP_OFFSETS = 273;
 const TAG_STRIP_BYTES = 279;
 const TAG_TILE_OFFSETS = 324;
 const TAG_TILE_BYTES = 325;
+/** Tags up to this one (sizes, depths, strips, tiles) are needed to decode anything. */
+const TAG_BYTES_LAST_ESSENTIAL = TAG_TILE_BYTES;
 /** Sub-directory pointers (SubIFDs, EXIF, GPS, interoperability): never followed. */
 const POINTER_TAGS = new Set([330, 34665, 34853, 40965]);
 const SAMPLES_MAX = 5;
@@ -151,9 +154,10 @@ function checkDataInside(directory: Record<string, unknown>, length: number): vo
 /**
  * Reads IFD0 of a classic (not Big) TIFF.
  * @param bytes a whole file that starts with II*\0 or MM\0*
+ * @param checkSize throws when the declared size is over the limits
  * @throws {ImageError} `truncated`, `corrupt`, `unsupported_format` or `dimensions_invalid`
  */
-export function readTiffHeader(bytes: Uint8Array): TiffHeader {
+export function readTiffHeader(bytes: Uint8Array, checkSize: SizeCheck): TiffHeader {
   if (bytes.length < 8) throw truncated("its header ends");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const little = bytes[0] === 0x49;
@@ -166,6 +170,7 @@ export function readTiffHeader(bytes: Uint8Array): TiffHeader {
   }
   if (ifd + 2 + entries * 12 > bytes.length) throw truncated("the end of its first directory");
   const directory: Record<string, unknown> = {};
+  const cutTags: number[] = [];
   for (let i = 0; i < entries; i++) {
     const at = ifd + 2 + i * 12;
     const tag = view.getUint16(at, little);
@@ -176,10 +181,9 @@ export function readTiffHeader(bytes: Uint8Array): TiffHeader {
     const valueBytes = size * count;
     const valueAt = valueBytes <= 4 ? at + 8 : view.getUint32(at + 8, little);
     if (valueAt + valueBytes > bytes.length) {
-      if (tag === TAG_STRIP_OFFSETS || tag === TAG_STRIP_BYTES || tag < TAG_ORIENTATION) {
-        throw truncated(`the values of its tag ${tag}`);
-      }
-      continue; // an unreadable optional tag (a description, a date) costs nothing
+      // Missing essentials (offsets, depths) are reported once the size has been checked.
+      cutTags.push(tag);
+      continue;
     }
     directory[`t${tag}`] = readValues(view, bytes, type, count, valueAt, little);
   }
@@ -196,11 +200,15 @@ export function readTiffHeader(bytes: Uint8Array): TiffHeader {
       { format: "tiff" },
     );
   }
+  checkSize(width, height);
   const samples = numbers(directory, TAG_SAMPLES)?.[0] ?? 1;
   const bits = numbers(directory, TAG_BITS) ?? [1];
   if (samples < 1 || samples > SAMPLES_MAX) throw unsupported(`has ${samples} samples per pixel`);
   if (bits.some((b) => !BITS_SUPPORTED.has(b))) {
     throw unsupported(`has ${bits.join("/")} bits per sample`);
+  }
+  if (cutTags.some((tag) => tag <= TAG_BYTES_LAST_ESSENTIAL)) {
+    throw truncated(`the values of its tag ${cutTags[0]}`);
   }
   checkDataInside(directory, bytes.length);
   const orientation = numbers(directory, TAG_ORIENTATION)?.[0] ?? 1;

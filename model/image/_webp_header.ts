@@ -6,6 +6,7 @@
  */
 import { ImageError } from "./errors.ts";
 import { readExifOrientation } from "./_exif.ts";
+import type { SizeCheck } from "./_gif_header.ts";
 
 /** What a WebP's chunks say, before any pixel is decoded. */
 export interface WebpHeader {
@@ -164,9 +165,10 @@ function firstFrameOf(anmf: Chunk, canvasWidth: number, canvasHeight: number) {
 /**
  * Reads a WebP's chunk list.
  * @param bytes a whole file that starts with RIFF....WEBP
+ * @param checkSize throws when the declared size is over the limits
  * @throws {ImageError} `truncated`, `corrupt` or `dimensions_invalid`
  */
-export function readWebpHeader(bytes: Uint8Array): WebpHeader {
+export function readWebpHeader(bytes: Uint8Array, checkSize: SizeCheck): WebpHeader {
   if (bytes.length < RIFF_HEADER_BYTES + CHUNK_HEADER_BYTES) {
     throw truncated(bytes.length, "header");
   }
@@ -174,15 +176,14 @@ export function readWebpHeader(bytes: Uint8Array): WebpHeader {
   const riffEnd = Math.min(8 + view.getUint32(4, true), bytes.length);
   const declaredEnd = 8 + view.getUint32(4, true);
   const list = chunks(bytes, RIFF_HEADER_BYTES, riffEnd, "RIFF");
-  if (declaredEnd > bytes.length) {
-    // The RIFF size promises more than we have: a cut file, unless only padding is missing.
-    if (declaredEnd - bytes.length > 1) throw truncated(bytes.length, "last chunk");
-  }
+  // libwebp refuses a file shorter than its RIFF size, even by a padding byte.
+  if (declaredEnd > bytes.length) throw truncated(bytes.length, "last chunk");
   const first = list[0];
   if (first === undefined) throw truncated(bytes.length, "header");
   if (first.id === "VP8 " || first.id === "VP8L") {
     const { width, height } = bitstreamSize(first);
     if (width === 0 || height === 0) throw invalidSize(width, height);
+    checkSize(width, height);
     return { width, height, orientation: 1, frames: 0 };
   }
   if (first.id !== "VP8X") throw corrupt(`its first chunk is "${first.id}", not VP8, VP8L or VP8X`);
@@ -190,6 +191,7 @@ export function readWebpHeader(bytes: Uint8Array): WebpHeader {
   const flags = first.payload[0];
   const width = uint24(first.payload, 4) + 1;
   const height = uint24(first.payload, 7) + 1;
+  checkSize(width, height);
   const orientation = orientationOf(list.find((c) => c.id === "EXIF"));
   const frames = list.filter((c) => c.id === "ANMF");
   if (flags & VP8X_FLAG_ANIMATION) {

@@ -317,28 +317,28 @@ function probeWithLimits(bytes: Uint8Array, limits: Limits): Probe {
       });
     }
     case "webp": {
-      const header = readWebpHeader(bytes);
-      checkPixels(format, header.width, header.height, limits);
+      const header = readWebpHeader(bytes, (w, h) => checkPixels(format, w, h, limits));
       tooManyFrames(format, header.frames, limits);
       return probeOf({ format, header }, header.width, header.height, header.orientation, {
         frames: Math.max(1, header.frames),
       });
     }
     case "gif": {
-      const header = readGifHeader(bytes, limits.framesMax);
-      checkPixels(format, header.width, header.height, limits);
+      const header = readGifHeader(
+        bytes,
+        limits.framesMax,
+        (w, h) => checkPixels(format, w, h, limits),
+      );
       return probeOf({ format, header }, header.width, header.height, 1, {
         frames: header.frames,
       });
     }
     case "bmp": {
-      const header = readBmpHeader(bytes);
-      checkPixels(format, header.width, header.height, limits);
+      const header = readBmpHeader(bytes, (w, h) => checkPixels(format, w, h, limits));
       return probeOf({ format, header }, header.width, header.height, 1);
     }
     case "tiff": {
-      const header = readTiffHeader(bytes);
-      checkPixels(format, header.width, header.height, limits);
+      const header = readTiffHeader(bytes, (w, h) => checkPixels(format, w, h, limits));
       return probeOf({ format, header }, header.width, header.height, header.orientation);
     }
     case "heic":
