@@ -4,7 +4,8 @@
  * node_modules), so a process that only sees JPEGs never pays for them:
  * - WebP: libwebp from `@jsquash/webp`; AVIF: libavif + dav1d from `@jsquash/avif`;
  * - HEIC: libheif + libde265 from `libheif-js`;
- * - TIFF: `utif2` (JavaScript); GIF: `omggif` (JavaScript).
+ * - TIFF: `utif2` (JavaScript).
+ * (GIF and BMP are decoded by our own code: `_gif.ts`, `_bmp.ts`.)
  *
  * The WebAssembly codecs are Emscripten modules. Each image gets a fresh instance of the
  * compiled module, so an abort or a grown heap never outlives the image that caused it, and we
@@ -193,7 +194,6 @@ export async function decodeHeicPixels(bytes: Uint8Array): Promise<DecodedPixels
 }
 
 let utif: Promise<Record<string, unknown>> | undefined;
-let omggif: Promise<Record<string, unknown>> | undefined;
 
 function loadJs(
   cache: Promise<Record<string, unknown>> | undefined,
@@ -228,26 +228,6 @@ export async function decodeTiffPixels(
   if (!ifd.data) throw new CodecFailure("UTIF could not decode the image data");
   const rgba = (UTIF.toRGBA8 as (ifd: unknown) => Uint8Array)(ifd);
   return { width: ifd.width, height: ifd.height, channels: 4, data: rgba };
-}
-
-/** Decodes a one-frame GIF (as the header reader builds it) to RGBA. */
-export async function decodeGifPixels(bytes: Uint8Array): Promise<DecodedPixels> {
-  omggif = loadJs(omggif, async () => {
-    const module = await import("omggif");
-    return (module.default ?? module) as Record<string, unknown>;
-  }, "omggif");
-  omggif.catch(() => omggif = undefined);
-  const { GifReader } = await omggif as {
-    GifReader: new (bytes: Uint8Array) => {
-      width: number;
-      height: number;
-      decodeAndBlitFrameRGBA(frame: number, pixels: Uint8Array): void;
-    };
-  };
-  const reader = new GifReader(bytes);
-  const data = new Uint8Array(reader.width * reader.height * 4);
-  reader.decodeAndBlitFrameRGBA(0, data);
-  return { width: reader.width, height: reader.height, channels: 4, data };
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 import { ImageError } from "./errors.ts";
-import type { SizeCheck } from "./_gif_header.ts";
+import type { SizeCheck } from "./_gif.ts";
 
 /** What IFD0 says, before any pixel is decoded. */
 export interface TiffHeader {

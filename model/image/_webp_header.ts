@@ -6,7 +6,7 @@
  */
 import { ImageError } from "./errors.ts";
 import { readExifOrientation } from "./_exif.ts";
-import type { SizeCheck } from "./_gif_header.ts";
+import type { SizeCheck } from "./_gif.ts";
 
 /** What a WebP's chunks say, before any pixel is decoded. */
 export interface WebpHeader {

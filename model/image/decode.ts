@@ -16,7 +16,7 @@ import { readJpegHeader, readJpegScans } from "./_jpeg_header.ts";
 import { pngReachesEnd, readPngHeader } from "./_png_header.ts";
 import { applyOrientation, swapsAxes } from "./_orientation.ts";
 import { readWebpHeader, type WebpHeader } from "./_webp_header.ts";
-import { type GifHeader, readGifHeader } from "./_gif_header.ts";
+import { decodeGifPixels, type GifHeader, readGifHeader } from "./_gif.ts";
 import { readTiffHeader, type TiffHeader } from "./_tiff_header.ts";
 import { type BmpHeader, decodeBmpPixels, readBmpHeader } from "./_bmp.ts";
 import { type HeifHeader, readHeifHeader } from "./_heif_header.ts";
@@ -24,7 +24,6 @@ import {
   CodecLoadError,
   decodeAvifPixels,
   type DecodedPixels,
-  decodeGifPixels,
   decodeHeicPixels,
   decodeTiffPixels,
   decodeWebpPixels,
@@ -520,10 +519,7 @@ async function decodeStored(
     case "webp":
       return { image: await decodeWebp(probe, parsed.header, bytes), oriented: false };
     case "gif":
-      return {
-        image: exactSize(probe, await decodeGifPixels(parsed.header.firstFrame)),
-        oriented: false,
-      };
+      return { image: decodeGifPixels(parsed.header), oriented: false };
     case "bmp":
       return { image: decodeBmpPixels(bytes, parsed.header), oriented: false };
     case "tiff":
