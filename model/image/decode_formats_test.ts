@@ -263,6 +263,41 @@ Deno.test("decodeImage applies the EXIF orientation of a WebP and a TIFF", async
   assert.deepEqual((await decodeImage(tiff)).data, turned.data);
 });
 
+Deno.test("decodeImage applies an AVIF's irot rotation (libavif leaves it to the caller)", async () => {
+  // Left half red, right half blue; the encoder's colr property (19 bytes) is overwritten with
+  // an irot property of the same size, so no offset in the file moves.
+  const halves: RgbImage = {
+    width: 6,
+    height: 4,
+    data: new Uint8Array(6 * 4 * 3).map((_, i) =>
+      Math.floor(i / 3) % 6 < 3 ? (i % 3 === 0 ? 255 : 0) : (i % 3 === 2 ? 255 : 0)
+    ),
+  };
+  const avif = await encodeAvif(halves, 100);
+  const colr = avif.findIndex((_, i) =>
+    avif[i] === 0x63 && avif[i + 1] === 0x6f && avif[i + 2] === 0x6c && avif[i + 3] === 0x72
+  );
+  assert.ok(colr > 0, "the encoder wrote a colr property");
+  const size = new DataView(avif.buffer).getUint32(colr - 4);
+  const layout = (image: RgbImage) =>
+    Array.from(
+      { length: image.height },
+      (_, y) =>
+        Array.from({ length: image.width }, (_, x) =>
+          image.data[(y * image.width + x) * 3] > 128 ? "R" : "B").join(""),
+    );
+  // irot angle n turns the image n × 90° anticlockwise.
+  for (const [angle, orientation, want] of [[1, 8, "BBBB"], [3, 6, "RRRR"]] as const) {
+    const turned = avif.slice();
+    turned.set([0x69, 0x72, 0x6f, 0x74, angle], colr);
+    turned.fill(0, colr + 5, colr - 4 + size);
+    assert.equal(probeImage(turned).orientation, orientation);
+    const image = await decodeImage(turned);
+    assert.deepEqual([image.width, image.height], [4, 6]);
+    assert.deepEqual(layout(image).slice(0, 3), [want, want, want], `angle ${angle}`);
+  }
+});
+
 Deno.test("decodeImage takes the first frame of an animated GIF and an animated WebP", async () => {
   const { GifWriter } = (await import("omggif")).default;
   const out = new Uint8Array(8192);
