@@ -3,15 +3,21 @@
  * or an {@linkcode ImageError} that says what was wrong; nothing crashes, and every size that
  * costs memory or time is checked from the header before the pixel decoder runs.
  *
+ * Formats, judged from the bytes: JPEG and PNG (imagescript's decoders, compiled at start-up),
+ * and, each loaded on its first image: WebP (libwebp), GIF (first frame) and BMP (our own
+ * code), TIFF (first image, UTIF), HEIC (libheif) and AVIF (libavif).
+ *
  * Colour decisions (matching what face-api users get from `tf.node.decodeImage(bytes, 3)`):
- * alpha is dropped (not composited), palette and grayscale images are expanded to RGB, 16-bit
- * PNG samples keep their high byte, CMYK/YCCK JPEGs (Adobe APP14) are converted to RGB with the
- * naive `(255 - C)(255 - K) / 255` formula (no ICC profile), and EXIF orientation is applied.
+ * alpha is dropped (not composited; a transparent GIF pixel keeps its palette colour), palette
+ * and grayscale images are expanded to RGB, 16-bit PNG samples keep their high byte, CMYK/YCCK
+ * JPEGs (Adobe APP14) are converted to RGB with the naive `(255 - C)(255 - K) / 255` formula (no
+ * ICC profile), EXIF orientation is applied (JPEG, WebP, TIFF), and so are HEIC's and AVIF's
+ * `irot`/`imir` transformations (their EXIF orientation is ignored, as the HEIF standard says).
  * @module
  */
 import type { RgbImage } from "./rgb_image.ts";
 import { ImageError } from "./errors.ts";
-import { type ImageFormat, sniffImageFormat } from "./format.ts";
+import { DECODABLE_FORMATS, type ImageFormat, sniffImageFormat } from "./format.ts";
 import { readJpegHeader, readJpegScans } from "./_jpeg_header.ts";
 import { pngReachesEnd, readPngHeader } from "./_png_header.ts";
 import { applyOrientation, swapsAxes } from "./_orientation.ts";
@@ -110,7 +116,7 @@ interface Probe extends ImageInfo {
 /** The formats decoded, as the messages name them. */
 export const DECODED_FORMAT_NAMES = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF";
 const WHAT_TO_UPLOAD = `Upload a photo (${DECODED_FORMAT_NAMES}).`;
-const DECODED: readonly string[] = ["jpeg", "png", "webp", "gif", "bmp", "tiff", "heic", "avif"];
+const DECODED: readonly ImageFormat[] = DECODABLE_FORMATS;
 const FORMAT_NAMES: Record<ImageFormat, string> = {
   jpeg: "a JPEG image",
   png: "a PNG image",
