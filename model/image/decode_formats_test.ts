@@ -9,7 +9,7 @@ import { decodeImage, probeImage } from "./decode.ts";
 import { ImageError, type ImageErrorCode } from "./errors.ts";
 import type { ImageFormat } from "./format.ts";
 import { assertRgbImage, type RgbImage } from "./rgb_image.ts";
-import { concatBytes, encodeJpeg, exifTiff, rgbToYcbcr } from "./_test_fixtures.ts";
+import { concatBytes, encodeJpeg, encodePng, exifTiff, rgbToYcbcr } from "./_test_fixtures.ts";
 import {
   encodeAvif,
   encodeBmp,
@@ -471,9 +471,33 @@ Deno.test("decodeImage reports damaged pixel data of the new formats as an Image
 // ---------------------------------------------------------------------------------------------
 // Loading
 
+function photoPixel(image: RgbImage, x: number, y: number): [number, number, number] {
+  const at = (y * image.width + x) * 3;
+  return [image.data[at], image.data[at + 1], image.data[at + 2]];
+}
+
 async function writeAll(dir: string): Promise<string[]> {
   const small = photo(24, 16);
   const files: [string, Uint8Array][] = [
+    [
+      "a.jpg",
+      encodeJpeg({
+        width: 24,
+        height: 16,
+        components: 3,
+        sample: (x, y, c) => rgbToYcbcr(...photoPixel(small, x, y))[c],
+      }),
+    ],
+    [
+      "a.png",
+      encodePng({
+        width: 24,
+        height: 16,
+        colorType: 2,
+        bitDepth: 8,
+        sample: (x, y, c) => photoPixel(small, x, y)[c],
+      }),
+    ],
     ["a.webp", await encodeWebp(small, { quality: 80 })],
     ["a.gif", await encodeGif(small)],
     ["a.bmp", encodeBmp(small)],
@@ -515,7 +539,7 @@ async function runDecoder(flags: string[], paths: string[]) {
   }
 }
 
-Deno.test("decodeImage decodes every format with read permission only (no network, no env, no ffi)", async () => {
+Deno.test("decodeImage decodes all eight formats with read permission only (no network, env or ffi)", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const paths = await writeAll(dir);
