@@ -153,11 +153,20 @@ function heifFailed(value: unknown): value is HeifError {
     (value as HeifError).code?.value !== 0;
 }
 
-/** Decodes a HEIC's primary image to RGB, with its rotation, mirroring and crop applied. */
-export async function decodeHeicPixels(bytes: Uint8Array): Promise<DecodedPixels> {
+/**
+ * Decodes a HEIC's primary image to RGB, with its rotation, mirroring and crop applied.
+ * @param pixelsMax libheif's own size limit is set to this too: a grid image's output size is
+ * in its item data, not in the `ispe` property our header reader checks
+ */
+export async function decodeHeicPixels(
+  bytes: Uint8Array,
+  pixelsMax: number,
+): Promise<DecodedPixels> {
   const heif: Libheif = await instantiate(await heifCodec());
   const context = heif.heif_context_alloc();
   if (!context) throw new CodecFailure("libheif could not allocate a context");
+  // libheif takes a side length and allows its square.
+  heif.heif_context_set_maximum_image_size_limit(context, Math.floor(Math.sqrt(pixelsMax)));
   let handle: unknown;
   let image: { image: unknown; channels: HeifChannel[] } | undefined;
   try {

@@ -515,6 +515,7 @@ function withinHeader(probe: Probe, pixels: DecodedPixels, rotated: boolean): Rg
 async function decodeStored(
   bytes: Uint8Array,
   probe: Probe,
+  limits: Limits,
 ): Promise<{ image: RgbImage; oriented: boolean }> {
   const parsed = probe.parsed;
   switch (parsed.format) {
@@ -537,7 +538,10 @@ async function decodeStored(
       return { image: withinHeader(probe, await decodeAvifPixels(bytes), false), oriented: false };
     case "heic":
       // libheif applies the rotation, mirroring and crop itself.
-      return { image: withinHeader(probe, await decodeHeicPixels(bytes), true), oriented: true };
+      return {
+        image: withinHeader(probe, await decodeHeicPixels(bytes, limits.pixelsMax), true),
+        oriented: true,
+      };
   }
 }
 
@@ -569,10 +573,11 @@ export async function decodeImage(
   bytes: Uint8Array,
   options: DecodeImageOptions = {},
 ): Promise<RgbImage> {
-  const probe = probeWithLimits(bytes, resolveLimits(options));
+  const limits = resolveLimits(options);
+  const probe = probeWithLimits(bytes, limits);
   let stored: { image: RgbImage; oriented: boolean };
   try {
-    stored = await decodeStored(bytes, probe);
+    stored = await decodeStored(bytes, probe, limits);
   } catch (error) {
     if (error instanceof ImageError || error instanceof CodecLoadError) throw error;
     if (error instanceof Error && error.message.startsWith("Cannot load imagescript")) throw error;
