@@ -6,7 +6,7 @@
  */
 import { ImageError } from "./errors.ts";
 import type { RgbImage } from "./rgb_image.ts";
-import type { SizeCheck } from "./_gif.ts";
+import type { SizeCheck } from "./_size_check.ts";
 
 /** What a BMP's headers say, before any pixel is read. */
 export interface BmpHeader {

@@ -8,9 +8,7 @@
  */
 import { ImageError } from "./errors.ts";
 import type { RgbImage } from "./rgb_image.ts";
-
-/** Called with the declared size as soon as it is known, so limits apply before anything else. */
-export type SizeCheck = (width: number, height: number) => void;
+import type { SizeCheck } from "./_size_check.ts";
 
 /** What a GIF's blocks say, before any pixel is decoded. */
 export interface GifHeader {

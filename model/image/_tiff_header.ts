@@ -5,7 +5,7 @@
  * @module
  */
 import { ImageError } from "./errors.ts";
-import type { SizeCheck } from "./_gif.ts";
+import type { SizeCheck } from "./_size_check.ts";
 
 /** What IFD0 says, before any pixel is decoded. */
 export interface TiffHeader {

@@ -6,7 +6,7 @@
  */
 import { ImageError } from "./errors.ts";
 import { readExifOrientation } from "./_exif.ts";
-import type { SizeCheck } from "./_gif.ts";
+import type { SizeCheck } from "./_size_check.ts";
 
 /** What a WebP's chunks say, before any pixel is decoded. */
 export interface WebpHeader {
