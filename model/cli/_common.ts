@@ -91,7 +91,7 @@ export function parseIntFlag(flag: string, text: string, min: number, max: numbe
   return n;
 }
 
-const IMAGE_FILE = /\.(jpe?g|png|gif|webp|bmp|tiff?)$/i;
+const IMAGE_FILE = /\.(jpe?g|png|gif|webp|bmp|tiff?|heic|heif|avif)$/i;
 
 /**
  * Expands IMAGE arguments: files are kept as given; a directory contributes its image files

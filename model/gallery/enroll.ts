@@ -33,6 +33,11 @@ export const IMAGE_EXTENSIONS: readonly string[] = [
   ".bmp",
   ".gif",
   ".webp",
+  ".tif",
+  ".tiff",
+  ".heic",
+  ".heif",
+  ".avif",
 ];
 /** Default for {@linkcode EnrollOptions.imageBytesMax}. */
 export const ENROLL_IMAGE_BYTES_MAX_DEFAULT = 16 * 1024 * 1024;

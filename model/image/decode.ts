@@ -3,18 +3,37 @@
  * or an {@linkcode ImageError} that says what was wrong; nothing crashes, and every size that
  * costs memory or time is checked from the header before the pixel decoder runs.
  *
+ * Formats, judged from the bytes: JPEG and PNG (imagescript's decoders, compiled at start-up),
+ * and, each loaded on its first image: WebP (libwebp), GIF (first frame) and BMP (our own
+ * code), TIFF (first image, UTIF), HEIC (libheif) and AVIF (libavif).
+ *
  * Colour decisions (matching what face-api users get from `tf.node.decodeImage(bytes, 3)`):
- * alpha is dropped (not composited), palette and grayscale images are expanded to RGB, 16-bit
- * PNG samples keep their high byte, CMYK/YCCK JPEGs (Adobe APP14) are converted to RGB with the
- * naive `(255 - C)(255 - K) / 255` formula (no ICC profile), and EXIF orientation is applied.
+ * alpha is dropped (not composited; a transparent GIF pixel keeps its palette colour), palette
+ * and grayscale images are expanded to RGB, 16-bit PNG samples keep their high byte, CMYK/YCCK
+ * JPEGs (Adobe APP14) are converted to RGB with the naive `(255 - C)(255 - K) / 255` formula (no
+ * ICC profile), EXIF orientation is applied (JPEG, WebP, TIFF), and so are HEIC's and AVIF's
+ * `irot`/`imir` transformations (their EXIF orientation is ignored, as the HEIF standard says).
  * @module
  */
 import type { RgbImage } from "./rgb_image.ts";
 import { ImageError } from "./errors.ts";
-import { type ImageFormat, sniffImageFormat } from "./format.ts";
+import { DECODABLE_FORMATS, type ImageFormat, sniffImageFormat } from "./format.ts";
 import { readJpegHeader, readJpegScans } from "./_jpeg_header.ts";
 import { pngReachesEnd, readPngHeader } from "./_png_header.ts";
 import { applyOrientation, swapsAxes } from "./_orientation.ts";
+import { readWebpHeader, type WebpHeader } from "./_webp_header.ts";
+import { decodeGifPixels, type GifHeader, readGifHeader } from "./_gif.ts";
+import { readTiffHeader, type TiffHeader } from "./_tiff_header.ts";
+import { type BmpHeader, decodeBmpPixels, readBmpHeader } from "./_bmp.ts";
+import { type HeifHeader, readHeifHeader } from "./_heif_header.ts";
+import {
+  CodecLoadError,
+  decodeAvifPixels,
+  type DecodedPixels,
+  decodeHeicPixels,
+  decodeTiffPixels,
+  decodeWebpPixels,
+} from "./_format_codecs.ts";
 import {
   decodeJpegPixels,
   decodePngPixels,
@@ -31,6 +50,14 @@ export const IMAGE_PIXELS_MAX = 40_000_000;
 export const IMAGE_BYTES_MAX = 32 * 1024 * 1024;
 /** Default cap on JPEG scans; each is a pass over the whole image, progressive files have ~10. */
 export const JPEG_SCANS_MAX = 100;
+/**
+ * Default cap on the frames of an animated GIF or WebP. Only the first is decoded, but the
+ * header walk that counts them (and finds the first) visits every one.
+ */
+export const IMAGE_FRAMES_MAX = 1000;
+
+/** The formats {@linkcode decodeImage} decodes, judged from the bytes. */
+export type DecodedFormat = "jpeg" | "png" | "webp" | "gif" | "bmp" | "tiff" | "heic" | "avif";
 
 /** Limits for {@linkcode decodeImage} and {@linkcode probeImage}. */
 export interface DecodeImageOptions {
@@ -40,35 +67,56 @@ export interface DecodeImageOptions {
   bytesMax?: number;
   /** Refuse JPEGs with more scans than this. @default {JPEG_SCANS_MAX} */
   jpegScansMax?: number;
+  /** Refuse animated GIFs/WebPs with more frames than this. @default {IMAGE_FRAMES_MAX} */
+  framesMax?: number;
 }
 
 /** What the header of a decodable image says, before any pixel is decoded. */
 export interface ImageInfo {
   /** The format detected from the bytes. */
-  format: "jpeg" | "png";
+  format: DecodedFormat;
   /** Width as displayed, after EXIF orientation. */
   width: number;
   /** Height as displayed, after EXIF orientation. */
   height: number;
-  /** EXIF orientation 1–8 that decoding applies (always 1 for PNG). */
+  /**
+   * Orientation 1–8 (EXIF numbering) that decoding applies: EXIF's in JPEG, WebP and TIFF; the
+   * `irot`/`imir` transformations of HEIC and AVIF; always 1 for PNG, GIF and BMP.
+   */
   orientation: number;
+  /** Frames in an animated GIF or WebP (only the first is decoded); 1 otherwise. */
+  frames: number;
 }
 
 interface Limits {
   pixelsMax: number;
   bytesMax: number;
   jpegScansMax: number;
+  framesMax: number;
 }
 
+/** What each format's header reader found, for its pixel decoder. */
+type Parsed =
+  | { format: "jpeg"; components: number }
+  | { format: "png" }
+  | { format: "webp"; header: WebpHeader }
+  | { format: "gif"; header: GifHeader }
+  | { format: "bmp"; header: BmpHeader }
+  | { format: "tiff"; header: TiffHeader }
+  | { format: "heic" | "avif"; header: HeifHeader };
+
 interface Probe extends ImageInfo {
-  /** Whether the data reaches its end marker (EOI / IEND). */
+  /** Whether the data reaches its end marker (EOI / IEND / the last box). */
   complete: boolean;
   storedWidth: number;
   storedHeight: number;
-  components: number;
+  parsed: Parsed;
 }
 
-const WHAT_TO_UPLOAD = "Upload a JPEG or PNG photo.";
+/** The formats decoded, as the messages name them. */
+export const DECODED_FORMAT_NAMES = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF";
+const WHAT_TO_UPLOAD = `Upload a photo (${DECODED_FORMAT_NAMES}).`;
+const DECODED: readonly ImageFormat[] = DECODABLE_FORMATS;
 const FORMAT_NAMES: Record<ImageFormat, string> = {
   jpeg: "a JPEG image",
   png: "a PNG image",
@@ -107,6 +155,7 @@ function resolveLimits(options: DecodeImageOptions): Limits {
     pixelsMax: positiveInteger("pixelsMax", options.pixelsMax, IMAGE_PIXELS_MAX),
     bytesMax: positiveInteger("bytesMax", options.bytesMax, IMAGE_BYTES_MAX),
     jpegScansMax: positiveInteger("jpegScansMax", options.jpegScansMax, JPEG_SCANS_MAX),
+    framesMax: positiveInteger("framesMax", options.framesMax, IMAGE_FRAMES_MAX),
   };
 }
 
@@ -120,7 +169,7 @@ function cutSignature(bytes: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
-function checkBytes(bytes: Uint8Array, limits: Limits): "jpeg" | "png" {
+function checkBytes(bytes: Uint8Array, limits: Limits): DecodedFormat {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(
       `decodeImage needs a Uint8Array, got ${Object.prototype.toString.call(bytes)}`,
@@ -149,15 +198,15 @@ function checkBytes(bytes: Uint8Array, limits: Limits): "jpeg" | "png" {
       { format: cut },
     );
   }
-  if (format !== "jpeg" && format !== "png") {
+  if (!DECODED.includes(format)) {
     throw new ImageError(
       "unsupported_format",
-      `The file is ${FORMAT_NAMES[format]}, not a JPEG or PNG (file names are not trusted, ` +
-        `only the content). Convert it to JPEG or PNG and upload that.`,
+      `The file is ${FORMAT_NAMES[format]}, not a photo format we decode (file names are not ` +
+        `trusted, only the content). Convert it to ${DECODED_FORMAT_NAMES} and upload that.`,
       { format },
     );
   }
-  return format;
+  return format as DecodedFormat;
 }
 
 function checkPixels(format: ImageFormat, width: number, height: number, limits: Limits): void {
@@ -171,22 +220,55 @@ function checkPixels(format: ImageFormat, width: number, height: number, limits:
   }
 }
 
-function probeWithLimits(bytes: Uint8Array, limits: Limits): Probe {
-  const format = checkBytes(bytes, limits);
-  if (format === "png") {
-    const header = readPngHeader(bytes);
-    checkPixels(format, header.width, header.height, limits);
-    return {
-      format,
-      width: header.width,
-      height: header.height,
-      storedWidth: header.width,
-      storedHeight: header.height,
-      orientation: 1,
-      components: header.colorType === 0 || header.colorType === 4 ? 1 : 3,
-      complete: pngReachesEnd(bytes),
-    };
+function tooManyFrames(format: DecodedFormat, frames: number, limits: Limits): void {
+  if (frames > limits.framesMax) {
+    throw new ImageError(
+      "too_large",
+      `The animation has ${frames} frames, more than the limit of ${limits.framesMax}; only ` +
+        "the first is used. Upload a still image (the frame with the face).",
+      { format },
+    );
   }
+}
+
+/** One orientation (EXIF numbering) doing what `transforms` do one after the other. */
+function composeOrientations(transforms: number[]): number {
+  if (transforms.length <= 1) return transforms[0] ?? 1;
+  const probe = { width: 3, height: 2, data: new Uint8Array(18).map((_, i) => i) };
+  const target = transforms.reduce(applyOrientation, probe);
+  for (let orientation = 1; orientation <= 8; orientation++) {
+    const candidate = applyOrientation(probe, orientation);
+    if (candidate.width === target.width && candidate.data.every((v, i) => v === target.data[i])) {
+      return orientation;
+    }
+  }
+  return 1; // unreachable: the eight orientations form a group
+}
+
+/** A header's stored size, turned into the probe every format shares. */
+function probeOf(
+  parsed: Parsed,
+  storedWidth: number,
+  storedHeight: number,
+  orientation: number,
+  extra: { frames?: number; complete?: boolean } = {},
+): Probe {
+  const swap = swapsAxes(orientation);
+  return {
+    format: parsed.format,
+    width: swap ? storedHeight : storedWidth,
+    height: swap ? storedWidth : storedHeight,
+    storedWidth,
+    storedHeight,
+    orientation,
+    frames: extra.frames ?? 1,
+    complete: extra.complete ?? true,
+    parsed,
+  };
+}
+
+function probeJpeg(bytes: Uint8Array, limits: Limits): Probe {
+  const format = "jpeg";
   const header = readJpegHeader(bytes);
   checkPixels(format, header.width, header.height, limits);
   if (header.components === 4 && header.adobeTransform === undefined) {
@@ -208,17 +290,66 @@ function probeWithLimits(bytes: Uint8Array, limits: Limits): Probe {
       { format },
     );
   }
-  const swap = swapsAxes(header.orientation);
-  return {
-    format,
-    width: swap ? header.height : header.width,
-    height: swap ? header.width : header.height,
-    storedWidth: header.width,
-    storedHeight: header.height,
-    orientation: header.orientation,
-    components: header.components,
-    complete,
-  };
+  const parsed: Parsed = { format, components: header.components };
+  return probeOf(parsed, header.width, header.height, header.orientation, { complete });
+}
+
+function probeHeif(bytes: Uint8Array, format: "heic" | "avif", limits: Limits): Probe {
+  const header = readHeifHeader(bytes, format);
+  checkPixels(format, header.width, header.height, limits);
+  if (!header.complete) {
+    throw new ImageError(
+      "truncated",
+      `The ${format.toUpperCase()} file's last box runs past its ${bytes.length} bytes: the ` +
+        "file was cut off. Upload the complete file.",
+      { format },
+    );
+  }
+  const orientation = composeOrientations(header.transforms);
+  return probeOf({ format, header }, header.width, header.height, orientation);
+}
+
+function probeWithLimits(bytes: Uint8Array, limits: Limits): Probe {
+  const format = checkBytes(bytes, limits);
+  switch (format) {
+    case "jpeg":
+      return probeJpeg(bytes, limits);
+    case "png": {
+      const header = readPngHeader(bytes);
+      checkPixels(format, header.width, header.height, limits);
+      return probeOf({ format }, header.width, header.height, 1, {
+        complete: pngReachesEnd(bytes),
+      });
+    }
+    case "webp": {
+      const header = readWebpHeader(bytes, (w, h) => checkPixels(format, w, h, limits));
+      tooManyFrames(format, header.frames, limits);
+      return probeOf({ format, header }, header.width, header.height, header.orientation, {
+        frames: Math.max(1, header.frames),
+      });
+    }
+    case "gif": {
+      const header = readGifHeader(
+        bytes,
+        limits.framesMax,
+        (w, h) => checkPixels(format, w, h, limits),
+      );
+      return probeOf({ format, header }, header.width, header.height, 1, {
+        frames: header.frames,
+      });
+    }
+    case "bmp": {
+      const header = readBmpHeader(bytes, (w, h) => checkPixels(format, w, h, limits));
+      return probeOf({ format, header }, header.width, header.height, 1);
+    }
+    case "tiff": {
+      const header = readTiffHeader(bytes, (w, h) => checkPixels(format, w, h, limits));
+      return probeOf({ format, header }, header.width, header.height, header.orientation);
+    }
+    case "heic":
+    case "avif":
+      return probeHeif(bytes, format, limits);
+  }
 }
 
 /**
@@ -239,12 +370,26 @@ function probeWithLimits(bytes: Uint8Array, limits: Limits): Probe {
  * ```
  */
 export function probeImage(bytes: Uint8Array, options: DecodeImageOptions = {}): ImageInfo {
-  const { format, width, height, orientation } = probeWithLimits(bytes, resolveLimits(options));
-  return { format, width, height, orientation };
+  const { format, width, height, orientation, frames } = probeWithLimits(
+    bytes,
+    resolveLimits(options),
+  );
+  return { format, width, height, orientation, frames };
 }
 
+const DISPLAY_NAMES: Record<DecodedFormat, string> = {
+  jpeg: "JPEG",
+  png: "PNG",
+  webp: "WebP",
+  gif: "GIF",
+  bmp: "BMP",
+  tiff: "TIFF",
+  heic: "HEIC",
+  avif: "AVIF",
+};
+
 function decodeFailure(probe: Probe, cause: unknown): ImageError {
-  const name = probe.format === "jpeg" ? "JPEG" : "PNG";
+  const name = DISPLAY_NAMES[probe.format];
   if (!probe.complete) {
     return new ImageError(
       "truncated",
@@ -265,7 +410,7 @@ function decodeFailure(probe: Probe, cause: unknown): ImageError {
 function mismatch(probe: Probe, width: number, height: number): ImageError {
   return new ImageError(
     "corrupt",
-    `The ${probe.format.toUpperCase()} header says ${probe.storedWidth}×${probe.storedHeight} ` +
+    `The ${DISPLAY_NAMES[probe.format]} header says ${probe.storedWidth}×${probe.storedHeight} ` +
       `but its data decodes to ${width}×${height}. Re-save the image and upload it again.`,
     { format: probe.format },
   );
@@ -306,29 +451,110 @@ async function decodeJpeg(bytes: Uint8Array, probe: Probe): Promise<RgbImage> {
   return { width: decoded.width, height: decoded.height, data };
 }
 
-async function decodePng(bytes: Uint8Array, probe: Probe): Promise<RgbImage> {
-  const { width, height, rgba } = await decodePngPixels(bytes);
-  if (width !== probe.storedWidth || height !== probe.storedHeight) {
-    throw mismatch(probe, width, height);
-  }
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0, o = 0; i < rgba.length; i += 4) {
+/** RGB from RGBA or RGB pixels; alpha is dropped (not composited), as the PNG path does. */
+function toRgb(pixels: { channels: 3 | 4; data: Uint8Array }, count: number): Uint8Array {
+  if (pixels.channels === 3) return pixels.data.slice(0, count * 3);
+  const data = new Uint8Array(count * 3);
+  const rgba = pixels.data;
+  for (let i = 0, o = 0; o < data.length; i += 4) {
     data[o++] = rgba[i];
     data[o++] = rgba[i + 1];
     data[o++] = rgba[i + 2];
   }
-  return { width, height, data };
+  return data;
+}
+
+function exactSize(probe: Probe, pixels: DecodedPixels): RgbImage {
+  const { width, height } = pixels;
+  if (width !== probe.storedWidth || height !== probe.storedHeight) {
+    throw mismatch(probe, width, height);
+  }
+  if (pixels.data.length < width * height * pixels.channels) {
+    throw decodeFailure(probe, new Error(`the decoder returned ${pixels.data.length} bytes`));
+  }
+  return { width, height, data: toRgb(pixels, width * height) };
+}
+
+async function decodePng(bytes: Uint8Array, probe: Probe): Promise<RgbImage> {
+  const { width, height, rgba } = await decodePngPixels(bytes);
+  return exactSize(probe, { width, height, channels: 4, data: rgba });
+}
+
+async function decodeWebp(probe: Probe, header: WebpHeader, bytes: Uint8Array) {
+  if (header.firstFrame === undefined) return exactSize(probe, await decodeWebpPixels(bytes));
+  // An animation: its first frame, placed where it belongs on the (black) canvas.
+  const { x, y, still } = header.firstFrame;
+  const frame = await decodeWebpPixels(still);
+  const canvas = new Uint8Array(probe.storedWidth * probe.storedHeight * 3);
+  const rgb = toRgb(frame, frame.width * frame.height);
+  for (let row = 0; row < frame.height; row++) {
+    canvas.set(
+      rgb.subarray(row * frame.width * 3, (row + 1) * frame.width * 3),
+      ((y + row) * probe.storedWidth + x) * 3,
+    );
+  }
+  return { width: probe.storedWidth, height: probe.storedHeight, data: canvas };
+}
+
+/** HEIF-family decoders may crop (`clap`), never grow past the header's size. */
+function withinHeader(probe: Probe, pixels: DecodedPixels, rotated: boolean): RgbImage {
+  const [wMax, hMax] = rotated && swapsAxes(probe.orientation)
+    ? [probe.storedHeight, probe.storedWidth]
+    : [probe.storedWidth, probe.storedHeight];
+  if (pixels.width > wMax || pixels.height > hMax || pixels.width < 1 || pixels.height < 1) {
+    throw mismatch(probe, pixels.width, pixels.height);
+  }
+  return {
+    width: pixels.width,
+    height: pixels.height,
+    data: toRgb(pixels, pixels.width * pixels.height),
+  };
+}
+
+/** The stored image, before orientation, and whether the decoder already applied it. */
+async function decodeStored(
+  bytes: Uint8Array,
+  probe: Probe,
+  limits: Limits,
+): Promise<{ image: RgbImage; oriented: boolean }> {
+  const parsed = probe.parsed;
+  switch (parsed.format) {
+    case "jpeg":
+      return { image: await decodeJpeg(bytes, probe), oriented: false };
+    case "png":
+      return { image: await decodePng(bytes, probe), oriented: false };
+    case "webp":
+      return { image: await decodeWebp(probe, parsed.header, bytes), oriented: false };
+    case "gif":
+      return { image: decodeGifPixels(parsed.header), oriented: false };
+    case "bmp":
+      return { image: decodeBmpPixels(bytes, parsed.header), oriented: false };
+    case "tiff":
+      return {
+        image: exactSize(probe, await decodeTiffPixels(bytes, parsed.header.directory)),
+        oriented: false,
+      };
+    case "avif":
+      return { image: withinHeader(probe, await decodeAvifPixels(bytes), false), oriented: false };
+    case "heic":
+      // libheif applies the rotation, mirroring and crop itself.
+      return {
+        image: withinHeader(probe, await decodeHeicPixels(bytes, limits.pixelsMax), true),
+        oriented: true,
+      };
+  }
 }
 
 /**
- * Decodes a JPEG or PNG to 8-bit RGB, the format being decided from the bytes, never from a
- * file name. Sizes are checked from the header first, so an oversized image is refused in
+ * Decodes a JPEG, PNG, WebP, GIF (first frame), BMP, TIFF (first image), HEIC or AVIF to 8-bit
+ * RGB, the format being decided from the bytes, never from a file name. Each format's decoder
+ * is loaded on the first image of that format. Sizes are checked from the header first, so an oversized image is refused in
  * microseconds without allocating its pixels.
  *
  * @param bytes the whole encoded file
  * @param options limits; see {@linkcode DecodeImageOptions}
  * @returns the image as displayed (EXIF orientation applied), alpha dropped
- * @throws {ImageError} for any input that is not a decodable JPEG/PNG within the limits
+ * @throws {ImageError} for any input that is not a decodable image within the limits
  * @throws {RangeError} when an option is not a positive integer
  * @example
  * ```ts
@@ -347,16 +573,15 @@ export async function decodeImage(
   bytes: Uint8Array,
   options: DecodeImageOptions = {},
 ): Promise<RgbImage> {
-  const probe = probeWithLimits(bytes, resolveLimits(options));
-  let stored: RgbImage;
+  const limits = resolveLimits(options);
+  const probe = probeWithLimits(bytes, limits);
+  let stored: { image: RgbImage; oriented: boolean };
   try {
-    stored = probe.format === "jpeg"
-      ? await decodeJpeg(bytes, probe)
-      : await decodePng(bytes, probe);
+    stored = await decodeStored(bytes, probe, limits);
   } catch (error) {
-    if (error instanceof ImageError) throw error;
+    if (error instanceof ImageError || error instanceof CodecLoadError) throw error;
     if (error instanceof Error && error.message.startsWith("Cannot load imagescript")) throw error;
     throw decodeFailure(probe, error);
   }
-  return applyOrientation(stored, probe.orientation);
+  return stored.oriented ? stored.image : applyOrientation(stored.image, probe.orientation);
 }

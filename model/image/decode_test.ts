@@ -402,26 +402,14 @@ Deno.test("decodeImage refuses zero bytes as empty", async () => {
 Deno.test("decodeImage refuses a text file named .jpg as unsupported text", async () => {
   const bytes = new TextEncoder().encode("name,label\ntest_000,Paul\n");
   const error = await rejectsWith(decodeImage(bytes), "unsupported_format", "text");
-  assert.match(error.message, /text file.*JPEG or PNG/);
+  assert.match(error.message, /text file.*JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF/);
 });
 
-Deno.test("decodeImage names the formats it does not decode", async () => {
-  const riff = (fourcc: string) =>
-    concatBytes([
-      new TextEncoder().encode("RIFF"),
-      new Uint8Array([0x24, 0, 0, 0]),
-      new TextEncoder().encode(fourcc + "VP8 "),
-      new Uint8Array(20),
-    ]);
-  const ftyp = (brand: string) =>
-    concatBytes([new Uint8Array([0, 0, 0, 0x18]), new TextEncoder().encode(`ftyp${brand}`)]);
+Deno.test("decodeImage names the formats it does not decode and lists those it does", async () => {
   const cases: [ImageFormat, Uint8Array][] = [
-    ["gif", concatBytes([new TextEncoder().encode("GIF89a"), new Uint8Array([1, 0, 1, 0, 0])])],
-    ["webp", riff("WEBP")],
-    ["bmp", concatBytes([new TextEncoder().encode("BM"), new Uint8Array(52)])],
-    ["tiff", new Uint8Array([0x49, 0x49, 0x2a, 0, 8, 0, 0, 0])],
-    ["heic", ftyp("heic")],
-    ["avif", ftyp("avif")],
+    ["ico", new Uint8Array([0, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0])],
+    ["jpeg2000", new Uint8Array([0xff, 0x4f, 0xff, 0x51, 0, 0x2f, 0, 0])],
+    ["psd", concatBytes([new TextEncoder().encode("8BPS"), new Uint8Array(22)])],
     ["pdf", new TextEncoder().encode("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")],
     ["html", new TextEncoder().encode("<!DOCTYPE html><html><body>403</body></html>")],
     ["svg", new TextEncoder().encode('<?xml version="1.0"?>\n<svg xmlns="x"></svg>')],
@@ -429,18 +417,35 @@ Deno.test("decodeImage names the formats it does not decode", async () => {
   ];
   for (const [format, bytes] of cases) {
     const error = await rejectsWith(decodeImage(bytes), "unsupported_format", format);
-    assert.match(error.message, /Convert it to JPEG or PNG/);
+    assert.match(error.message, /Convert it to JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF/);
   }
 });
 
-Deno.test("decodeImage refuses a WebP saved under a .jpg name by its content", async () => {
-  const webp = concatBytes([
+Deno.test("decodeImage reads the header of every decoded format, so a stub is cut off, not unsupported", async () => {
+  const riff = concatBytes([
     new TextEncoder().encode("RIFF"),
-    new Uint8Array([0x1a, 0, 0, 0]),
-    new TextEncoder().encode("WEBPVP8L"),
-    new Uint8Array([0x0d, 0, 0, 0, 0x2f, 0, 0, 0, 0x10, 0x07, 0x10, 0x11, 0x11, 0x88, 0x88]),
+    new Uint8Array([0x24, 0, 0, 0]),
+    new TextEncoder().encode("WEBPVP8 "),
+    new Uint8Array(20),
   ]);
-  await rejectsWith(decodeImage(webp), "unsupported_format", "webp");
+  const ftyp = (brand: string) =>
+    concatBytes([new Uint8Array([0, 0, 0, 0x18]), new TextEncoder().encode(`ftyp${brand}`)]);
+  const cases: [ImageFormat, Uint8Array][] = [
+    ["gif", concatBytes([new TextEncoder().encode("GIF89a"), new Uint8Array([1, 0, 1, 0, 0])])],
+    ["webp", riff],
+    ["bmp", concatBytes([new TextEncoder().encode("BM"), new Uint8Array(52)])],
+    ["tiff", new Uint8Array([0x49, 0x49, 0x2a, 0, 8, 0, 0, 0])],
+    ["heic", ftyp("heic")],
+    ["avif", ftyp("avif")],
+  ];
+  for (const [format, bytes] of cases) {
+    await assert.rejects(decodeImage(bytes), (error) => {
+      assert.ok(error instanceof ImageError, String(error));
+      assert.equal(error.format, format);
+      assert.ok(["truncated", "corrupt"].includes(error.code), `${format}: ${error.code}`);
+      return true;
+    });
+  }
 });
 
 Deno.test("decodeImage reports a JPEG cut at any point as truncated", async () => {

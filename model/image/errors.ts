@@ -7,11 +7,12 @@ import type { ImageFormat } from "./format.ts";
 /**
  * Why an image was refused:
  * - `empty`: zero bytes.
- * - `unsupported_format`: recognised or unrecognised, but not a JPEG/PNG we decode
- *   (see {@linkcode ImageError.format}), or a JPEG/PNG variant we do not decode.
+ * - `unsupported_format`: recognised or unrecognised, but not a format we decode
+ *   (see {@linkcode ImageError.format}), or a variant of one we do not decode (an arithmetic-
+ *   coded JPEG, a 64-bit BMP, a BigTIFF...).
  * - `truncated`: the data stops before the image does.
  * - `corrupt`: the structure or the compressed data is invalid.
- * - `too_large`: more bytes or pixels than the configured limits.
+ * - `too_large`: more bytes, pixels, JPEG scans or animation frames than the configured limits.
  * - `dimensions_invalid`: the header declares a zero or otherwise impossible width/height.
  */
 export type ImageErrorCode =

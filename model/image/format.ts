@@ -5,8 +5,8 @@
  * @module
  */
 
-/** Formats we can recognise. Only `"jpeg"` and `"png"` are decoded; the rest are named so an
- * error can tell the user what they actually sent. */
+/** Formats we can recognise. {@linkcode DECODABLE_FORMATS} are decoded; the rest are named so
+ * an error can tell the user what they actually sent. */
 export type ImageFormat =
   | "jpeg"
   | "png"
@@ -28,7 +28,16 @@ export type ImageFormat =
   | "unknown";
 
 /** Formats {@linkcode sniffImageFormat} can return that `decodeImage` decodes. */
-export const DECODABLE_FORMATS: readonly ImageFormat[] = ["jpeg", "png"];
+export const DECODABLE_FORMATS: readonly ImageFormat[] = [
+  "jpeg",
+  "png",
+  "webp",
+  "gif",
+  "bmp",
+  "tiff",
+  "heic",
+  "avif",
+];
 
 /** How many leading bytes the text heuristics look at. */
 const TEXT_SNIFF_BYTES_MAX = 512;

@@ -1,12 +1,16 @@
 /**
- * Images for the model code: decoding uploaded bytes (JPEG/PNG, any input, never a crash) into
- * {@linkcode RgbImage}, and turning an image into a network's input tensor.
+ * Images for the model code: decoding uploaded bytes (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC,
+ * AVIF; any input, never a crash) into {@linkcode RgbImage}, and turning an image into a
+ * network's input tensor.
  * @module
  */
 export {
+  DECODED_FORMAT_NAMES,
+  type DecodedFormat,
   decodeImage,
   type DecodeImageOptions,
   IMAGE_BYTES_MAX,
+  IMAGE_FRAMES_MAX,
   IMAGE_PIXELS_MAX,
   type ImageInfo,
   JPEG_SCANS_MAX,
