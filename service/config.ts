@@ -4,6 +4,7 @@
  * names the setting.
  * @module
  */
+import { parseThreshold, type Threshold } from "../model/gallery/match.ts";
 import { parseArgs } from "node:util";
 import { type ResourceNames, resourceNames } from "../cloud/resource_names.ts";
 // The leaf module, not web/mod.ts: workers read this file too and must not load the web tier.
@@ -72,6 +73,12 @@ export interface ServiceConfig {
    * `deno task enroll` writes by default), else none (every face is `Unknown`).
    */
   readonly gallery: string | undefined;
+  /**
+   * `--threshold`: the largest descriptor distance that still names a gallery person (else
+   * `Unknown`), or `none` for the nearest person always (closed set: the course's behaviour).
+   * @default {0.6}
+   */
+  readonly threshold: Threshold;
   /**
    * `--model-backend`: `web` (onnxruntime-web, WASM), `native` (onnxruntime-node) or `auto`
    * (native, falling back to web when the addon does not load). `web` by default because it
@@ -173,6 +180,7 @@ const FLAGS = {
   "tick-ms": { type: "string" },
   "web-instance": { type: "string" },
   gallery: { type: "string" },
+  threshold: { type: "string" },
   "model-backend": { type: "string" },
   threads: { type: "string" },
   "visibility-timeout-ms": { type: "string" },
@@ -293,6 +301,7 @@ export function parseServiceConfig(
     tickMs: integer("--tick-ms", str("tick-ms") ?? "1000", 10, 3_600_000),
     webInstance,
     gallery: str("gallery") ?? defaultGallery(dataDir),
+    threshold: threshold(str("threshold") ?? "0.6"),
     modelBackend: oneOf(
       "--model-backend",
       str("model-backend") ?? "web",
@@ -395,6 +404,8 @@ export function workerFlags(config: ServiceConfig): string[] {
     String(config.keepAliveMs),
     "--model-backend",
     config.modelBackend,
+    "--threshold",
+    String(config.threshold),
     "--threads",
     String(config.threads),
     "--visibility-timeout-ms",
@@ -435,6 +446,7 @@ export const USAGE = `Settings (flags; each has a default):
   --web-instance N             serve only: an extra web process (2..99) beside instance 1, with
                                its own response queue; only instance 1 runs the controller (1)
   --gallery FILE               gallery file (default DIR/faces.gallery when it exists)
+  --threshold T|none           match distance threshold (default 0.6; none: nearest person)
   --model-backend web|native|auto  onnxruntime build (default web; auto: native if it loads)
   --threads N                  inference threads per worker (1)
   --visibility-timeout-ms N    a dead worker's request returns after this (10000)
@@ -532,6 +544,14 @@ function oneOf<T extends string>(setting: string, text: string, allowed: readonl
     );
   }
   return text as T;
+}
+
+function threshold(text: string): Threshold {
+  try {
+    return parseThreshold(text);
+  } catch (error) {
+    throw new ConfigError("--threshold", (error as Error).message);
+  }
 }
 
 /** The gallery `deno task enroll` writes by default, when it exists in the data directory. */

@@ -59,7 +59,14 @@ Deno.test("parseServiceConfig fails fast naming the bad setting", () => {
 });
 
 Deno.test("serviceNames and workerFlags carry the deployment to the worker", () => {
-  const config = parseServiceConfig("start", ["--id", "demo", "--gallery", "g"], { env: noEnv });
+  const config = parseServiceConfig("start", [
+    "--id",
+    "demo",
+    "--gallery",
+    "g",
+    "--threshold",
+    "none",
+  ], { env: noEnv });
   assert.ok(config !== "help");
   assert.deepEqual(serviceNames(config), {
     inBucket: "demo-in-bucket",
@@ -72,6 +79,7 @@ Deno.test("serviceNames and workerFlags carry the deployment to the worker", () 
   assert.ok(worker !== "help");
   assert.equal(worker.id, "demo");
   assert.equal(worker.gallery, "g");
+  assert.equal(worker.threshold, "none");
   assert.equal(worker.dataDir, config.dataDir);
 });
 
@@ -163,5 +171,15 @@ Deno.test("parseServiceConfig reads --drain-ms and --uploads-per-client-max", ()
   assert.throws(
     () => parseServiceConfig("start", ["--drain-ms", "700000"], { env: noEnv }),
     /--drain-ms: must be an integer in \[0, 600000\]/,
+  );
+});
+
+Deno.test("--threshold defaults to 0.6 and a bad value fails fast naming the flag", () => {
+  const config = parseServiceConfig("start", [], { env: noEnv });
+  assert.ok(config !== "help");
+  assert.equal(config.threshold, 0.6);
+  assert.throws(
+    () => parseServiceConfig("start", ["--threshold", "-1"], { env: noEnv }),
+    (error: Error) => error instanceof ConfigError && /^--threshold: /.test(error.message),
   );
 });

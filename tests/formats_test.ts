@@ -5,17 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { decodeImage } from "../model/image/decode.ts";
-import type { RgbImage } from "../model/image/rgb_image.ts";
-import { encodePng } from "../model/image/_test_fixtures.ts";
-import {
-  encodeAvif,
-  encodeBmp,
-  encodeGif,
-  encodeHeic,
-  encodeTiff,
-  encodeWebp,
-  hasHeifEnc,
-} from "../model/image/_format_fixtures.ts";
+import { hasHeifEnc, PHOTO_ENCODERS } from "../model/image/_format_fixtures.ts";
 import { Recognizer } from "../model/recognizer.ts";
 import { ensureModels } from "./_models.ts";
 import {
@@ -27,23 +17,6 @@ import {
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DISTINCT_IMAGES = 10;
-
-const ENCODERS: [string, (image: RgbImage) => Promise<Uint8Array> | Uint8Array][] = [
-  ["png", (image) =>
-    encodePng({
-      width: image.width,
-      height: image.height,
-      colorType: 2,
-      bitDepth: 8,
-      sample: (x, y, c) => image.data[(y * image.width + x) * 3 + c],
-    })],
-  ["webp", (image) => encodeWebp(image, { quality: 90 })],
-  ["gif", encodeGif],
-  ["bmp", (image) => encodeBmp(image)],
-  ["tiff", encodeTiff],
-  ["heic", (image) => encodeHeic(image, 90)],
-  ["avif", (image) => encodeAvif(image, 80)],
-];
 
 Deno.test({
   name: "Recognizer labels each course face with its CSV label in every photo format",
@@ -89,13 +62,13 @@ Deno.test({
         assert.ok(want, `${stem} has a CSV label`);
         const asJpeg = await recognizer.recognize(jpeg);
         if (asJpeg.label !== want) wrong.push(`${stem}.jpg: ${asJpeg.label}, not ${want}`);
-        for (const [format, encode] of ENCODERS) {
+        for (const [format, encode] of PHOTO_ENCODERS) {
           const result = await recognizer.recognize(await encode(pixels));
           checked++;
           if (result.label !== want) wrong.push(`${stem}.${format}: ${result.label}, not ${want}`);
         }
       }
-      assert.equal(checked, DISTINCT_IMAGES * ENCODERS.length);
+      assert.equal(checked, DISTINCT_IMAGES * PHOTO_ENCODERS.length);
       assert.deepEqual(wrong, []);
     } finally {
       await recognizer?.close();

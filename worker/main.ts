@@ -94,7 +94,11 @@ async function loadRecognizer(
   config: ServiceConfig,
   log: WorkerLog,
 ): Promise<{ recognizer: Recognizer; modelBackend: "web" | "native" }> {
-  const options = { threads: config.threads, galleryPath: config.gallery };
+  const options = {
+    threads: config.threads,
+    galleryPath: config.gallery,
+    threshold: config.threshold,
+  };
   if (config.modelBackend !== "auto") {
     const backend = config.modelBackend;
     return { recognizer: await Recognizer.load({ ...options, backend }), modelBackend: backend };

@@ -260,3 +260,27 @@ export async function encodeHeic(image: RgbImage, quality = 90): Promise<Uint8Ar
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/**
+ * Every format but JPEG, as the service's tests post them: name (also the file extension) and an
+ * encoder from RGB pixels (lossy formats at a photo-like quality).
+ */
+export const PHOTO_ENCODERS: readonly [
+  string,
+  (image: RgbImage) => Promise<Uint8Array> | Uint8Array,
+][] = [
+  ["png", (image) =>
+    encodePng({
+      width: image.width,
+      height: image.height,
+      colorType: 2,
+      bitDepth: 8,
+      sample: (x, y, c) => image.data[(y * image.width + x) * 3 + c],
+    })],
+  ["webp", (image) => encodeWebp(image, { quality: 90 })],
+  ["gif", encodeGif],
+  ["bmp", (image) => encodeBmp(image)],
+  ["tiff", encodeTiff],
+  ["heic", (image) => encodeHeic(image, 90)],
+  ["avif", (image) => encodeAvif(image, 80)],
+];
