@@ -599,33 +599,3 @@ Deno.test("decodeImage rejects invalid limit options as a programmer error", asy
   await assert.rejects(decodeImage(bytes, { bytesMax: 1.5 }), RangeError);
   await assert.rejects(decodeImage(bytes, { jpegScansMax: -1 }), RangeError);
 });
-
-Deno.test("decodeImage runs with only read permission (no --allow-ffi, no --allow-env)", async () => {
-  const jpeg = await Deno.makeTempFile({ suffix: ".jpg" });
-  const png = await Deno.makeTempFile({ suffix: ".png" });
-  try {
-    await Deno.writeFile(jpeg, colourJpeg(16, 8, gradient));
-    await Deno.writeFile(
-      png,
-      encodePng({ width: 3, height: 2, colorType: 2, bitDepth: 8, sample: () => 1 }),
-    );
-    const script = `
-      import { decodeImage } from ${JSON.stringify(new URL("./decode.ts", import.meta.url).href)};
-      for (const path of Deno.args) {
-        const image = await decodeImage(await Deno.readFile(path));
-        console.log(image.width + "x" + image.height);
-      }`;
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--no-prompt", "--allow-read", "--no-lock", script, jpeg, png],
-      cwd: new URL("../..", import.meta.url).pathname,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, stderr);
-    assert.equal(new TextDecoder().decode(output.stdout), "16x8\n3x2\n");
-  } finally {
-    await Deno.remove(jpeg);
-    await Deno.remove(png);
-  }
-});
