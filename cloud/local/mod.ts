@@ -11,3 +11,4 @@ export {
 } from "./local_blob_store.ts";
 export { SqliteMessageQueue, type SqliteMessageQueueOptions } from "./sqlite_message_queue.ts";
 export { LocalFleet, type LocalFleetOptions } from "./local_fleet.ts";
+export { type DiskSpace, diskSpace } from "./disk_space.ts";
