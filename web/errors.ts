@@ -18,6 +18,7 @@ export type WebErrorCode =
   | "upload_timeout"
   | "overloaded"
   | "unavailable"
+  | "insufficient_storage"
   | "not_found"
   | "image_error"
   | "worker_failed"
