@@ -11,6 +11,7 @@ import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import {
   createApp,
   HealthBoard,
+  RequestLedger,
   ResponseRouter,
   serveWeb,
   snapshotReader,
@@ -20,6 +21,7 @@ import {
 import { type Backend, ensureResources, openBackend } from "./backend.ts";
 import { type ServiceConfig, type ServiceNames, serviceNames } from "./config.ts";
 import { answerDeadLetters } from "./dead_letters.ts";
+import { StorageMonitor, type StorageMonitorOptions } from "./storage_monitor.ts";
 
 /** One JSON log line. */
 export type StackLog = (line: Readonly<Record<string, unknown>>) => void;
@@ -39,6 +41,8 @@ export interface StackOptions {
   readonly stopGraceMs?: number;
   /** @default {JSON lines on stdout} */
   readonly log?: StackLog;
+  /** Embedded backend: when the data directory counts as full (uploads then get 507). */
+  readonly storage?: StorageMonitorOptions;
 }
 
 /** A running stack. */
@@ -95,11 +99,18 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
 
   const stop = new AbortController();
   const health = new HealthBoard();
+  // Request state (id → pending / error answer) outlives this process: a restart still knows
+  // every accepted id. Ids are UUIDv7, so the ledger prunes oldest first.
+  const ledger = new RequestLedger(
+    { blobs: backend.blobs, clock: backend.clock },
+    { bucket: names.requestsBucket },
+  );
   const router = new ResponseRouter({
     queue: backend.queue,
     blobs: backend.blobs,
     clock: backend.clock,
     log: (event) => log({ component: "web", ...event }),
+    ledger,
   }, { responseQueue, outBucket: names.outBucket });
   router.start();
   const app = createApp({
@@ -115,6 +126,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     ]),
     log: (event) => log({ component: "web", ...event }),
     health,
+    newId: () => ledger.newId(),
   }, {
     inBucket: names.inBucket,
     requestQueue: names.requestQueue,
@@ -160,6 +172,13 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   // One controller and one dead-letter sweep per deployment: web instance 1's.
   let controller = lead ? runController(fleet) : undefined;
   const sweep = lead ? sweepLoop(backend, names, config.tickMs, stop.signal, log) : undefined;
+  const { diskSpace } = backend;
+  const storage = diskSpace && new StorageMonitor({
+    diskSpace,
+    health,
+    clock: backend.clock,
+    log: (line) => log({ component: "storage", dataDir: config.dataDir, ...line }),
+  }, options.storage).run(stop.signal);
   log({
     component: "service",
     event: "listening",
@@ -193,7 +212,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
       closing ??= (async () => {
         stop.abort();
         controller?.abort.abort();
-        await Promise.all([server.finished, controller?.done, sweep]);
+        await Promise.all([server.finished, controller?.done, sweep, storage]);
         await router.stop();
         if (options.command === "start") await stopAll(backend, handles, log);
         for (const handle of handles.slice(1)) await handle.close();
