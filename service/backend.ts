@@ -13,6 +13,8 @@ import { type DiskSpace, diskSpace } from "../cloud/local/disk_space.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
+import { SqliteRecordStore } from "../cloud/local/sqlite_record_store.ts";
+import { BlobRecordStore, type RecordStore } from "../cloud/record_store.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
 import { REQUEST_MESSAGE_BYTES_MAX } from "../worker/protocol.ts";
 import { ConfigError, type ServiceConfig, type ServiceNames, workerFlags } from "./config.ts";
@@ -33,6 +35,12 @@ export interface Backend {
    * @throws {StorageError} when the file system cannot be asked
    */
   readonly diskSpace: (() => DiskSpace) | undefined;
+  /**
+   * Durable records named `space` (`<id>-requests-bucket`): embedded, rows of the queue database
+   * (written in the same transaction as a send asked for in the same turn); AWS, objects of the
+   * bucket of that name (created by {@linkcode ensureResources}).
+   */
+  openRecords(space: string): Promise<RecordStore>;
   /**
    * Opens another handle on the same fleet, as another controller process would (the caller
    * closes it). Local handles also supervise the worker processes they start.
@@ -111,6 +119,7 @@ export async function openBackend(
     fleet: localFleet,
     localFleet,
     diskSpace: () => diskSpace(dataDir),
+    openRecords: (space) => SqliteRecordStore.open(queue, space),
     clock: systemClock,
     openFleet() {
       if (!options.fleet) throw new TypeError("this backend was opened without a fleet");
@@ -173,6 +182,7 @@ async function openAws(config: ServiceConfig, options: OpenBackendOptions): Prom
     fleet,
     localFleet: undefined,
     diskSpace: undefined,
+    openRecords: (space) => Promise.resolve(new BlobRecordStore(blobs, space)),
     clock: systemClock,
     openFleet() {
       if (!options.fleet) throw new TypeError("this backend was opened without a fleet");
@@ -210,6 +220,8 @@ export async function ensureResources(
 ): Promise<void> {
   await backend.blobs.ensureBucket(names.inBucket);
   await backend.blobs.ensureBucket(names.outBucket);
+  // Where S3 keeps the request records (the embedded backend keeps them in the queue database;
+  // the empty bucket costs a row).
   await backend.blobs.ensureBucket(names.requestsBucket);
   await backend.queue.ensureQueue(names.deadLetterQueue);
   await backend.queue.ensureQueue(names.requestQueue, {

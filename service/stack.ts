@@ -101,10 +101,10 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   const health = new HealthBoard();
   // Request state (id → pending / error answer) outlives this process: a restart still knows
   // every accepted id. Ids are UUIDv7, so the ledger prunes oldest first.
-  const ledger = new RequestLedger(
-    { blobs: backend.blobs, clock: backend.clock },
-    { bucket: names.requestsBucket },
-  );
+  const ledger = new RequestLedger({
+    records: await backend.openRecords(names.requestsBucket),
+    clock: backend.clock,
+  });
   const router = new ResponseRouter({
     queue: backend.queue,
     blobs: backend.blobs,

@@ -341,7 +341,11 @@ async function accept(c: Context, tier: Tier): Promise<Accepted> {
     reading.done();
   }
   try {
-    await deps.requestQueue.send(o.requestQueue, stored.message);
+    // The durable record and the message in one turn: one transaction on the embedded backend.
+    await Promise.all([
+      deps.responses.record(stored.id),
+      deps.requestQueue.send(o.requestQueue, stored.message),
+    ]);
   } catch (error) {
     deps.responses.forget(stored.id);
     const refused = storageRefusal(error, tier);
@@ -401,8 +405,6 @@ async function store(
   try {
     await deps.blobs.put(o.inBucket, name.key, part.body);
     await part.finish();
-    // The durable record (started by track) must be written before the client hears "accepted".
-    await deps.responses.recorded(id);
   } catch (error) {
     deps.responses.forget(id);
     await part.cancel("store failed");

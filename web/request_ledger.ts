@@ -1,25 +1,25 @@
 /**
  * What the web tier accepted, kept where a restarted (or another) web process finds it: one small
- * object per request, keyed by its id, in a bucket of the deployment's blob store. So
+ * record per request, keyed by its id, in the deployment's {@linkcode RecordStore}. So
  * `GET /requests/:id` answers pending or done for every accepted id, not only for ids the
  * answering process happens to remember.
  *
- * Why a blob per request and no more: the web tier already writes the upload (blob store) and
- * the request message (queue) for each request. On the embedded backend the record is one more
- * row in the blob store's SQLite database, written in a group commit with the other requests'
- * rows; on AWS one more small PUT, in parallel with the SQS send. An ok answer needs no second
- * write: the worker's label in the out-bucket (under the stem, written after the request was
- * accepted) is the durable result. Only error answers (422, 502), which leave no label, are
- * written back into the record.
+ * Why one record per request and no more: the web tier already writes the upload (blob store)
+ * and the request message (queue) for each request. On the embedded backend the record is one
+ * more row in the queue's SQLite database, written in the same turn as the request message and so
+ * in the same transaction (group commit); on AWS one more small PUT
+ * (`<id>-requests-bucket`), in parallel with the SQS send. An ok answer needs no second write:
+ * the worker's label in the out-bucket (under the stem, written after the request was accepted)
+ * is the durable result. Only error answers (422, 502), which leave no label, are written back
+ * into the record.
  *
  * Ids are UUIDv7 ({@linkcode RequestLedger.newId}): they sort by acceptance time, so pruning
  * records past `recordRetentionMs` lists from the start of the bucket and stops at the first
  * young one, without walking the whole bucket.
  * @module
  */
-import { type BlobStore, readAll } from "../cloud/blob_store.ts";
 import type { Clock } from "../cloud/clock.ts";
-import { CloudError } from "../cloud/errors.ts";
+import type { RecordStore } from "../cloud/record_store.ts";
 
 /** The record format's version; a reader ignores versions it does not know. */
 export const LEDGER_RECORD_VERSION = 1;
@@ -53,19 +53,16 @@ export interface RecordedFailure {
 
 /** Options for {@linkcode RequestLedger}. */
 export interface RequestLedgerOptions {
-  /** The bucket the records live in (`<id>-requests-bucket`); created by the caller. */
-  readonly bucket: string;
   /** Records older than this are deleted by {@linkcode RequestLedger.prune}. @default {RECORD_RETENTION_MS_DEFAULT} */
   readonly recordRetentionMs?: number;
   /** Most records one prune deletes (the next prune goes on). @default {1000} */
   readonly pruneKeysMax?: number;
-  /** Largest record read back, in bytes; a bigger object is not one of ours. @default {8192} */
-  readonly recordBytesMax?: number;
 }
 
 /** The ledger's ports. */
 export interface RequestLedgerDeps {
-  readonly blobs: BlobStore;
+  /** Where the records live (embedded: rows of the queue database; AWS: a bucket). */
+  readonly records: RecordStore;
   readonly clock: Clock;
 }
 
@@ -74,7 +71,8 @@ export interface RequestLedgerDeps {
  *
  * @example
  * ```ts
- * const ledger = new RequestLedger({ blobs, clock }, { bucket: "demo-requests-bucket" });
+ * const records = new BlobRecordStore(blobs, "demo-requests-bucket");
+ * const ledger = new RequestLedger({ records, clock });
  * const id = ledger.newId();
  * await ledger.record({ id, key: "a.jpg", stem: "a", acceptedAtMs: clock.nowMs() });
  * (await ledger.read(id))?.stem; // "a"
@@ -82,30 +80,20 @@ export interface RequestLedgerDeps {
  */
 export class RequestLedger {
   readonly #deps: RequestLedgerDeps;
-  readonly #bucket: string;
   readonly #recordRetentionMs: number;
   readonly #pruneKeysMax: number;
-  readonly #recordBytesMax: number;
 
   /**
-   * @param deps the blob store and the clock
-   * @param options the bucket and the limits
+   * @param deps the record store and the clock
+   * @param options the limits
    * @throws {RangeError} naming a bad limit
    */
-  constructor(deps: RequestLedgerDeps, options: RequestLedgerOptions) {
+  constructor(deps: RequestLedgerDeps, options: RequestLedgerOptions = {}) {
     this.#deps = deps;
-    this.#bucket = options.bucket;
     this.#recordRetentionMs = options.recordRetentionMs ?? RECORD_RETENTION_MS_DEFAULT;
     this.#pruneKeysMax = options.pruneKeysMax ?? 1_000;
-    this.#recordBytesMax = options.recordBytesMax ?? 8_192;
     checkInteger("recordRetentionMs", this.#recordRetentionMs, 1, Number.MAX_SAFE_INTEGER);
     checkInteger("pruneKeysMax", this.#pruneKeysMax, 1, 1_000_000);
-    checkInteger("recordBytesMax", this.#recordBytesMax, 256, 1 << 20);
-  }
-
-  /** The bucket the records live in. */
-  get bucket(): string {
-    return this.#bucket;
   }
 
   /** A new request id: a UUIDv7 of the clock's time, so ids sort by acceptance. */
@@ -114,11 +102,12 @@ export class RequestLedger {
   }
 
   /**
-   * Records an accepted request (pending until answered).
+   * Records an accepted request (pending until answered). The write starts before this returns,
+   * so a send asked for in the same turn shares its transaction on the embedded backend.
    * @throws {CloudError} when the store refuses (a full disk: `StorageError`)
    */
-  async record(request: Omit<RequestRecord, "v" | "failure">): Promise<void> {
-    await this.#write({
+  record(request: Omit<RequestRecord, "v" | "failure">): Promise<void> {
+    return this.#write({
       v: LEDGER_RECORD_VERSION,
       id: request.id,
       key: request.key,
@@ -134,11 +123,11 @@ export class RequestLedger {
    * @param failure the error
    * @throws {CloudError} when the store refuses
    */
-  async fail(
+  fail(
     request: Pick<RequestRecord, "id" | "stem"> & Partial<RequestRecord>,
     failure: RecordedFailure,
   ): Promise<void> {
-    await this.#write({
+    return this.#write({
       v: LEDGER_RECORD_VERSION,
       id: request.id,
       key: request.key ?? "",
@@ -154,50 +143,27 @@ export class RequestLedger {
    * @throws {CloudError} when the store cannot be read
    */
   async read(id: string): Promise<RequestRecord | undefined> {
-    let object;
-    try {
-      object = await this.#deps.blobs.get(this.#bucket, id);
-    } catch (error) {
-      if (error instanceof CloudError && error.code === "not_found") return undefined;
-      throw error;
-    }
-    if (object.info.sizeBytes > this.#recordBytesMax) {
-      await object.body.cancel();
-      return undefined;
-    }
-    return parseRecord(new TextDecoder().decode(await readAll(object.body)), id);
+    const text = await this.#deps.records.get(id);
+    return text === undefined ? undefined : parseRecord(text, id);
   }
 
   /** Deletes the record of a request that was never sent (its upload failed). */
   async forget(id: string): Promise<void> {
-    await this.#deps.blobs.delete(this.#bucket, id);
+    await this.#deps.records.delete(id);
   }
 
   /**
-   * Deletes records older than `recordRetentionMs`, oldest first, at most `pruneKeysMax`.
+   * Deletes records older than `recordRetentionMs`, oldest first (ids are UUIDv7, so the first
+   * young one ends the sweep), at most `pruneKeysMax`.
    * @returns how many were deleted
    */
   async prune(): Promise<number> {
     const oldestKeptMs = this.#deps.clock.nowMs() - this.#recordRetentionMs;
-    const page = await this.#deps.blobs.list(this.#bucket, {
-      pageKeysMax: Math.min(this.#pruneKeysMax, 1_000),
-    });
-    let deleted = 0;
-    for (const item of page.items) {
-      // Keys sort by acceptance time (UUIDv7): the first young one ends the sweep.
-      if (item.lastModifiedMs >= oldestKeptMs || deleted >= this.#pruneKeysMax) break;
-      await this.#deps.blobs.delete(this.#bucket, item.key);
-      deleted++;
-    }
-    return deleted;
+    return await this.#deps.records.prune(oldestKeptMs, this.#pruneKeysMax);
   }
 
-  async #write(record: RequestRecord): Promise<void> {
-    await this.#deps.blobs.put(
-      this.#bucket,
-      record.id,
-      new TextEncoder().encode(JSON.stringify(record)),
-    );
+  #write(record: RequestRecord): Promise<void> {
+    return this.#deps.records.put(record.id, JSON.stringify(record));
   }
 }
 

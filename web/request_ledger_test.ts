@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ManualClock } from "../cloud/clock.ts";
+import { type Clock, ManualClock, systemClock } from "../cloud/clock.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
+import { SqliteRecordStore } from "../cloud/local/sqlite_record_store.ts";
 import { encodeResponse } from "../worker/protocol.ts";
 import { isRequestId } from "../worker/protocol.ts";
 import { RequestLedger, uuidV7 } from "./request_ledger.ts";
@@ -12,21 +13,29 @@ const BUCKET = "t-requests-bucket";
 const RESP = "t-resp-queue";
 const OUT = "t-out-bucket";
 
-async function open(clock: ManualClock, options: { pruneKeysMax?: number } = {}) {
+/** The embedded stores as the service opens them: records in the queue database. */
+async function open(
+  clock: ManualClock,
+  options: { pruneKeysMax?: number } = {},
+  queueClock: Clock = clock,
+) {
   const root = await Deno.makeTempDir({ prefix: "fr-ledger-test-" });
   const blobs = await LocalBlobStore.open(join(root, "blobs"), { syncData: false, clock });
-  await blobs.ensureBucket(BUCKET);
+  const queue = await SqliteMessageQueue.open(join(root, "q.db"), { clock: queueClock });
   await blobs.ensureBucket(OUT);
-  const ledger = new RequestLedger({ blobs, clock }, {
-    bucket: BUCKET,
+  const records = await SqliteRecordStore.open(queue, BUCKET);
+  const ledger = new RequestLedger({ records, clock }, {
     recordRetentionMs: 10_000,
     ...options,
   });
   return {
     root,
     blobs,
+    queue,
+    records,
     ledger,
     async close() {
+      await queue.close();
       await blobs.close();
       await Deno.remove(root, { recursive: true });
     },
@@ -90,8 +99,9 @@ Deno.test("RequestLedger.prune deletes records past recordRetentionMs, oldest fi
     assert.equal(await t.ledger.prune(), 3, "pruneKeysMax bounds one call");
     assert.equal(await t.ledger.prune(), 1);
     assert.equal(await t.ledger.prune(), 0);
-    const left = (await t.blobs.list(BUCKET)).items.map((i) => i.key);
-    assert.deepEqual(left, ids.slice(4));
+    for (const [i, id] of ids.entries()) {
+      assert.equal((await t.ledger.read(id)) !== undefined, i >= 4, `record ${i}`);
+    }
   } finally {
     await t.close();
   }
@@ -99,8 +109,9 @@ Deno.test("RequestLedger.prune deletes records past recordRetentionMs, oldest fi
 
 Deno.test("ResponseRouter with a ledger: a new router (a restarted web tier) knows the old one's requests - pending, then done by the out-bucket label or by the recorded error", async () => {
   const clock = new ManualClock(1_000_000);
-  const t = await open(clock);
-  const queue = await SqliteMessageQueue.open(join(t.root, "q.db"));
+  // The queue's long polls need time to pass by themselves.
+  const t = await open(clock, {}, systemClock);
+  const queue = t.queue;
   await queue.ensureQueue(RESP);
   const router = (ledger: RequestLedger) =>
     new ResponseRouter({ queue, blobs: t.blobs, clock, ledger }, {
@@ -114,7 +125,7 @@ Deno.test("ResponseRouter with a ledger: a new router (a restarted web tier) kno
     const [labelled, refused, waiting] = [t.ledger.newId(), t.ledger.newId(), t.ledger.newId()];
     for (const [id, stem] of [[labelled, "p1"], [refused, "p2"], [waiting, "p3"]]) {
       before.track({ id, key: `${stem}.jpg`, stem, acceptedAtMs: clock.nowMs() });
-      await before.recorded(id);
+      await before.record(id);
     }
     // The error answer reaches the old router, which records it.
     await queue.send(
@@ -134,7 +145,7 @@ Deno.test("ResponseRouter with a ledger: a new router (a restarted web tier) kno
     clock.advanceMs(10);
 
     // The process restarts: a fresh router and ledger object, nothing in memory.
-    const after = router(new RequestLedger({ blobs: t.blobs, clock }, { bucket: BUCKET }));
+    const after = router(new RequestLedger({ records: t.records, clock }));
     after.start();
     assert.equal((await after.status(labelled))?.state, "pending");
     assert.equal((await after.status(waiting))?.state, "pending");
@@ -171,7 +182,6 @@ Deno.test("ResponseRouter with a ledger: a new router (a restarted web tier) kno
     assert.equal(await after.status(t.ledger.newId()), undefined, "unknown ids stay unknown");
     await after.stop();
   } finally {
-    await queue.close();
     await t.close();
   }
 });

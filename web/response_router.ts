@@ -229,7 +229,7 @@ export class ResponseRouter {
   /**
    * Records an accepted request so its answer is kept and `GET /requests/:id` says pending.
    * Call before sending the request message, so an answer can never arrive unannounced. With a
-   * ledger this starts the durable record; {@linkcode recorded} says when it is written.
+   * ledger, {@linkcode record} writes the durable record.
    * @throws {OverloadedError} when `pendingRequestsMax` requests are pending and none is older
    *   than `pendingRetentionMs`
    */
@@ -243,25 +243,25 @@ export class ResponseRouter {
       );
     }
     this.#pending.set(request.id, request);
-    const { ledger } = this.#deps;
-    if (ledger) {
-      const recording = ledger.record(request);
-      this.#recordings.set(request.id, recording);
-      // Handled here, so a failure nobody awaits is no unhandled rejection (`recorded` re-raises
-      // it). A written record needs no more waiting for: its promise is dropped.
-      recording.then(() => {
-        if (this.#recordings.get(request.id) === recording) this.#recordings.delete(request.id);
-      }, () => {});
-    }
   }
 
   /**
-   * Resolves once the durable record of a tracked request is written (at once without a
-   * ledger). Await it before acknowledging the request: only then does a restart keep it.
+   * Writes the durable record of a tracked request (at once resolved without a ledger). Call it
+   * in the same turn as sending the request message, so on the embedded backend both share one
+   * transaction, and await it before acknowledging the request: only then does a restart keep it.
    * @throws {CloudError} when the ledger's store refused (a full disk: `StorageError`)
    */
-  async recorded(id: string): Promise<void> {
-    await this.#recordings.get(id);
+  record(id: string): Promise<void> {
+    const { ledger } = this.#deps;
+    const request = this.#pending.get(id);
+    if (!ledger || !request) return Promise.resolve();
+    const recording = ledger.record(request);
+    this.#recordings.set(id, recording);
+    // A written record needs no more waiting for (an error answer waits for it: it replaces it).
+    recording.then(() => {
+      if (this.#recordings.get(id) === recording) this.#recordings.delete(id);
+    }, () => {});
+    return recording;
   }
 
   /** Drops a pending request whose message was never sent (its upload failed). */
@@ -460,7 +460,8 @@ export class ResponseRouter {
     this.#recordings.delete(response.id);
     if (!response.ok && source === "queue") this.#recordFailure(response, request, recording);
     if (known) this.#matched++;
-    else {
+    else if (source === "queue") {
+      // (A label found for a request only the ledger knows is no stray answer.)
       this.#unmatched++;
       this.#deps.log?.({
         event: "response_unmatched",

@@ -12,3 +12,4 @@ export {
 export { SqliteMessageQueue, type SqliteMessageQueueOptions } from "./sqlite_message_queue.ts";
 export { LocalFleet, type LocalFleetOptions } from "./local_fleet.ts";
 export { type DiskSpace, diskSpace } from "./disk_space.ts";
+export { SqliteRecordStore } from "./sqlite_record_store.ts";
