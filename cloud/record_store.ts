@@ -38,6 +38,8 @@ export interface RecordStore {
 /** Checks a record's key and size; every adapter calls it. */
 export function checkRecord(key: string, value: string): void {
   validateKey(key);
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short records need no encoding to be measured.
+  if (value.length * 3 <= RECORD_BYTES_MAX) return;
   const bytes = new TextEncoder().encode(value).byteLength;
   if (bytes > RECORD_BYTES_MAX) {
     throw new LimitExceededError("RECORD_BYTES_MAX", RECORD_BYTES_MAX, bytes, `record ${key}`);
