@@ -18,7 +18,8 @@
  * ```sh
  * deno run -A bench/web_overhead.ts [--mode overhead|accept|both] [--transport http|inprocess]
  *   [--client process|inprocess] [--rounds 5] [--concurrency 100] [--requests 2000]
- *   [--worker-loops 4] [--sync-data true|false] [--web-busy-block-ms 0] [--json]
+ *   [--worker-loops 4] [--sync-data true|false] [--web-busy-block-ms 0] [--ledger true|false]
+ *   [--json]
  * ```
  * @module
  */
@@ -29,13 +30,15 @@ import { unzipSync } from "fflate";
 import { systemClock } from "../cloud/clock.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
+import { SqliteRecordStore } from "../cloud/local/sqlite_record_store.ts";
 import { decodeRequest, encodeResponse, REQUEST_MESSAGE_BYTES_MAX } from "../worker/protocol.ts";
-import { createApp, ResponseRouter, serveWeb, snapshotReader } from "../web/mod.ts";
+import { createApp, RequestLedger, ResponseRouter, serveWeb, snapshotReader } from "../web/mod.ts";
 import { percentile } from "../web/loadgen.ts";
 import { stemOf } from "../web/file_name.ts";
 
 const NAMES = {
   inBucket: "bench-in-bucket",
+  requestsBucket: "bench-requests-bucket",
   outBucket: "bench-out-bucket",
   requestQueue: "bench-req-queue",
   responseQueue: "bench-resp-queue",
@@ -52,6 +55,8 @@ interface Settings {
   json: boolean;
   /** The web process's stores' `busyBlockMs` (the service uses 0 for its web tier). */
   webBusyBlockMs: number;
+  /** Durable request state, as the service keeps it (`web/request_ledger.ts`). */
+  ledger: boolean;
   /** Where the load comes from: its own process (as the grader, on another machine) or this one. */
   client: "process" | "inprocess";
   /** Internal: run as the stand-in worker process on this data dir. */
@@ -72,6 +77,7 @@ function parseArgs(args: string[]): Settings {
     json: false,
     client: "process",
     webBusyBlockMs: 0,
+    ledger: true,
   };
   for (let i = 0; i < args.length; i++) {
     const [flag, value] = [args[i], args[i + 1]];
@@ -94,6 +100,9 @@ function parseArgs(args: string[]): Settings {
     } else if (flag === "--client-process") s.clientProcess = true;
     else if (flag === "--web-busy-block-ms" && /^\d+$/.test(value ?? "")) {
       s.webBusyBlockMs = Number(value);
+      i++;
+    } else if (flag === "--ledger" && ["true", "false"].includes(value)) {
+      s.ledger = value === "true";
       i++;
     } else if (flag === "--sync-data" && ["true", "false"].includes(value)) {
       s.syncData = value === "true";
@@ -211,7 +220,13 @@ async function openWeb(s: Settings, root: string) {
   const stores = await openStores(root, s.syncData, s.webBusyBlockMs);
   const marks = new Map<string, WebMarks>();
   const { blobs, queue } = markPorts(stores, marks);
-  const router = new ResponseRouter({ queue, blobs, clock: systemClock }, {
+  const ledger = s.ledger
+    ? new RequestLedger({
+      records: await SqliteRecordStore.open(stores.queue, NAMES.requestsBucket),
+      clock: systemClock,
+    })
+    : undefined;
+  const router = new ResponseRouter({ queue, blobs, clock: systemClock, ledger }, {
     responseQueue: NAMES.responseQueue,
     outBucket: NAMES.outBucket,
     pendingRequestsMax: 1_000_000,
@@ -223,6 +238,7 @@ async function openWeb(s: Settings, root: string) {
     responses: router,
     clock: systemClock,
     readState: snapshotReader(undefined, queue, [NAMES.requestQueue, NAMES.responseQueue]),
+    ...(ledger ? { newId: () => ledger.newId() } : {}),
   }, { inBucket: NAMES.inBucket, requestQueue: NAMES.requestQueue, waitingRequestsMax: 10_000 });
   const stop = new AbortController();
   let send: Send;
@@ -713,7 +729,8 @@ if (import.meta.main) {
     };
     if (!s.json) {
       console.log(
-        `overhead: ${s.concurrency} concurrent POST / (${s.transport}, syncData ${s.syncData}), ` +
+        `overhead: ${s.concurrency} concurrent POST / (${s.transport}, syncData ${s.syncData}, ` +
+          `ledger ${s.ledger}), ` +
           `${s.rounds} rounds after a warm-up`,
       );
       for (const r of rounds) {

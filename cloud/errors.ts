@@ -90,24 +90,56 @@ export class InvalidStateError extends CloudError {
   }
 }
 
-/** The local disk refused: full, read-only, permission denied. Nothing partial was kept. */
+/** Why the local disk refused, so callers branch without parsing messages. */
+export type StorageReason =
+  | "disk_full"
+  | "read_only"
+  | "permission"
+  | "io"
+  | "too_large"
+  | "locked"
+  | "other";
+
+/** Options of {@linkcode StorageError}: the cause and why the disk refused. */
+export interface StorageErrorOptions extends ErrorOptions {
+  /** @default {"other"} */
+  reason?: StorageReason;
+}
+
+/**
+ * The local disk refused: full, read-only, permission denied. Nothing partial was kept.
+ *
+ * The message says what happened and what to do but never names the server's path (it may reach
+ * an HTTP client); `path` carries it for the operator's log.
+ */
 export class StorageError extends CloudError {
-  /** The path involved. */
+  /** The path involved (for logs only: never shown to clients). */
+  readonly path: string;
+  /** Why: a full disk (`disk_full`) is answered 507 and clears itself once space is freed. */
+  readonly reason: StorageReason;
+  constructor(path: string, message: string, options?: StorageErrorOptions) {
+    super("storage", message, options);
+    this.path = path;
+    this.reason = options?.reason ?? "other";
+  }
+}
+
+/**
+ * A store file exists but is not what we wrote (not SQLite, wrong schema, damaged). The message
+ * never names the server's path; `path` carries it for the operator's log.
+ */
+export class CorruptStoreError extends CloudError {
+  /** The file involved (for logs only). */
   readonly path: string;
   constructor(path: string, message: string, options?: ErrorOptions) {
-    super("storage", `${message} (${path})`, options);
+    super("corrupt_store", message, options);
     this.path = path;
   }
 }
 
-/** A store file exists but is not what we wrote (not SQLite, wrong schema, damaged). */
-export class CorruptStoreError extends CloudError {
-  /** The file involved. */
-  readonly path: string;
-  constructor(path: string, message: string, options?: ErrorOptions) {
-    super("corrupt_store", `${message} (${path})`, options);
-    this.path = path;
-  }
+/** Whether `error` is a {@linkcode StorageError} saying the disk is full. */
+export function isDiskFull(error: unknown): error is StorageError {
+  return error instanceof StorageError && error.reason === "disk_full";
 }
 
 /** The remote service failed after the SDK's retries, or answered something unexpected. */

@@ -18,6 +18,7 @@ export * from "./errors.ts";
 export * from "./clock.ts";
 export * from "./blob_store.ts";
 export * from "./message_queue.ts";
+export * from "./record_store.ts";
 export * from "./fleet.ts";
 export * from "./resource_names.ts";
 export * from "./local/mod.ts";

@@ -9,9 +9,12 @@ import { resolve } from "node:path";
 import type { BlobStore } from "../cloud/blob_store.ts";
 import { type Clock, systemClock } from "../cloud/clock.ts";
 import type { Fleet } from "../cloud/fleet.ts";
+import { type DiskSpace, diskSpace } from "../cloud/local/disk_space.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
+import { SqliteRecordStore } from "../cloud/local/sqlite_record_store.ts";
+import { BlobRecordStore, type RecordStore } from "../cloud/record_store.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
 import { REQUEST_MESSAGE_BYTES_MAX } from "../worker/protocol.ts";
 import { ConfigError, type ServiceConfig, type ServiceNames, workerFlags } from "./config.ts";
@@ -26,6 +29,18 @@ export interface Backend {
   readonly clock: Clock;
   /** The local fleet, when the backend is local and a fleet was asked for (for shutdown). */
   readonly localFleet: LocalFleet | undefined;
+  /**
+   * The room left on the data directory's file system (embedded backend only: S3 and SQS do
+   * not fill up). The storage monitor asks it every second.
+   * @throws {StorageError} when the file system cannot be asked
+   */
+  readonly diskSpace: (() => DiskSpace) | undefined;
+  /**
+   * Durable records named `space` (`<id>-requests-bucket`): embedded, rows of the queue database
+   * (written in the same transaction as a send asked for in the same turn); AWS, objects of the
+   * bucket of that name (created by {@linkcode ensureResources}).
+   */
+  openRecords(space: string): Promise<RecordStore>;
   /**
    * Opens another handle on the same fleet, as another controller process would (the caller
    * closes it). Local handles also supervise the worker processes they start.
@@ -103,6 +118,8 @@ export async function openBackend(
     queue,
     fleet: localFleet,
     localFleet,
+    diskSpace: () => diskSpace(dataDir),
+    openRecords: (space) => SqliteRecordStore.open(queue, space),
     clock: systemClock,
     openFleet() {
       if (!options.fleet) throw new TypeError("this backend was opened without a fleet");
@@ -164,6 +181,8 @@ async function openAws(config: ServiceConfig, options: OpenBackendOptions): Prom
     queue,
     fleet,
     localFleet: undefined,
+    diskSpace: undefined,
+    openRecords: (space) => Promise.resolve(new BlobRecordStore(blobs, space)),
     clock: systemClock,
     openFleet() {
       if (!options.fleet) throw new TypeError("this backend was opened without a fleet");
@@ -201,6 +220,9 @@ export async function ensureResources(
 ): Promise<void> {
   await backend.blobs.ensureBucket(names.inBucket);
   await backend.blobs.ensureBucket(names.outBucket);
+  // Where S3 keeps the request records (the embedded backend keeps them in the queue database;
+  // the empty bucket costs a row).
+  await backend.blobs.ensureBucket(names.requestsBucket);
   await backend.queue.ensureQueue(names.deadLetterQueue);
   await backend.queue.ensureQueue(names.requestQueue, {
     messageBytesMax: REQUEST_MESSAGE_BYTES_MAX,

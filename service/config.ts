@@ -139,6 +139,11 @@ export interface AwsSettings {
 export interface ServiceNames extends ResourceNames {
   /** `<id>-req-dlq`: requests that failed `receiveCountMax` times. */
   readonly deadLetterQueue: string;
+  /**
+   * `<id>-requests-bucket`: one small record per accepted request (the web tier's durable
+   * request state, `web/request_ledger.ts`), so a restarted web tier still knows every id.
+   */
+  readonly requestsBucket: string;
 }
 
 /** Which command is reading the settings (their defaults differ a little). */
@@ -381,7 +386,11 @@ export function parseServiceConfig(
  * @returns bucket and queue names, including the dead-letter queue
  */
 export function serviceNames(config: Pick<ServiceConfig, "id">): ServiceNames {
-  return { ...resourceNames(config.id), deadLetterQueue: `${config.id}-req-dlq` };
+  return {
+    ...resourceNames(config.id),
+    deadLetterQueue: `${config.id}-req-dlq`,
+    requestsBucket: `${config.id}-requests-bucket`,
+  };
 }
 
 /**

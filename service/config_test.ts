@@ -74,6 +74,7 @@ Deno.test("serviceNames and workerFlags carry the deployment to the worker", () 
     requestQueue: "demo-req-queue",
     responseQueue: "demo-resp-queue",
     deadLetterQueue: "demo-req-dlq",
+    requestsBucket: "demo-requests-bucket",
   });
   const worker = parseServiceConfig("worker", workerFlags(config), { env: noEnv });
   assert.ok(worker !== "help");

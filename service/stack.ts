@@ -11,6 +11,7 @@ import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import {
   createApp,
   HealthBoard,
+  RequestLedger,
   ResponseRouter,
   serveWeb,
   snapshotReader,
@@ -21,6 +22,7 @@ import { ensureModels, modelDir } from "../model/model_store.ts";
 import { type Backend, ensureResources, openBackend } from "./backend.ts";
 import { type ServiceConfig, type ServiceNames, serviceNames } from "./config.ts";
 import { answerDeadLetters } from "./dead_letters.ts";
+import { StorageMonitor, type StorageMonitorOptions } from "./storage_monitor.ts";
 
 /** One JSON log line. */
 export type StackLog = (line: Readonly<Record<string, unknown>>) => void;
@@ -40,6 +42,8 @@ export interface StackOptions {
   readonly stopGraceMs?: number;
   /** @default {JSON lines on stdout} */
   readonly log?: StackLog;
+  /** Embedded backend: when the data directory counts as full (uploads then get 507). */
+  readonly storage?: StorageMonitorOptions;
 }
 
 /** How long the web server may take to finish after the drain ended (answers are being sent). */
@@ -120,11 +124,18 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   const drainOver = new AbortController();
   /** After the drain: the controller loop and the dead-letter sweep. */
   const halt = new AbortController();
+  // Request state (id → pending / error answer) outlives this process: a restart still knows
+  // every accepted id. Ids are UUIDv7, so the ledger prunes oldest first.
+  const ledger = new RequestLedger({
+    records: await backend.openRecords(names.requestsBucket),
+    clock: backend.clock,
+  });
   const router = new ResponseRouter({
     queue: backend.queue,
     blobs: backend.blobs,
     clock: backend.clock,
     log: (event) => log({ component: "web", ...event }),
+    ledger,
   }, { responseQueue, outBucket: names.outBucket });
   router.start();
   const app = createApp({
@@ -142,6 +153,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     health,
     draining: stop.signal,
     shutdown: drainOver.signal,
+    newId: () => ledger.newId(),
   }, {
     inBucket: names.inBucket,
     requestQueue: names.requestQueue,
@@ -188,6 +200,13 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   // One controller and one dead-letter sweep per deployment: web instance 1's.
   let controller = lead ? runController(fleet) : undefined;
   const sweep = lead ? sweepLoop(backend, names, config.tickMs, halt.signal, log) : undefined;
+  const { diskSpace } = backend;
+  const storage = diskSpace && new StorageMonitor({
+    diskSpace,
+    health,
+    clock: backend.clock,
+    log: (line) => log({ component: "storage", dataDir: config.dataDir, ...line }),
+  }, options.storage).run(halt.signal);
   log({
     component: "service",
     event: "listening",
@@ -246,7 +265,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
         // Only now: the workers and the controller served the waiting clients until here.
         halt.abort();
         controller?.abort.abort();
-        await Promise.all([controller?.done, sweep]);
+        await Promise.all([controller?.done, sweep, storage]);
         await router.stop();
         if (options.command === "start") await stopAll(backend, handles, log);
         for (const handle of handles.slice(1)) await handle.close();

@@ -10,7 +10,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode, StatusCode } from "hono/utils/http-status";
 import type { BlobStore } from "../cloud/blob_store.ts";
 import type { Clock } from "../cloud/clock.ts";
-import { CloudError, LimitExceededError } from "../cloud/errors.ts";
+import { CloudError, LimitExceededError, StorageError } from "../cloud/errors.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
 import {
   encodeRequest,
@@ -419,7 +419,8 @@ async function accept(c: Context, tier: Tier, then: "wait" | "return"): Promise<
   }
   const refusal = tier.health.refusal();
   if (refusal) {
-    throw new WebError(refusal.refuseUploads!, "unavailable", refusal.message, {
+    const code = refusal.refuseUploads === 507 ? "insufficient_storage" : "unavailable";
+    throw new WebError(refusal.refuseUploads!, code, refusal.message, {
       headers: { "Retry-After": "5" },
     });
   }
@@ -454,10 +455,16 @@ async function accept(c: Context, tier: Tier, then: "wait" | "return"): Promise<
     tier.load.waiting++;
   }
   try {
-    await deps.requestQueue.send(o.requestQueue, stored.message);
+    // The durable record and the message in one turn: one transaction on the embedded backend.
+    await Promise.all([
+      deps.responses.record(stored.id),
+      deps.requestQueue.send(o.requestQueue, stored.message),
+    ]);
   } catch (error) {
     if (then === "wait") tier.load.waiting--;
     deps.responses.forget(stored.id);
+    const refused = storageRefusal(error, tier);
+    if (refused) throw refused;
     throw new WebError(
       500,
       "internal",
@@ -471,9 +478,10 @@ async function accept(c: Context, tier: Tier, then: "wait" | "return"): Promise<
 
 /** Validates the name, assigns the id, tracks it, and streams the file into the in-bucket. */
 async function store(
-  { deps, o, newId }: Tier,
+  tier: Tier,
   part: FilePart,
 ): Promise<Omit<Accepted, "sentAtMs"> & { message: string }> {
+  const { deps, o, newId } = tier;
   let name;
   try {
     name = parseUploadName(part.fileName, o.fileNameCharsMax);
@@ -514,7 +522,8 @@ async function store(
   } catch (error) {
     deps.responses.forget(id);
     await part.cancel("store failed");
-    throw uploadError(part.failure() ?? error, o, id);
+    const failure = part.failure() ?? error;
+    throw storageRefusal(failure, tier) ?? uploadError(failure, o, id);
   }
   try {
     await part.finish();
@@ -610,6 +619,38 @@ function uploadError(error: unknown, o: ResolvedOptions, requestId: string | und
     requestId,
     cause: error,
   });
+}
+
+/** Why a full disk refuses uploads: what clients see, never the server's path. */
+export const DISK_FULL_MESSAGE = "the service's storage is full: new uploads are refused until " +
+  "space is freed (requests already accepted are still answered); retry later";
+
+/**
+ * A write the storage refused: a full disk answers 507 and reports `storage`/`disk_full` on the
+ * health board, so further uploads are refused at once until the storage monitor sees room again;
+ * another refusal (read-only, permissions) answers 503. The message is ours: a `StorageError`'s
+ * path stays in the log. No request id: the request was refused and will never have a result.
+ * Undefined for any other error.
+ */
+function storageRefusal(error: unknown, tier: Tier): WebError | undefined {
+  if (!(error instanceof StorageError)) return undefined;
+  if (error.reason === "disk_full") {
+    tier.health.report(
+      "storage",
+      { code: "disk_full", message: DISK_FULL_MESSAGE, refuseUploads: 507 },
+      tier.deps.clock.nowMs(),
+    );
+    return new WebError(507, "insufficient_storage", DISK_FULL_MESSAGE, {
+      headers: { "Retry-After": "5" },
+      cause: error,
+    });
+  }
+  return new WebError(
+    503,
+    "unavailable",
+    `the service's storage refused the upload (${error.reason}); retry later`,
+    { headers: { "Retry-After": "5" }, cause: error },
+  );
 }
 
 function overloaded(limitName: string, limit: number | undefined, cause?: unknown): WebError {

@@ -20,6 +20,7 @@ export type WebErrorCode =
   | "too_many_uploads"
   | "unauthorized"
   | "unavailable"
+  | "insufficient_storage"
   | "not_found"
   | "image_error"
   | "worker_failed"

@@ -24,6 +24,7 @@
  */
 export {
   createApp,
+  DISK_FULL_MESSAGE,
   REQUEST_TIMEOUT_MS_DEFAULT,
   UPLOAD_BYTES_MAX_DEFAULT,
   UPLOAD_BYTES_PER_SECOND_MIN_DEFAULT,
@@ -93,6 +94,15 @@ export {
   type RouterStats,
   type StoredResult,
 } from "./response_router.ts";
+export {
+  RECORD_RETENTION_MS_DEFAULT,
+  type RecordedFailure,
+  RequestLedger,
+  type RequestLedgerDeps,
+  type RequestLedgerOptions,
+  type RequestRecord,
+  uuidV7,
+} from "./request_ledger.ts";
 export { serveWeb, type ServeWebOptions } from "./serve.ts";
 export { snapshotReader } from "./snapshot.ts";
 export { escapeHtml, renderStatusPage, type StatusView } from "./status_page.ts";

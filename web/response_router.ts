@@ -6,6 +6,10 @@
  * Answers are also kept, up to a bound, so that a request that timed out (504) or was accepted
  * asynchronously (202) can be fetched later with `GET /requests/:id`. When an answer message was
  * lost, the label the worker persisted in the out-bucket (under the stem) still answers.
+ *
+ * With a {@linkcode RequestLedger}, every tracked request is also recorded durably, so a
+ * restarted web process (or another one of the deployment) still knows it: pending, or done once
+ * its label is in the out-bucket or its error answer was recorded.
  * @module
  */
 import { type BlobStore, readAll } from "../cloud/blob_store.ts";
@@ -18,6 +22,7 @@ import {
   ProtocolError,
   type RecognitionResponse,
 } from "../worker/protocol.ts";
+import type { RequestLedger, RequestRecord } from "./request_ledger.ts";
 
 /** What the web tier remembers about a request it accepted and has no answer for yet. */
 export interface PendingRequest {
@@ -33,8 +38,11 @@ export interface PendingRequest {
 /** A stored answer and where it came from. */
 export interface StoredResult {
   readonly response: RecognitionResponse;
-  /** `queue`: the worker's response message; `out-bucket`: the persisted label only. */
-  readonly source: "queue" | "out-bucket";
+  /**
+   * `queue`: the worker's response message; `out-bucket`: the persisted label only; `ledger`:
+   * the error answer recorded by an earlier web process.
+   */
+  readonly source: "queue" | "out-bucket" | "ledger";
   readonly answeredAtMs: number;
 }
 
@@ -50,7 +58,9 @@ export interface RouterEvent {
     | "response_malformed"
     | "receive_failed"
     | "delete_failed"
-    | "persisted_read_failed";
+    | "persisted_read_failed"
+    | "record_failed"
+    | "prune_failed";
   readonly id?: string;
   readonly message: string;
 }
@@ -96,6 +106,8 @@ export interface ResponseRouterOptions {
   errorBackoffMs?: number;
   /** Largest persisted label read from the out-bucket, in bytes. @default {4096} */
   labelBytesMax?: number;
+  /** With a ledger: how often records past its retention are pruned. @default {60000} */
+  ledgerPruneMs?: number;
 }
 
 /** The router's dependencies: ports, passed in. */
@@ -105,6 +117,8 @@ export interface ResponseRouterDeps {
   blobs?: BlobStore;
   clock: Clock;
   log?: (event: RouterEvent) => void;
+  /** Durable request state; without it, only this process's memory knows its requests. */
+  ledger?: RequestLedger;
 }
 
 /** Too many requests are pending: the caller answers 503. */
@@ -144,8 +158,13 @@ export class ResponseRouter {
   readonly #pending = new Map<string, PendingRequest>();
   readonly #results = new Map<string, StoredResult>();
   readonly #waiters = new Map<string, Set<Waiter>>();
+  /** Ledger records of tracked requests still being written (or that failed, until forgotten). */
+  readonly #recordings = new Map<string, Promise<void>>();
+  /** Detached ledger writes of error answers; `stop` waits for them. */
+  readonly #writes = new Set<Promise<void>>();
   #abort = new AbortController();
   #loop: Promise<void> | undefined;
+  #pruning: Promise<void> | undefined;
   #waiting = 0;
   #matched = 0;
   #unmatched = 0;
@@ -168,6 +187,7 @@ export class ResponseRouter {
       receiveMessagesMax: 10,
       errorBackoffMs: 1_000,
       labelBytesMax: 4_096,
+      ledgerPruneMs: 60_000,
       ...options,
     };
     const o = this.#options;
@@ -178,6 +198,7 @@ export class ResponseRouter {
     checkInteger("receiveMessagesMax", o.receiveMessagesMax, 1, 10);
     checkInteger("errorBackoffMs", o.errorBackoffMs, 0, 600_000);
     checkInteger("labelBytesMax", o.labelBytesMax, 1, 1 << 20);
+    checkInteger("ledgerPruneMs", o.ledgerPruneMs, 1, 86_400_000);
   }
 
   /** Starts the receive loop (once). */
@@ -185,13 +206,20 @@ export class ResponseRouter {
     if (this.#loop) return;
     this.#abort = new AbortController();
     this.#loop = this.#run(this.#abort.signal);
+    if (this.#deps.ledger) this.#pruning = this.#prune(this.#deps.ledger, this.#abort.signal);
   }
 
   /** Stops the loop, ends its long poll and releases every waiter (they see no answer). */
   async stop(): Promise<void> {
     this.#abort.abort();
-    await this.#loop;
+    await Promise.allSettled([
+      this.#loop,
+      this.#pruning,
+      ...this.#recordings.values(),
+      ...this.#writes,
+    ]);
     this.#loop = undefined;
+    this.#pruning = undefined;
     for (const [id, waiters] of this.#waiters) {
       this.#waiters.delete(id);
       for (const w of waiters) w.resolve(undefined);
@@ -200,7 +228,8 @@ export class ResponseRouter {
 
   /**
    * Records an accepted request so its answer is kept and `GET /requests/:id` says pending.
-   * Call before sending the request message, so an answer can never arrive unannounced.
+   * Call before sending the request message, so an answer can never arrive unannounced. With a
+   * ledger, {@linkcode record} writes the durable record.
    * @throws {OverloadedError} when `pendingRequestsMax` requests are pending and none is older
    *   than `pendingRetentionMs`
    */
@@ -216,9 +245,35 @@ export class ResponseRouter {
     this.#pending.set(request.id, request);
   }
 
+  /**
+   * Writes the durable record of a tracked request (at once resolved without a ledger). Call it
+   * in the same turn as sending the request message, so on the embedded backend both share one
+   * transaction, and await it before acknowledging the request: only then does a restart keep it.
+   * @throws {CloudError} when the ledger's store refused (a full disk: `StorageError`)
+   */
+  record(id: string): Promise<void> {
+    const { ledger } = this.#deps;
+    const request = this.#pending.get(id);
+    if (!ledger || !request) return Promise.resolve();
+    const recording = ledger.record(request);
+    this.#recordings.set(id, recording);
+    // A written record needs no more waiting for (an error answer waits for it: it replaces it).
+    recording.then(() => {
+      if (this.#recordings.get(id) === recording) this.#recordings.delete(id);
+    }, () => {});
+    return recording;
+  }
+
   /** Drops a pending request whose message was never sent (its upload failed). */
   forget(id: string): void {
     this.#pending.delete(id);
+    const recording = this.#recordings.get(id);
+    this.#recordings.delete(id);
+    const { ledger } = this.#deps;
+    if (!ledger || !recording) return;
+    // Best effort: a record left behind only says pending for an id no client was given, and
+    // is pruned with the others.
+    recording.then(() => ledger.forget(id)).catch(() => {});
   }
 
   /**
@@ -264,16 +319,31 @@ export class ResponseRouter {
 
   /**
    * What is known about `id`: its answer (from the queue, or the persisted label when the
-   * answer message is missing), pending, or undefined for ids never tracked here.
+   * answer message is missing), pending, or undefined for ids never tracked here. Ids this
+   * process does not remember are looked up in the ledger (a restarted or another web process
+   * accepted them).
+   * @throws {CloudError} when the ledger cannot be read
    */
   async status(id: string): Promise<RequestStatus | undefined> {
     const stored = this.#results.get(id);
     if (stored) return { state: "done", result: stored };
     const request = this.#pending.get(id);
-    if (!request) return undefined;
-    const persisted = await this.readPersisted(id);
-    if (persisted) return { state: "done", result: persisted };
-    return { state: "pending", request };
+    if (request) {
+      const persisted = await this.readPersisted(id);
+      if (persisted) return { state: "done", result: persisted };
+      return { state: "pending", request };
+    }
+    const record = await this.#deps.ledger?.read(id);
+    if (!record) return undefined;
+    // An answer may have arrived while the ledger was read.
+    const arrived = this.#results.get(id);
+    if (arrived) return { state: "done", result: arrived };
+    if (record.failure) return { state: "done", result: recordedFailure(record) };
+    const label = await this.#readLabel(record);
+    if (label !== undefined) {
+      return { state: "done", result: this.#complete(labelResponse(record, label), "out-bucket") };
+    }
+    return { state: "pending", request: record };
   }
 
   /**
@@ -283,9 +353,18 @@ export class ResponseRouter {
    */
   async readPersisted(id: string): Promise<StoredResult | undefined> {
     const request = this.#pending.get(id);
+    if (!request) return undefined;
+    const label = await this.#readLabel(request);
+    if (label === undefined) return undefined;
+    return this.#complete(labelResponse(request, label), "out-bucket");
+  }
+
+  /** The label in the out-bucket for `request`, if one was written after it was accepted. */
+  async #readLabel(request: PendingRequest): Promise<string | undefined> {
     const { blobs } = this.#deps;
     const bucket = this.#options.outBucket;
-    if (!request || !blobs || bucket === undefined) return undefined;
+    const id = request.id;
+    if (!blobs || bucket === undefined) return undefined;
     let label: string;
     try {
       const object = await blobs.get(bucket, request.stem);
@@ -307,18 +386,7 @@ export class ResponseRouter {
       }
       return undefined;
     }
-    if (label === "") return undefined;
-    const response: RecognitionResponse = {
-      v: PROTOCOL_VERSION,
-      id,
-      stem: request.stem,
-      ok: true,
-      label,
-      faces: [],
-      timingsMs: {},
-      worker: "out-bucket",
-    };
-    return this.#complete(response, "out-bucket");
+    return label === "" ? undefined : label;
   }
 
   /** Counters and sizes. */
@@ -386,9 +454,14 @@ export class ResponseRouter {
   #complete(response: RecognitionResponse, source: StoredResult["source"]): StoredResult {
     const existing = this.#results.get(response.id);
     if (existing) return existing; // a redelivered duplicate
+    const request = this.#pending.get(response.id);
     const known = this.#pending.delete(response.id);
+    const recording = this.#recordings.get(response.id);
+    this.#recordings.delete(response.id);
+    if (!response.ok && source === "queue") this.#recordFailure(response, request, recording);
     if (known) this.#matched++;
-    else {
+    else if (source === "queue") {
+      // (A label found for a request only the ledger knows is no stray answer.)
       this.#unmatched++;
       this.#deps.log?.({
         event: "response_unmatched",
@@ -407,6 +480,52 @@ export class ResponseRouter {
     return result;
   }
 
+  /**
+   * Writes an error answer into the ledger (an ok answer's durable form is the worker's label),
+   * after the request's own record, which it replaces. Detached: the answer is served from
+   * memory meanwhile, and a failure is only logged.
+   */
+  #recordFailure(
+    response: RecognitionResponse & { ok: false },
+    request: PendingRequest | undefined,
+    recording: Promise<void> | undefined,
+  ): void {
+    const { ledger } = this.#deps;
+    if (!ledger) return;
+    const failure = {
+      code: response.error.code,
+      message: response.error.message,
+      worker: response.worker,
+      answeredAtMs: this.#deps.clock.nowMs(),
+    };
+    const writing = (async () => {
+      await recording?.catch(() => {});
+      await ledger.fail(request ?? { id: response.id, stem: response.stem }, failure);
+    })().catch((error) => {
+      this.#deps.log?.({
+        event: "record_failed",
+        id: response.id,
+        message: `the error answer is kept in memory only: ${(error as Error).message}`,
+      });
+    });
+    // stop() waits for it, so a closing process does not drop it half-way.
+    this.#writes.add(writing);
+    writing.finally(() => this.#writes.delete(writing));
+  }
+
+  /** Prunes the ledger every `ledgerPruneMs` until stopped. */
+  async #prune(ledger: RequestLedger, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.#deps.clock.sleepMs(this.#options.ledgerPruneMs, signal);
+      if (signal.aborted) return;
+      try {
+        await ledger.prune();
+      } catch (error) {
+        this.#deps.log?.({ event: "prune_failed", message: (error as Error).message });
+      }
+    }
+  }
+
   #dropExpired(): void {
     const oldestKeptMs = this.#deps.clock.nowMs() - this.#options.pendingRetentionMs;
     for (const [id, request] of this.#pending) {
@@ -420,6 +539,37 @@ export class ResponseRouter {
     this.#lastError = (error as Error)?.message ?? String(error);
     this.#deps.log?.({ event, message: this.#lastError });
   }
+}
+
+/** The answer an out-bucket label gives (the label alone: faces and timings were not kept). */
+function labelResponse(request: PendingRequest, label: string): RecognitionResponse {
+  return {
+    v: PROTOCOL_VERSION,
+    id: request.id,
+    stem: request.stem,
+    ok: true,
+    label,
+    faces: [],
+    timingsMs: {},
+    worker: "out-bucket",
+  };
+}
+
+/** A recorded error answer as a stored result. */
+function recordedFailure(record: RequestRecord): StoredResult {
+  const f = record.failure!;
+  return {
+    response: {
+      v: PROTOCOL_VERSION,
+      id: record.id,
+      stem: record.stem,
+      ok: false,
+      error: { code: f.code, message: f.message },
+      worker: f.worker,
+    },
+    source: "ledger",
+    answeredAtMs: f.answeredAtMs,
+  };
 }
 
 function checkInteger(name: string, value: number, min: number, max: number): void {

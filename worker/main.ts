@@ -120,4 +120,26 @@ async function loadRecognizer(
   };
 }
 
-if (import.meta.main) Deno.exit(await main());
+/**
+ * Runs {@linkcode main}; an error it could not handle (a data directory it cannot open, a queue
+ * that does not exist) ends the process with one JSON line and exit code 1, never an uncaught
+ * error. The fleet records the exit and the controller starts the instance again when needed.
+ */
+async function mainOrReport(): Promise<number> {
+  try {
+    return await main();
+  } catch (error) {
+    const e = error as Error & { code?: string; path?: string };
+    console.log(JSON.stringify({
+      component: "worker",
+      worker: Deno.env.get("FR_INSTANCE_NAME") ?? `worker-${Deno.pid}`,
+      event: "failed",
+      error: `${e?.name ?? "Error"}: ${e?.message ?? String(error)}`,
+      ...(typeof e?.code === "string" ? { code: e.code } : {}),
+      ...(typeof e?.path === "string" ? { path: e.path } : {}),
+    }));
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await mainOrReport());

@@ -12,7 +12,12 @@
  */
 import type { BlobStore } from "../cloud/blob_store.ts";
 import { type Clock, systemClock } from "../cloud/clock.ts";
-import { CloudError, LimitExceededError, StaleReceiptError } from "../cloud/errors.ts";
+import {
+  CloudError,
+  LimitExceededError,
+  StaleReceiptError,
+  StorageError,
+} from "../cloud/errors.ts";
 import {
   type MessageQueue,
   type ReceivedMessage,
@@ -87,6 +92,13 @@ export interface WorkerOptions {
   readonly imageBytesMax?: number;
   /** Most faces carried in one response (the answer's label always comes from the largest). @default {100} */
   readonly responseFacesMax?: number;
+  /**
+   * Pause before trying again a write the disk refused (full, read-only: the embedded backend's
+   * `StorageError`). The worker never gives up on it: a request it holds stays held (its
+   * visibility kept extended) and is finished once the write succeeds, so a full disk neither
+   * kills the worker nor spends the request's receive count. @default {1000}
+   */
+  readonly storageRetryMs?: number;
   /** Most requests handled before the loop ends; for benchmarks and tests. @default {Infinity} */
   readonly requestsMax?: number;
   /** Ends the loop: a long poll returns at once, a request being recognised is released. */
@@ -117,6 +129,7 @@ export const WORKER_DEFAULTS = Object.freeze({
   visibilityTimeoutMs: 10_000,
   imageBytesMax: 20 * 1024 * 1024,
   responseFacesMax: 100,
+  storageRetryMs: 1_000,
   requestsMax: Infinity,
 });
 
@@ -152,6 +165,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   );
   checkNumber("imageBytesMax", o.imageBytesMax, 1, Number.MAX_SAFE_INTEGER);
   checkNumber("responseFacesMax", o.responseFacesMax, 0, 10_000);
+  checkNumber("storageRetryMs", o.storageRetryMs, 1, 600_000);
   if (!(o.requestsMax >= 1)) {
     throw new RangeError(`requestsMax must be at least 1, got ${o.requestsMax}`);
   }
@@ -185,10 +199,24 @@ export async function runWorker(deps: WorkerDeps, options: WorkerOptions): Promi
   const clock = deps.clock ?? systemClock;
   const counts = { answered: 0, refused: 0, released: 0 };
   let handled = 0;
+  let receiveRefusals = 0;
   for (;;) {
     if (o.signal?.aborted || o.stopReceiving?.aborted) return { reason: "aborted", ...counts };
     if (handled >= o.requestsMax) return { reason: "requestsMax", ...counts };
-    const message = await receiveOne(deps.queue, clock, o);
+    let message: ReceivedMessage | undefined;
+    try {
+      message = await receiveOne(deps.queue, clock, o);
+    } catch (error) {
+      // A receive must write (to claim): on a full disk wait for room instead of dying.
+      if (!(error instanceof StorageError)) throw error;
+      if (receiveRefusals++ === 0) logRefused(o, "receive", error);
+      await clock.sleepMs(o.storageRetryMs, o.signal);
+      continue;
+    }
+    if (receiveRefusals > 0) {
+      o.log({ event: "storage_recovered", step: "receive", attempts: receiveRefusals + 1 });
+      receiveRefusals = 0;
+    }
     if (message === undefined) {
       const stopped = o.signal?.aborted || o.stopReceiving?.aborted;
       return { reason: stopped ? "aborted" : "idle", ...counts };
@@ -237,10 +265,11 @@ async function handleMessage(
     if (!(error instanceof ProtocolError)) throw error;
     // Never answerable and never going to become valid: set it aside, don't retry it.
     o.log({ event: "bad_message", reason: error.message, body: message.body.slice(0, 200) });
-    if (o.routes.deadLetterQueue !== undefined) {
-      await queue.send(o.routes.deadLetterQueue, message.body);
+    const deadLetterQueue = o.routes.deadLetterQueue;
+    if (deadLetterQueue !== undefined) {
+      await persist("dead_letter", () => queue.send(deadLetterQueue, message.body), clock, o);
     }
-    await queue.delete(requestQueue, message.receipt);
+    await persist("delete", () => queue.delete(requestQueue, message.receipt), clock, o);
     return "refused";
   }
   const heartbeat = startHeartbeat(queue, clock, o, message.receipt);
@@ -255,8 +284,9 @@ async function handleMessage(
       o.log({ event: "released", id: request.id, reason: "aborted" });
       return "released";
     }
-    await queue.send(replyQueueOf(request, o.routes.responseQueue), encodeResponse(response));
-    await queue.delete(requestQueue, message.receipt);
+    const replyTo = replyQueueOf(request, o.routes.responseQueue);
+    await persist("respond", () => queue.send(replyTo, encodeResponse(response)), clock, o);
+    await persist("delete", () => queue.delete(requestQueue, message.receipt), clock, o);
     o.log({
       event: response.ok ? "answered" : "refused",
       id: request.id,
@@ -315,7 +345,13 @@ async function serve(
     return refuse(`image_${code}`, (error as Error).message);
   }
   const recognizedMs = clock.nowMs();
-  await deps.blobs.put(o.routes.outBucket, request.stem, new TextEncoder().encode(result.label));
+  const label = new TextEncoder().encode(result.label);
+  await persist(
+    "put_label",
+    () => deps.blobs.put(o.routes.outBucket, request.stem, label),
+    clock,
+    o,
+  );
   const doneMs = clock.nowMs();
   return {
     ...base,
@@ -400,8 +436,45 @@ async function releaseQuietly(queue: MessageQueue, name: string, receipt: string
   try {
     await queue.changeVisibility(name, receipt, 0);
   } catch (error) {
-    // Already redelivered elsewhere: nothing of ours to release.
-    if (!(error instanceof StaleReceiptError)) throw error;
+    // Already redelivered elsewhere: nothing of ours to release. The disk refused the write:
+    // the request turns visible again when its visibility timeout runs out.
+    if (!(error instanceof StaleReceiptError || error instanceof StorageError)) throw error;
+  }
+}
+
+function logRefused(o: ResolvedWorkerOptions, step: string, error: StorageError): void {
+  o.log({
+    event: "storage_refused",
+    step,
+    reason: error.reason,
+    error: error.message,
+    path: error.path,
+    retryMs: o.storageRetryMs,
+  });
+}
+
+/**
+ * Runs a write until the disk takes it: a `StorageError` (full, read-only) is retried every
+ * `storageRetryMs`, logged once when it starts and once when it clears. Ends with the error only
+ * when the worker is told to stop; any other error is thrown at once.
+ */
+async function persist<T>(
+  step: string,
+  write: () => Promise<T>,
+  clock: Clock,
+  o: ResolvedWorkerOptions,
+): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      const value = await write();
+      if (attempt > 1) o.log({ event: "storage_recovered", step, attempts: attempt });
+      return value;
+    } catch (error) {
+      if (!(error instanceof StorageError)) throw error;
+      if (attempt === 1) logRefused(o, step, error);
+      await clock.sleepMs(o.storageRetryMs, o.signal);
+      if (o.signal?.aborted) throw error;
+    }
   }
 }
 
@@ -421,6 +494,8 @@ function startHeartbeat(
       try {
         await queue.changeVisibility(o.routes.requestQueue, receipt, o.visibilityTimeoutMs);
       } catch (error) {
+        // The disk refused (full): beat again next time, the request is still ours.
+        if (error instanceof StorageError) continue;
         // Stale: another worker holds it now; the work stays idempotent, so just stop beating.
         o.log({ event: "heartbeat_failed", error: String(error) });
         return;

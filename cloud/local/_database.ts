@@ -270,13 +270,20 @@ export function classify(error: unknown, path: string): unknown {
   if (/disk is full|database or disk is full/i.test(message)) {
     return new StorageError(path, "the disk is full: free space for the database", {
       cause: error,
+      reason: "disk_full",
+    });
+  }
+  if (/disk I\/O error/i.test(message)) {
+    return new StorageError(path, `the disk reported an I/O error (${message}): check the device`, {
+      cause: error,
+      reason: "io",
     });
   }
   if (/readonly|read-only|unable to open/i.test(message)) {
     return new StorageError(
       path,
       `the database cannot be written (${message}): make its directory writable`,
-      { cause: error },
+      { cause: error, reason: /unable to open/i.test(message) ? "other" : "read_only" },
     );
   }
   return error;
@@ -329,6 +336,11 @@ class GroupWriter {
     });
   }
 
+  /**
+   * Never rejects: it runs detached (from a microtask), so an error escaping it would be an
+   * unhandled rejection that kills the process. Every write it took settles, and the connection
+   * is left outside any transaction, whatever SQLite throws (a full disk, an I/O error).
+   */
   async #flush(): Promise<void> {
     try {
       while (this.#pending.length > 0) {
@@ -339,10 +351,28 @@ class GroupWriter {
           return;
         }
         // Writes that arrived while waiting for the lock join this transaction.
-        this.#commitBatch(this.#pending.splice(0));
+        const batch = this.#pending.splice(0);
+        try {
+          this.#commitBatch(batch);
+        } catch (error) {
+          // A statement of the batch's own bookkeeping failed (SAVEPOINT, RELEASE, ROLLBACK):
+          // close the transaction and fail whatever the batch left unsettled.
+          this.#rollbackQuietly();
+          const cause = classify(error, this.#path);
+          for (const w of batch) w.reject(cause);
+        }
       }
     } finally {
       this.#flushing = false;
+    }
+  }
+
+  /** Ends the open transaction, if any; a failing ROLLBACK must not hide the real cause. */
+  #rollbackQuietly(): void {
+    try {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+    } catch {
+      // SQLite ends the transaction itself on the errors that make ROLLBACK fail.
     }
   }
 
@@ -359,7 +389,7 @@ class GroupWriter {
             this.#path,
             `the database stayed locked for busyTimeoutMs = ${this.#busyTimeoutMs}: ` +
               "another process holds a write transaction; check for a hung process",
-            { cause: error },
+            { cause: error, reason: "locked" },
           );
         }
         // Yield to the event loop; back off a little more each time, up to 8 ms.
@@ -368,7 +398,10 @@ class GroupWriter {
     }
   }
 
-  /** Runs `batch` inside the open transaction and commits; settles every write in it. */
+  /**
+   * Runs `batch` inside the open transaction and commits; settles every write in it. Settling a
+   * promise twice is a no-op, so the caller may reject the whole batch if this throws midway.
+   */
   #commitBatch(batch: PendingWrite[]): void {
     const db = this.#db;
     if (batch.length === 1) {
@@ -379,7 +412,7 @@ class GroupWriter {
         value = w.fn();
         db.exec("COMMIT");
       } catch (error) {
-        if (db.isTransaction) db.exec("ROLLBACK");
+        this.#rollbackQuietly();
         w.reject(classify(error, this.#path));
         return;
       }
@@ -413,7 +446,9 @@ class GroupWriter {
     try {
       db.exec("COMMIT");
     } catch (error) {
-      if (db.isTransaction) db.exec("ROLLBACK");
+      // A COMMIT refused for a full disk leaves the transaction open: roll it back, or every
+      // later BEGIN would fail even after space is freed.
+      this.#rollbackQuietly();
       const cause = classify(error, this.#path);
       for (const w of batch) w.reject(cause);
       return;

@@ -275,7 +275,9 @@ export class LocalBlobStore implements BlobStore {
       try {
         return { info, body: (await Deno.open(path, { read: true })).readable };
       } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        if (!(error instanceof Deno.errors.NotFound)) {
+          throw toStorageError(error, path, `reading object ${bucket}/${key}`);
+        }
         // The same file missing twice was not replaced: it was removed behind the store's back.
         if (reads >= GET_ROW_READS_MAX || row.file === missingFile) {
           throw new CorruptStoreError(

@@ -272,15 +272,29 @@ export class LocalFleet implements Fleet {
     }
     this.#children.set(row.id, child);
     const started = processStartTime(child.pid);
-    await this.#transition(row.id, ["pending"], "running", child.pid, started);
+    // Supervise before recording: the exit must be seen even if the record below fails.
     const exit: Promise<void> = child.status.then(async () => {
       this.#children.delete(row.id);
       this.#killTimers.get(row.id)?.abort();
       if (!this.#closed) {
         await this.#transition(row.id, LIVE_STATES, "stopped", null, null, child.pid);
       }
+    }).catch(() => {
+      // The disk refused the record (full, read-only): the row keeps the dead pid, and the next
+      // describe's reconcile marks it stopped. Nobody awaits this promise to hear of it, and an
+      // unhandled rejection would kill the web tier.
     }).finally(() => this.#exits.delete(exit));
     this.#exits.add(exit);
+    try {
+      await this.#transition(row.id, ["pending"], "running", child.pid, started);
+    } catch (error) {
+      // Unrecorded, the process would run outside the fleet's bookkeeping: stop it and give the
+      // slot back (best effort; the start fails either way).
+      kill(child.pid, "SIGKILL");
+      await exit;
+      await this.#transition(row.id, ["pending"], "stopped", null, null).catch(() => false);
+      throw error;
+    }
   }
 
   #signalStop(id: string, pid: number, started: string | null): void {

@@ -11,3 +11,5 @@ export {
 } from "./local_blob_store.ts";
 export { SqliteMessageQueue, type SqliteMessageQueueOptions } from "./sqlite_message_queue.ts";
 export { LocalFleet, type LocalFleetOptions } from "./local_fleet.ts";
+export { type DiskSpace, diskSpace } from "./disk_space.ts";
+export { SqliteRecordStore } from "./sqlite_record_store.ts";

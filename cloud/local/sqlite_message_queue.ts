@@ -94,6 +94,19 @@ interface MessageRow {
   receive_count: number;
 }
 
+/** Each open queue's database and clock, for other stores of this folder that share them. */
+const QUEUE_DATABASES = new WeakMap<SqliteMessageQueue, { database: Database; clock: Clock }>();
+
+/**
+ * The database (and clock) an open queue writes through, so another embedded store can write in
+ * the same group commit as its sends (`SqliteRecordStore`). Folder-internal: not in `mod.ts`.
+ */
+export function queueDatabase(queue: SqliteMessageQueue): { database: Database; clock: Clock } {
+  const shared = QUEUE_DATABASES.get(queue);
+  if (!shared) throw new TypeError("not an open SqliteMessageQueue");
+  return shared;
+}
+
 /**
  * A {@linkcode MessageQueue} in a SQLite file.
  *
@@ -129,6 +142,7 @@ export class SqliteMessageQueue implements MessageQueue {
     fallbackPollMs: number,
   ) {
     this.#database = database;
+    QUEUE_DATABASES.set(this, { database, clock });
     this.#clock = clock;
     this.#waker = waker;
     this.#pollIntervalMsMax = pollIntervalMsMax;

@@ -1,0 +1,173 @@
+/**
+ * `deno task start` as a real child process for end-to-end tests: its JSON log lines (the web
+ * tier's, the controller's and, with `--worker-log inherit`, every worker's), its stderr, the URL
+ * it listens on, its worker processes, and a way to run it inside a private mount namespace on a
+ * small tmpfs (so a full disk is a real ENOSPC that nothing outside the namespace sees).
+ * @module
+ */
+import { waitFor } from "./_e2e.ts";
+
+/** The service entry point `deno task start` runs. */
+export const START = new URL("../service/start.ts", import.meta.url).pathname;
+
+/** A running `deno task start`. */
+export interface ServiceProcess {
+  readonly child: Deno.ChildProcess;
+  /** Every JSON line it (and its workers) printed so far. */
+  readonly lines: Record<string, unknown>[];
+  /** Its stderr so far (uncaught errors land here). */
+  stderr(): string;
+  /** Resolves with the URL once it logs `listening`. */
+  listening(timeoutMs?: number): Promise<string>;
+  /** Resolves once both output streams are closed (the process and every worker it started exited). */
+  readonly drained: Promise<void>;
+}
+
+/**
+ * Spawns `deno run service/start.ts FLAGS`, or `PREFIX... FLAGS` when `command` gives the program
+ * and the arguments before the flags (a namespace wrapper).
+ */
+export function spawnService(
+  flags: readonly string[],
+  command: readonly string[] = [Deno.execPath(), "run", "-A", "--quiet", START],
+): ServiceProcess {
+  const [program, ...args] = command;
+  const child = new Deno.Command(program, {
+    args: [...args, ...flags],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: Record<string, unknown>[] = [];
+  let errText = "";
+  const out = (async () => {
+    let buffer = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      let nl;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (!line.startsWith("{")) continue;
+        try {
+          lines.push(JSON.parse(line));
+        } catch {
+          // A line cut by a killed writer: not ours to judge here.
+        }
+      }
+    }
+  })();
+  const err = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) errText += chunk;
+  })();
+  return {
+    child,
+    lines,
+    stderr: () => errText,
+    drained: Promise.all([out, err]).then(() => {}),
+    async listening(timeoutMs = 60_000) {
+      await waitFor(
+        "the service to listen",
+        () => Promise.resolve(lines.some((l) => l.event === "listening")),
+        timeoutMs,
+        50,
+      );
+      return lines.find((l) => l.event === "listening")!.url as string;
+    },
+  };
+}
+
+/** Pids of the worker processes (`worker/main.ts`) whose parent is `parentPid`. */
+export function workerPids(parentPid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== parentPid) continue;
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      if (cmdline.includes("worker/main.ts")) pids.push(Number(entry.name));
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** Whether a process is alive (and not a zombie). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * How to enter a private mount namespace here (`unshare -m` as root, `unshare -r -m` where
+ * unprivileged user namespaces are allowed), or why it cannot be done.
+ */
+export async function mountNamespacePrefix(): Promise<string[] | string> {
+  if (Deno.build.os !== "linux") return `mount namespaces are Linux-only (${Deno.build.os})`;
+  const dir = await Deno.makeTempDir({ prefix: "fr-ns-probe-" });
+  const problems: string[] = [];
+  try {
+    for (const prefix of [["-m"], ["-r", "-m"]]) {
+      const out = await new Deno.Command("unshare", {
+        args: [...prefix, "--propagation", "private", "mount", "-t", "tmpfs", "-o", "size=64k"]
+          .concat(["tmpfs", dir]),
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      if (out.success) return prefix;
+      problems.push(`unshare ${prefix.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
+    }
+    return `cannot mount a tmpfs in a private namespace (${problems.join("; ")})`;
+  } catch (error) {
+    return `unshare is not available: ${(error as Error).message}`;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * The command line that runs `deno task start` in a private mount namespace where `dataDir` is a
+ * tmpfs of `tmpfsBytes`, holding a ballast file of `ballastBytes` that is deleted (freeing that
+ * much) as soon as the file `freeTrigger` (outside the tmpfs) exists.
+ */
+export function onTinyDisk(
+  prefix: readonly string[],
+  dataDir: string,
+  tmpfsBytes: number,
+  ballastBytes: number,
+  freeTrigger: string,
+): string[] {
+  const script = [
+    'mount -t tmpfs -o size="$1" tmpfs "$2" || exit 1',
+    'head -c "$3" /dev/zero > "$2/ballast" || exit 1',
+    '(while [ ! -e "$4" ]; do sleep 0.1; done; rm -f "$2/ballast") &',
+    "shift 4",
+    'exec "$@"',
+  ].join("\n");
+  return [
+    "unshare",
+    ...prefix,
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    script,
+    "sh",
+    String(tmpfsBytes),
+    dataDir,
+    String(ballastBytes),
+    freeTrigger,
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--quiet",
+    START,
+  ];
+}
