@@ -10,7 +10,12 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode, StatusCode } from "hono/utils/http-status";
 import type { BlobStore } from "../cloud/blob_store.ts";
 import type { Clock } from "../cloud/clock.ts";
-import { CloudError, LimitExceededError, StorageError } from "../cloud/errors.ts";
+import {
+  CloudError,
+  CorruptStoreError,
+  LimitExceededError,
+  StorageError,
+} from "../cloud/errors.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
 import {
   encodeRequest,
@@ -759,12 +764,18 @@ function errorResponse(c: Context, error: Error, log: WebDeps["log"]): Response 
   } else if (error instanceof HTTPException) {
     status = error.status as ContentfulStatusCode;
   }
-  const logged = error.message || "internal error";
+  const cause = error.cause;
+  // Store errors keep their path out of the message (it reaches clients) and in a field: the
+  // operator's log line gets it back.
+  const where = cause instanceof StorageError || cause instanceof CorruptStoreError
+    ? ` (path: ${cause.path}; ${cause.message})`
+    : "";
+  const logged = (error.message || "internal error") + where;
   if (status >= 500) {
     log?.({ event: "request_failed", status, code, id: requestId, message: logged });
   }
   // The log keeps the whole message; the client never sees a server path, whatever failed.
-  const message = redactPaths(logged);
+  const message = redactPaths(error.message || "internal error");
   if (requestId !== undefined) headers["X-Request-Id"] = requestId;
   if (wantsJson(c) || c.req.path.startsWith("/requests")) {
     return c.json({ error: { code, message }, id: requestId ?? null }, status, headers);

@@ -7,7 +7,7 @@ import type { WebLogEvent } from "./app.ts";
 import { HealthBoard } from "./health.ts";
 import { openTestStack, runTestWorker, uploadRequest } from "./_test_stack.ts";
 
-Deno.test("a store failure that names data-directory files answers 500 without them; the log keeps them", async () => {
+Deno.test("a store failure that names data-directory files answers 503 without them; the log keeps them", async () => {
   const logs: WebLogEvent[] = [];
   const health = new HealthBoard();
   // Every upload goes through a temp file in blobs/.data; a plain file in its place makes the
@@ -19,10 +19,11 @@ Deno.test("a store failure that names data-directory files answers 500 without t
     for (const accept of ["text/plain", "application/json"]) {
       const res = await stack.app.request(uploadRequest("a.jpg", "Paul", { accept }));
       const body = await res.text();
-      assert.equal(res.status, 500);
+      // A typed store refusal (not a full disk): the service cannot take uploads now.
+      assert.equal(res.status, 503);
       assert.ok(!body.includes(stack.root), `no data path in ${body}`);
       assert.doesNotMatch(body, /\/tmp\//);
-      assert.match(body, /<path>/);
+      assert.match(body, /storage refused the upload/);
     }
     assert.ok(logs.some((e) => e.message.includes(stack.dataDir)), "the log has the path");
 
