@@ -135,7 +135,7 @@ const FORMAT_NAMES: Record<ImageFormat, string> = {
   html: "a web page (HTML)",
   xml: "an XML document",
   text: "a text file",
-  unknown: "not in any image format we recognise",
+  unknown: "of no kind we recognise",
 };
 const SIGNATURE_PREFIXES: readonly [ImageFormat, readonly number[]][] = [
   ["jpeg", [0xff, 0xd8, 0xff]],
