@@ -129,9 +129,21 @@ export interface Fleet {
   /** Terminates instances for good; idempotent. @throws {NotFoundError} */
   terminate(ids: readonly string[]): Promise<void>;
   describe(filter?: DescribeFilter): Promise<Instance[]>;
+  /**
+   * Records what the worker on an instance says about itself, where the backend keeps it on the
+   * instance (EC2: a tag), so `describe` reports `readyAtMs` and a `not_ready` `lastExit`.
+   * Absent where the worker reports another way (the local fleet: {@linkcode InstanceReporter}
+   * rows). @throws {NotFoundError}
+   */
+  markWorker?(id: string, status: WorkerStatus): Promise<void>;
   /** Releases clients and timers. Running instances keep running (as on EC2). */
   close(): Promise<void>;
 }
+
+/** What a worker says about itself: ready, or unable to become ready and why. */
+export type WorkerStatus =
+  | { readonly ready: true; readonly atMs: number }
+  | { readonly ready: false; readonly atMs: number; readonly reason: string };
 
 /** The prefix of every app-tier instance name (DESIGN.md). */
 export const INSTANCE_NAME_PREFIX = "app-tier-instance-";
