@@ -110,7 +110,8 @@ export class Controller {
   #lastLogged = "";
   /** What became of the last tick's decisions, for the next observation. */
   #applied: ApplyOutcome | undefined;
-  #reported = "null";
+  /** The condition last reported; undefined before the first tick, so it is always told once. */
+  #reported: string | undefined;
 
   /**
    * @param deps the queue, the fleet and the clock
@@ -176,14 +177,15 @@ export class Controller {
       ? "null"
       : JSON.stringify([condition.message, condition.refuseUploads]);
     if (key === this.#reported) return;
+    const first = this.#reported === undefined;
     this.#reported = key;
-    this.#log(
-      condition === null ? { event: "workers_ready" } : {
+    if (condition !== null) {
+      this.#log({
         event: "workers_not_ready",
         ...condition.detail,
         refuseUploads: condition.refuseUploads,
-      },
-    );
+      });
+    } else if (!first) this.#log({ event: "workers_ready" });
     this.#options.report?.(condition, nowMs);
   }
 

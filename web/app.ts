@@ -175,7 +175,14 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
       // a client that gave up frees its waitingRequestsMax slot at once. (deno.json opts in to
       // `no-legacy-abort`, under which the signal does not also abort after every answer.)
       const gone = c.req.raw.signal;
-      const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs, gone) ??
+      // A part of the stack that starts refusing uploads (workers cannot get ready) ends the
+      // wait too: the client hears why within seconds instead of a 504 after the timeout.
+      const refused = refusalSignal(health);
+      const result = await deps.responses.wait(
+        accepted.id,
+        o.requestTimeoutMs,
+        AbortSignal.any([gone, refused.signal]),
+      ).finally(refused.stop) ??
         (gone.aborted ? undefined : await deps.responses.readPersisted(accepted.id));
       if (!result && gone.aborted) {
         deps.log?.({
@@ -188,6 +195,16 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
         });
         // Nobody reads it; the status is what the metrics and the status page count.
         return c.body(null, CLIENT_CLOSED_STATUS as StatusCode);
+      }
+      const refusal = health.refusal();
+      if (!result && refusal && refused.signal.aborted) {
+        throw new WebError(
+          refusal.refuseUploads!,
+          "unavailable",
+          `${refusal.message}; the request stays queued: if a worker answers it later, the ` +
+            `result will be at GET /requests/${accepted.id}`,
+          { requestId: accepted.id, headers: { "Retry-After": "5" } },
+        );
       }
       if (!result) {
         throw new WebError(
@@ -307,6 +324,17 @@ interface Tier {
   readonly o: ResolvedOptions;
   readonly newId: () => string;
   readonly health: HealthBoard;
+}
+
+/** Aborts once the health board holds an issue that refuses uploads; `stop` unsubscribes. */
+function refusalSignal(health: HealthBoard): { signal: AbortSignal; stop: () => void } {
+  const abort = new AbortController();
+  const check = () => {
+    if (health.refusal()) abort.abort("refused");
+  };
+  const stop = health.onChange(check);
+  check();
+  return { signal: abort.signal, stop: () => void stop() };
 }
 
 /** Streams the upload into the in-bucket and sends the request message. */
