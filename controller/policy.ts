@@ -419,6 +419,9 @@ export function judgeReadiness(
   let failureMs = -Infinity;
   let readyLastMs = -Infinity;
   let readyRunning = false;
+  // The newest exit of a run that never got ready, whatever its kind: while backing off, a probe
+  // that crashes instead of saying "not ready" is a failure too, or the probes would loop.
+  let earlyExitMs = -Infinity;
   for (const i of observation.instances) {
     if (i.readyAtMs !== undefined) {
       if (i.readyAtMs > readyLastMs) readyLastMs = i.readyAtMs;
@@ -429,6 +432,12 @@ export function judgeReadiness(
       failure = i;
       failureMs = i.lastExit.atMs;
     }
+    const lastExit = i.lastExit;
+    if (
+      lastExit !== undefined && lastExit.kind !== "stopped" && lastExit.atMs > earlyExitMs &&
+      i.lastStartedAtMs !== undefined &&
+      (i.readyAtMs === undefined || i.readyAtMs < i.lastStartedAtMs)
+    ) earlyExitMs = lastExit.atMs;
   }
   const exit = failure?.lastExit;
   if (failure === undefined || exit === undefined || exit.atMs <= readyLastMs) {
@@ -436,13 +445,14 @@ export function judgeReadiness(
     return { state: { ...NOT_READY_NONE, countedAtMs: previous.countedAtMs }, condition: null };
   }
   let state = previous;
-  if (exit.atMs > previous.countedAtMs) {
+  const newestMs = previous.failures > 0 ? Math.max(exit.atMs, earlyExitMs) : exit.atMs;
+  if (newestMs > previous.countedAtMs) {
     const failures = previous.failures + 1;
     const waitMs = Math.min(
       config.notReadyBackoffMsMax,
       config.notReadyBackoffMs * 2 ** Math.min(failures - 1, 40),
     );
-    state = { failures, countedAtMs: exit.atMs, retryAtMs: observation.nowMs + waitMs };
+    state = { failures, countedAtMs: newestMs, retryAtMs: observation.nowMs + waitMs };
   }
   return {
     state,

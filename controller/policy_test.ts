@@ -536,6 +536,28 @@ Deno.test("decide probes with one instance when nothing is pending, and recovers
   assert.deepEqual(actions(fine.decisions), [`stop ${PREFIX}1`]);
 });
 
+Deno.test("decide counts a probe that crashes before it is ready as another failure, not a reason to retry at once", () => {
+  const config = resolvePolicyConfig({ notReadyBackoffMs: 1000 });
+  const failed = decide(
+    observe(1000, 1, 0, [notReadyExit(1, 900)]),
+    initialPolicyState(),
+    config,
+  );
+  const probe = decide(observe(2000, 1, 0, [notReadyExit(1, 900)]), failed.state, config);
+  assert.deepEqual(actions(probe.decisions), [`start ${PREFIX}1`]);
+  // The probe dies (killed, out of memory) before saying anything.
+  const crashed: InstanceView = {
+    ...notReadyExit(2, 900),
+    ...instance(1, "stopped", false, 2600),
+    lastStartedAtMs: 2005,
+    lastExit: { atMs: 2600, kind: "crashed", reason: "killed by SIGKILL" },
+  };
+  const after = decide(observe(3000, 1, 0, [crashed, notReadyExit(2, 900)]), probe.state, config);
+  assert.deepEqual(after.decisions, [], "backs off again");
+  assert.equal(after.state.notReady.failures, 2);
+  assert.equal(after.state.notReady.retryAtMs, 5000);
+});
+
 Deno.test("decide reports a worker not ready but does not refuse while another serves ready", () => {
   const config = resolvePolicyConfig();
   const serving = { ...instance(2, "running", true, 100), lastStartedAtMs: 100, readyAtMs: 200 };
