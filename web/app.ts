@@ -27,7 +27,7 @@ import {
   openFilePart,
   UploadTooLargeError,
 } from "./multipart.ts";
-import { HealthBoard } from "./health.ts";
+import { HealthBoard, type HealthIssue } from "./health.ts";
 import { PROMETHEUS_CONTENT_TYPE, type StackSnapshot, WebMetrics } from "./metrics.ts";
 import { OverloadedError, type ResponseRouter, type StoredResult } from "./response_router.ts";
 import { renderStatusPage } from "./status_page.ts";
@@ -196,8 +196,8 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
         // Nobody reads it; the status is what the metrics and the status page count.
         return c.body(null, CLIENT_CLOSED_STATUS as StatusCode);
       }
-      const refusal = health.refusal();
-      if (!result && refusal && refused.signal.aborted) {
+      const refusal = refused.issue();
+      if (!result && refusal) {
         throw new WebError(
           refusal.refuseUploads!,
           "unavailable",
@@ -326,15 +326,22 @@ interface Tier {
   readonly health: HealthBoard;
 }
 
-/** Aborts once the health board holds an issue that refuses uploads; `stop` unsubscribes. */
-function refusalSignal(health: HealthBoard): { signal: AbortSignal; stop: () => void } {
+/**
+ * Aborts once the health board holds an issue that refuses uploads, and keeps that issue (it may
+ * clear again before the waiter answers); `stop` unsubscribes.
+ */
+function refusalSignal(
+  health: HealthBoard,
+): { signal: AbortSignal; stop: () => void; issue: () => HealthIssue | undefined } {
   const abort = new AbortController();
+  let issue: HealthIssue | undefined;
   const check = () => {
-    if (health.refusal()) abort.abort("refused");
+    issue ??= health.refusal();
+    if (issue) abort.abort("refused");
   };
   const stop = health.onChange(check);
   check();
-  return { signal: abort.signal, stop: () => void stop() };
+  return { signal: abort.signal, stop: () => void stop(), issue: () => issue };
 }
 
 /** Streams the upload into the in-bucket and sends the request message. */
