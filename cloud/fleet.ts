@@ -17,6 +17,29 @@ export const INSTANCE_STATES: readonly InstanceState[] = [
   "terminated",
 ];
 
+/** How an instance's last run ended. */
+export interface InstanceExit {
+  /** When it ended (same clock as `stateChangedAtMs`). */
+  readonly atMs: number;
+  /**
+   * `stopped`: asked to stop (by the controller, or by itself when idle); `exited`: the worker
+   * ended on its own with success; `crashed`: a failure exit or a signal nobody sent;
+   * `not_ready`: the worker could not become ready (model, gallery, storage) and said why.
+   */
+  readonly kind: "stopped" | "exited" | "crashed" | "not_ready";
+  /** One line for a person (never a server path), when the worker or the fleet gave one. */
+  readonly reason?: string;
+}
+
+/** Most characters of an exit reason kept; a longer one is cut. */
+export const EXIT_REASON_CHARS_MAX = 300;
+
+/**
+ * The exit code by which a local worker says it could not become ready (sysexits' EX_CONFIG);
+ * the local fleet records it as a `not_ready` exit.
+ */
+export const EXIT_CODE_NOT_READY = 78;
+
 /** One instance as the fleet sees it now. */
 export interface Instance {
   /** Opaque id, `i-` followed by hex digits (as EC2). */
@@ -26,6 +49,56 @@ export interface Instance {
   readonly state: InstanceState;
   /** When the instance entered `state`, in ms since the epoch; null when the backend can't say. */
   readonly stateChangedAtMs: number | null;
+  /** When it last left `stopped` (its last start); null or absent when the backend can't say. */
+  readonly lastStartedAtMs?: number | null;
+  /**
+   * When its worker said it was ready (models loaded), in its current or last run; null or
+   * absent when it has not since its last start, or the backend can't say.
+   */
+  readonly readyAtMs?: number | null;
+  /** How its last run ended; null or absent while it runs or when the backend can't say. */
+  readonly lastExit?: InstanceExit | null;
+}
+
+/**
+ * What a worker tells the fleet about itself: that it is ready, or that it cannot become ready
+ * and why. Implemented by each adapter for the process on the instance (locally a row in the
+ * fleet's database, on EC2 a tag on its own instance).
+ */
+export interface InstanceReporter {
+  /** The worker has loaded what it needs and takes requests. */
+  ready(): Promise<void>;
+  /** The worker cannot become ready; `reason` is one line for an operator (no server paths). */
+  notReady(reason: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Makes one line of an error message fit for an operator's eyes on a status page: absolute
+ * paths shortened to their last two parts (so they name the file without showing the server's
+ * layout), whitespace folded, cut to {@linkcode EXIT_REASON_CHARS_MAX}.
+ *
+ * @param message the raw message
+ * @returns the one-line reason
+ * @example
+ * ```ts
+ * exitReason("NotFound: no file /srv/app/.cache/models/manifest.json"); // "NotFound: no file …/models/manifest.json"
+ * ```
+ */
+export function exitReason(message: string): string {
+  const line = message
+    .replace(/file:\/\/\S*/g, (url) => shortenPath(url.slice("file://".length)))
+    .replace(/(?<![\w.:/…])\/[^\s"'`,;()]+/g, shortenPath)
+    .replace(/\s+/g, " ")
+    .trim();
+  return line.length > EXIT_REASON_CHARS_MAX
+    ? `${line.slice(0, EXIT_REASON_CHARS_MAX - 1)}…`
+    : line;
+}
+
+function shortenPath(path: string): string {
+  const parts = path.split("/").filter((p) => p !== "");
+  return parts.length <= 1 ? `…/${parts.join("")}` : `…/${parts.slice(-2).join("/")}`;
 }
 
 /** Filters for {@linkcode Fleet.describe}; each given filter must match (AND). */
@@ -56,9 +129,21 @@ export interface Fleet {
   /** Terminates instances for good; idempotent. @throws {NotFoundError} */
   terminate(ids: readonly string[]): Promise<void>;
   describe(filter?: DescribeFilter): Promise<Instance[]>;
+  /**
+   * Records what the worker on an instance says about itself, where the backend keeps it on the
+   * instance (EC2: a tag), so `describe` reports `readyAtMs` and a `not_ready` `lastExit`.
+   * Absent where the worker reports another way (the local fleet: {@linkcode InstanceReporter}
+   * rows). @throws {NotFoundError}
+   */
+  markWorker?(id: string, status: WorkerStatus): Promise<void>;
   /** Releases clients and timers. Running instances keep running (as on EC2). */
   close(): Promise<void>;
 }
+
+/** What a worker says about itself: ready, or unable to become ready and why. */
+export type WorkerStatus =
+  | { readonly ready: true; readonly atMs: number }
+  | { readonly ready: false; readonly atMs: number; readonly reason: string };
 
 /** The prefix of every app-tier instance name (DESIGN.md). */
 export const INSTANCE_NAME_PREFIX = "app-tier-instance-";

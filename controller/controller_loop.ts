@@ -14,10 +14,12 @@ import { InvalidStateError } from "../cloud/errors.ts";
 import { CREATE_COUNT_MAX, type Fleet, type Instance } from "../cloud/fleet.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
 import {
+  type ApplyOutcome,
   decide,
   type DecisionLog,
   initialPolicyState,
   type InstanceView,
+  type NotReadyCondition,
   type PolicyConfig,
   type PolicyOptions,
   type PolicyState,
@@ -49,6 +51,23 @@ export interface ControllerOptions {
   readonly logEveryTick?: boolean;
   /** @default {a no-op} */
   readonly log?: ControllerLog;
+  /**
+   * Told the controller's condition after every tick that changes it: an issue while workers
+   * cannot become ready, null once they can (the stack puts it on its health board).
+   * @default {a no-op}
+   */
+  readonly report?: (condition: ControllerCondition | null, nowMs: number) => void;
+}
+
+/** What the controller reports about the service's workers. */
+export interface ControllerCondition {
+  /** Stable kind: `workers_not_ready`. */
+  readonly code: "workers_not_ready";
+  /** For a person: the worker's reason and what the controller does about it. */
+  readonly message: string;
+  /** True while no worker is ready, so new requests cannot be answered. */
+  readonly refuseUploads: boolean;
+  readonly detail: NotReadyCondition;
 }
 
 /** What one tick did. */
@@ -89,6 +108,10 @@ export class Controller {
   /** When we first saw each instance in its current state, for fleets that cannot say. */
   readonly #seenSince = new Map<string, { state: string; sinceMs: number }>();
   #lastLogged = "";
+  /** What became of the last tick's decisions, for the next observation. */
+  #applied: ApplyOutcome | undefined;
+  /** The condition last reported; undefined before the first tick, so it is always told once. */
+  #reported: string | undefined;
 
   /**
    * @param deps the queue, the fleet and the clock
@@ -126,28 +149,44 @@ export class Controller {
     ]);
     const ours = instances.filter((i) => i.name.startsWith(this.#config.instanceNamePrefix));
     const result = decide(
-      { nowMs, queue, instances: this.#view(ours, nowMs) },
+      { nowMs, queue, instances: this.#view(ours, nowMs), applied: this.#applied },
       this.#state,
       this.#config,
     );
     this.#state = result.state;
     const { applied, errors, renamed, failed } = await this.#apply(result.decisions);
-    if (renamed.size > 0 || failed.size > 0) {
-      // The fleet names new instances itself: track launches under the names it chose, so the
-      // policy recognises them next tick instead of counting them twice. Forget actions whose
-      // call failed, so the policy asks again next tick rather than wait for them to settle.
-      this.#state = {
-        ...this.#state,
-        requested: this.#state.requested
-          .filter((r) => !(r.atMs === nowMs && failed.has(r.name)))
-          .map((r) =>
-            r.action === "launch" && renamed.has(r.name) ? { ...r, name: renamed.get(r.name)! } : r
-          ),
-      };
-    }
+    // The fleet names new instances itself, and a call can fail: the next observation tells the
+    // policy, so it follows launches under the fleet's names and asks again for failed actions
+    // instead of waiting for them to settle.
+    this.#applied = renamed.size > 0 || failed.size > 0
+      ? {
+        decidedAtMs: nowMs,
+        failed: [...failed],
+        renamed: [...renamed].map(([from, to]) => ({ from, to })),
+      }
+      : undefined;
     const report: TickReport = { decision: result.log, applied, errors };
     this.#maybeLog(report);
+    this.#reportCondition(result.log.notReady, nowMs);
     return report;
+  }
+
+  #reportCondition(notReady: NotReadyCondition | null, nowMs: number): void {
+    const condition = notReady === null ? null : describeNotReady(notReady, this.#config);
+    const key = condition === null
+      ? "null"
+      : JSON.stringify([condition.message, condition.refuseUploads]);
+    if (key === this.#reported) return;
+    const first = this.#reported === undefined;
+    this.#reported = key;
+    if (condition !== null) {
+      this.#log({
+        event: "workers_not_ready",
+        ...condition.detail,
+        refuseUploads: condition.refuseUploads,
+      });
+    } else if (!first) this.#log({ event: "workers_ready" });
+    this.#options.report?.(condition, nowMs);
   }
 
   /**
@@ -180,7 +219,15 @@ export class Controller {
       }
       // A fleet clock ahead of ours must not look like the future to the policy.
       const changedMs = Math.min(i.stateChangedAtMs ?? since.sinceMs, nowMs);
-      return { id: i.id, name: i.name, state: i.state, stateChangedAtMs: changedMs };
+      const view: {
+        -readonly [K in keyof InstanceView]: InstanceView[K];
+      } = { id: i.id, name: i.name, state: i.state, stateChangedAtMs: changedMs };
+      if (typeof i.lastStartedAtMs === "number") {
+        view.lastStartedAtMs = Math.min(i.lastStartedAtMs, nowMs);
+      }
+      if (typeof i.readyAtMs === "number") view.readyAtMs = Math.min(i.readyAtMs, nowMs);
+      if (i.lastExit) view.lastExit = { ...i.lastExit, atMs: Math.min(i.lastExit.atMs, nowMs) };
+      return view;
     });
     for (const id of this.#seenSince.keys()) if (!seen.has(id)) this.#seenSince.delete(id);
     return views;
@@ -261,6 +308,19 @@ export class Controller {
     this.#lastLogged = key;
     this.#log({ event: "decision", ...decision, applied: report.applied, errors: report.errors });
   }
+}
+
+/** The operator's message for workers that cannot become ready. */
+function describeNotReady(
+  detail: NotReadyCondition,
+  config: PolicyConfig,
+): ControllerCondition {
+  // No countdown in the text: it changes only with a new failure, so the board is not churned.
+  const message = `workers cannot become ready: ${detail.reason} ` +
+    `(${detail.failures} failed start${detail.failures === 1 ? "" : "s"}; the controller tries ` +
+    `again with back-off up to ${Math.round(config.notReadyBackoffMsMax / 1000)} s; fix the ` +
+    `cause and it recovers by itself)`;
+  return { code: "workers_not_ready", message, refuseUploads: detail.noneReady, detail };
 }
 
 function describe(error: unknown): string {

@@ -5,7 +5,7 @@ import { installFakeEc2 } from "../cloud/aws/testdata/fake_ec2.ts";
 import { ManualClock } from "../cloud/clock.ts";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
-import { Controller } from "./controller_loop.ts";
+import { Controller, type ControllerCondition } from "./controller_loop.ts";
 
 const REQ = "c-req-queue";
 
@@ -280,6 +280,67 @@ Deno.test("Controller rejects a bad policy setting at construction, naming it", 
       /instancesMax/,
     );
   } finally {
+    await s.tearDown();
+  }
+});
+
+Deno.test("Controller backs off workers that exit not ready, reports why, and clears it once one is ready", async () => {
+  const s = await setUp(2);
+  // Workers that cannot become ready: the dedicated exit code, at once.
+  const failing = await LocalFleet.open(s.db, {
+    ...s.fleetOptions,
+    command: ["sh", "-c", "exit 78"],
+  });
+  try {
+    const [one] = await failing.create(1);
+    await send(s.queue, 3);
+    const reports: (ControllerCondition | null)[] = [];
+    const latest = (): ControllerCondition | null => reports[reports.length - 1] ?? null;
+    // The fleet stamps real time: the controller's clock starts with it (as both read the
+    // system clock in a stack), then runs ahead.
+    const clock = new ManualClock(Date.now());
+    const controller = new Controller({ queue: s.queue, fleet: failing, clock }, {
+      requestQueue: REQ,
+      policy: { instancesMax: 2, notReadyBackoffMs: 2_000, notReadyBackoffMsMax: 8_000 },
+      log: s.log,
+      report: (condition) => reports.push(condition),
+    });
+    const first = await controller.tick();
+    assert.deepEqual(first.applied.started, [one.name]);
+    assert.equal(first.applied.launched.length, 1);
+    assert.deepEqual([...reports], [null], "told once at the first tick: nothing wrong");
+    await failing.settled();
+    clock.advanceMs(1_000);
+    const failed = await controller.tick();
+    assert.deepEqual(failed.decision.decisions, [], "no respawn right after the failure");
+    const condition = latest()!;
+    assert.equal(condition.code, "workers_not_ready");
+    assert.equal(condition.refuseUploads, true);
+    assert.match(condition.message, /^workers cannot become ready: .*code 78 \(not ready\)/);
+    clock.advanceMs(1_000);
+    assert.deepEqual((await controller.tick()).decision.decisions, [], "still backing off");
+    clock.advanceMs(1_000);
+    const probe = await controller.tick();
+    assert.deepEqual(probe.applied.started, [one.name], "one probe after the back-off");
+    assert.equal(reports.length, 2, "the same condition is not reported again");
+    await failing.settled();
+    // The next failure doubles the wait: 4 s.
+    for (let k = 0; k < 4; k++) {
+      clock.advanceMs(1_000);
+      assert.deepEqual((await controller.tick()).decision.decisions, [], `tick ${k}`);
+    }
+    assert.equal(latest()?.detail.failures, 2);
+    // A worker says it is ready (the model was fixed): the condition clears.
+    const reporter = LocalFleet.reporter(s.db, one.id);
+    await reporter.ready();
+    await reporter.close();
+    clock.advanceMs(1_000);
+    await controller.tick();
+    assert.equal(latest(), null);
+    assert.ok(s.lines.some((l) => l.event === "workers_ready"));
+  } finally {
+    await failing.settled();
+    await failing.close();
     await s.tearDown();
   }
 });

@@ -4,6 +4,7 @@
  * @module
  */
 export {
+  type ApplyOutcome,
   type Clamp,
   decide,
   type DecisionLog,
@@ -12,8 +13,12 @@ export {
   type FleetView,
   initialPolicyState,
   INSTANCE_STATES,
+  type InstanceExit,
   type InstanceState,
   type InstanceView,
+  judgeReadiness,
+  type NotReadyCondition,
+  type NotReadyState,
   type Observation,
   planFleet,
   POLICY_DEFAULTS,
@@ -31,6 +36,7 @@ export {
 } from "./policy.ts";
 export {
   Controller,
+  type ControllerCondition,
   type ControllerDeps,
   type ControllerLog,
   type ControllerOptions,

@@ -11,8 +11,8 @@
  * @module
  */
 // The fleet states are the fleet port's own (EC2's names; the local fleet uses the same).
-import { INSTANCE_STATES, type InstanceState } from "../cloud/fleet.ts";
-export { INSTANCE_STATES, type InstanceState };
+import { INSTANCE_STATES, type InstanceExit, type InstanceState } from "../cloud/fleet.ts";
+export { INSTANCE_STATES, type InstanceExit, type InstanceState };
 
 /** One instance as the fleet reports it. */
 export interface InstanceView {
@@ -27,6 +27,19 @@ export interface InstanceView {
    * cannot tell (EC2 does not know what a worker process is doing).
    */
   readonly busy?: boolean;
+  /**
+   * When the instance last left `stopped` (its last start), absent when the fleet cannot say. A
+   * start asked for at or before this time has taken effect, even if the instance is already
+   * stopped again.
+   */
+  readonly lastStartedAtMs?: number;
+  /**
+   * When the worker on it last said it was ready to serve (model and gallery loaded); absent
+   * when it has not since its last start or the fleet cannot tell.
+   */
+  readonly readyAtMs?: number;
+  /** How its last run ended (when the fleet knows): a `not_ready` exit carries the reason. */
+  readonly lastExit?: InstanceExit;
 }
 
 /** The request queue's counts (SQS's ApproximateNumberOf... attributes). */
@@ -39,11 +52,27 @@ export interface QueueCounts {
   readonly delayed: number;
 }
 
+/**
+ * What became of one tick's decisions when the caller applied them: fleet calls that failed and
+ * launches the fleet named otherwise than the policy asked. The next observation carries it, so
+ * the policy (and the simulator replaying it) forgets failed actions and follows renamed ones.
+ */
+export interface ApplyOutcome {
+  /** The `nowMs` of the tick whose decisions these are. */
+  readonly decidedAtMs: number;
+  /** Names of starts and launches whose fleet call failed: no longer awaited, asked again. */
+  readonly failed: readonly string[];
+  /** Launches the fleet named itself: the name the policy chose and the fleet's. */
+  readonly renamed: readonly { readonly from: string; readonly to: string }[];
+}
+
 /** Everything the policy sees at one tick. */
 export interface Observation {
   readonly nowMs: number;
   readonly queue: QueueCounts;
   readonly instances: readonly InstanceView[];
+  /** The previous tick's apply outcome; absent when everything was applied as decided. */
+  readonly applied?: ApplyOutcome;
 }
 
 /** A scaling action for the caller to apply. */
@@ -70,6 +99,39 @@ export interface PolicyState {
    * (EC2 is eventually consistent) cannot make the policy ask twice and overshoot the maximum.
    */
   readonly requested: readonly RequestedAction[];
+  /** Back-off while workers cannot become ready; see {@linkcode NotReadyState}. */
+  readonly notReady: NotReadyState;
+}
+
+/**
+ * Workers that exit before they are ready (a missing model, a bad gallery) would be replaced
+ * every tick forever. While the newest `not_ready` exit in the fleet is later than the newest
+ * ready worker, the policy starts nothing until `retryAtMs`, then one probe instance (even with
+ * nothing pending, so a fixed model recovers by itself); each further failure doubles the wait,
+ * up to `notReadyBackoffMsMax`.
+ */
+export interface NotReadyState {
+  /** Failures counted since workers were last ready (0: none). */
+  readonly failures: number;
+  /** The exit time of the newest failure counted, so each failure counts once. */
+  readonly countedAtMs: number;
+  /** No new instance before this time. */
+  readonly retryAtMs: number;
+}
+
+/** What is wrong with the workers, for the controller to report (see `DecisionLog.notReady`). */
+export interface NotReadyCondition {
+  /** The failing worker's one-line reason. */
+  readonly reason: string;
+  /** The instance whose exit said so. */
+  readonly instance: string;
+  /** When that worker exited. */
+  readonly atMs: number;
+  readonly failures: number;
+  /** When the next probe may start. */
+  readonly retryAtMs: number;
+  /** True while no worker is running ready: nothing can answer new requests. */
+  readonly noneReady: boolean;
 }
 
 /** Validated policy settings. Create with {@linkcode resolvePolicyConfig}. */
@@ -91,6 +153,10 @@ export interface PolicyConfig {
   readonly actionSettleMs: number;
   /** Most instances an observation may list; more means a wrong filter upstream. @default 1000 */
   readonly instancesObservedMax: number;
+  /** Wait after the first worker that could not become ready, doubled per failure. @default 1000 */
+  readonly notReadyBackoffMs: number;
+  /** Cap on that wait: the longest a fixed model waits to be tried again. @default 30000 */
+  readonly notReadyBackoffMsMax: number;
 }
 
 /** Settings as a caller gives them; every field defaults. */
@@ -105,6 +171,8 @@ export const POLICY_DEFAULTS: PolicyConfig = Object.freeze({
   instanceNamePrefix: "app-tier-instance-",
   actionSettleMs: 30_000,
   instancesObservedMax: 1000,
+  notReadyBackoffMs: 1_000,
+  notReadyBackoffMsMax: 30_000,
 });
 
 /** Limits on the settings themselves. */
@@ -115,6 +183,7 @@ export const POLICY_LIMITS = Object.freeze({
   tickMsLimit: 3_600_000,
   actionSettleMsLimit: 3_600_000,
   instancesObservedMaxLimit: 100_000,
+  notReadyBackoffMsLimit: 3_600_000,
 });
 
 /** Why the desired count or the actions differ from the plain rule; one entry per clamp. */
@@ -123,7 +192,8 @@ export type Clamp =
   | "instancesMin"
   | "keepAlive"
   | "slots"
-  | "busy";
+  | "busy"
+  | "notReady";
 
 /** One decision, as one JSON log line: inputs, desired, clamps applied, actions. */
 export interface DecisionLog {
@@ -147,6 +217,8 @@ export interface DecisionLog {
   readonly target: number;
   readonly clamps: readonly Clamp[];
   readonly decisions: readonly ScalingDecision[];
+  /** Workers cannot become ready (back-off in force), or null. */
+  readonly notReady: NotReadyCondition | null;
 }
 
 /** What {@linkcode decide} returns. */
@@ -180,6 +252,13 @@ export function resolvePolicyConfig(options: PolicyOptions = {}): PolicyConfig {
   requireNumber("keepAliveMs", config.keepAliveMs, 0, L.keepAliveMsLimit);
   requireNumber("tickMs", config.tickMs, L.tickMsMin, L.tickMsLimit);
   requireNumber("actionSettleMs", config.actionSettleMs, 0, L.actionSettleMsLimit);
+  requireNumber("notReadyBackoffMs", config.notReadyBackoffMs, 0, L.notReadyBackoffMsLimit);
+  requireNumber(
+    "notReadyBackoffMsMax",
+    config.notReadyBackoffMsMax,
+    config.notReadyBackoffMs,
+    L.notReadyBackoffMsLimit,
+  );
   requireInteger(
     "instancesObservedMax",
     config.instancesObservedMax,
@@ -196,6 +275,12 @@ export function resolvePolicyConfig(options: PolicyOptions = {}): PolicyConfig {
   return Object.freeze(config);
 }
 
+const NOT_READY_NONE: NotReadyState = Object.freeze({
+  failures: 0,
+  countedAtMs: -Infinity,
+  retryAtMs: -Infinity,
+});
+
 /**
  * The state before the first observation.
  *
@@ -206,7 +291,12 @@ export function resolvePolicyConfig(options: PolicyOptions = {}): PolicyConfig {
  * ```
  */
 export function initialPolicyState(): PolicyState {
-  return { nowMsLast: -Infinity, surplusSinceMs: null, requested: [] };
+  return {
+    nowMsLast: -Infinity,
+    surplusSinceMs: null,
+    requested: [],
+    notReady: NOT_READY_NONE,
+  };
 }
 
 /**
@@ -269,6 +359,14 @@ export function decide(
       clamps.push("keepAlive");
     }
   }
+  const readiness = judgeReadiness(observation, state.notReady, config);
+  if (readiness.condition !== null) {
+    // Hold scale-up while backing off; once the wait is over keep exactly one probe going.
+    const due = nowMs >= readiness.state.retryAtMs;
+    const held = Math.min(target, fleet.serving);
+    target = due ? Math.max(1, held) : held;
+    clamps.push("notReady");
+  }
   const plan = planFleet(fleet, { target, demand, nowMs, config });
   clamps.push(...plan.clamps);
   const log: DecisionLog = {
@@ -289,11 +387,83 @@ export function decide(
     target,
     clamps,
     decisions: plan.decisions,
+    notReady: readiness.condition,
   };
   return {
     decisions: plan.decisions,
-    state: { nowMsLast: nowMs, surplusSinceMs, requested: plan.requested },
+    state: {
+      nowMsLast: nowMs,
+      surplusSinceMs,
+      requested: plan.requested,
+      notReady: readiness.state,
+    },
     log,
+  };
+}
+
+/**
+ * Whether workers are failing to become ready: the newest `not_ready` exit in the fleet is later
+ * than the newest ready worker. Counts each new failure once and sets the next retry time.
+ *
+ * @param observation The tick's observation.
+ * @param previous The back-off state so far.
+ * @param config Validated settings (the back-off and its cap).
+ * @returns The next back-off state and the condition to report (null: workers are fine).
+ */
+export function judgeReadiness(
+  observation: Observation,
+  previous: NotReadyState,
+  config: PolicyConfig,
+): { state: NotReadyState; condition: NotReadyCondition | null } {
+  let failure: InstanceView | undefined;
+  let failureMs = -Infinity;
+  let readyLastMs = -Infinity;
+  let readyRunning = false;
+  // The newest exit of a run that never got ready, whatever its kind: while backing off, a probe
+  // that crashes instead of saying "not ready" is a failure too, or the probes would loop.
+  let earlyExitMs = -Infinity;
+  for (const i of observation.instances) {
+    if (i.readyAtMs !== undefined) {
+      if (i.readyAtMs > readyLastMs) readyLastMs = i.readyAtMs;
+      const currentRun = i.lastStartedAtMs === undefined || i.readyAtMs >= i.lastStartedAtMs;
+      if (i.state === "running" && currentRun) readyRunning = true;
+    }
+    if (i.lastExit?.kind === "not_ready" && i.lastExit.atMs > failureMs) {
+      failure = i;
+      failureMs = i.lastExit.atMs;
+    }
+    const lastExit = i.lastExit;
+    if (
+      lastExit !== undefined && lastExit.kind !== "stopped" && lastExit.atMs > earlyExitMs &&
+      i.lastStartedAtMs !== undefined &&
+      (i.readyAtMs === undefined || i.readyAtMs < i.lastStartedAtMs)
+    ) earlyExitMs = lastExit.atMs;
+  }
+  const exit = failure?.lastExit;
+  if (failure === undefined || exit === undefined || exit.atMs <= readyLastMs) {
+    if (previous.failures === 0) return { state: previous, condition: null };
+    return { state: { ...NOT_READY_NONE, countedAtMs: previous.countedAtMs }, condition: null };
+  }
+  let state = previous;
+  const newestMs = previous.failures > 0 ? Math.max(exit.atMs, earlyExitMs) : exit.atMs;
+  if (newestMs > previous.countedAtMs) {
+    const failures = previous.failures + 1;
+    const waitMs = Math.min(
+      config.notReadyBackoffMsMax,
+      config.notReadyBackoffMs * 2 ** Math.min(failures - 1, 40),
+    );
+    state = { failures, countedAtMs: newestMs, retryAtMs: observation.nowMs + waitMs };
+  }
+  return {
+    state,
+    condition: {
+      reason: exit.reason ?? "the worker exited before it was ready",
+      instance: failure.name,
+      atMs: exit.atMs,
+      failures: state.failures,
+      retryAtMs: state.retryAtMs,
+      noneReady: !readyRunning,
+    },
   };
 }
 
@@ -349,17 +519,20 @@ export function viewFleet(
     else stoppedAll.push(instance);
   }
   const stillAwaiting: RequestedAction[] = [];
-  if (requested.length > 0) {
+  const awaited = foldOutcome(requested, observation.applied);
+  if (awaited.length > 0) {
     const byName = new Map<string, InstanceView>();
     for (const i of observation.instances) if (i.state !== "terminated") byName.set(i.name, i);
     const startAwaited = new Set<string>();
-    for (const request of requested) {
+    for (const request of awaited) {
       if (observation.nowMs - request.atMs > config.actionSettleMs) continue;
       const seen = byName.get(request.name);
       if (request.action === "launch" && seen === undefined) {
         stillAwaiting.push(request);
         namesTaken.push(request.name);
-      } else if (request.action === "start" && seen?.state === "stopped") {
+      } else if (
+        request.action === "start" && seen?.state === "stopped" && !cameAndWent(seen, request.atMs)
+      ) {
         stillAwaiting.push(request);
         startAwaited.add(request.name);
       }
@@ -380,6 +553,36 @@ export function viewFleet(
     requested: stillAwaiting,
     namesTaken,
   };
+}
+
+/**
+ * True when a stopped instance has been started since `atMs` (and so is stopped again: it exited,
+ * crashed or was stopped): the start asked for at `atMs` has taken effect and is awaited no more.
+ */
+function cameAndWent(seen: InstanceView, atMs: number): boolean {
+  return (seen.lastStartedAtMs !== undefined && seen.lastStartedAtMs >= atMs) ||
+    seen.stateChangedAtMs > atMs;
+}
+
+/** Forgets failed starts and launches, and follows renamed launches, of the tick they name. */
+function foldOutcome(
+  requested: readonly RequestedAction[],
+  outcome: ApplyOutcome | undefined,
+): readonly RequestedAction[] {
+  if (outcome === undefined || (outcome.failed.length === 0 && outcome.renamed.length === 0)) {
+    return requested;
+  }
+  const failed = new Set(outcome.failed);
+  const renamed = new Map(outcome.renamed.map((r) => [r.from, r.to]));
+  const out: RequestedAction[] = [];
+  for (const r of requested) {
+    if (r.atMs !== outcome.decidedAtMs) out.push(r);
+    else if (failed.has(r.name)) continue;
+    else if (r.action === "launch" && renamed.has(r.name)) {
+      out.push({ ...r, name: renamed.get(r.name)! });
+    } else out.push(r);
+  }
+  return out;
 }
 
 /** What {@linkcode planFleet} aims at. */

@@ -185,6 +185,7 @@ Deno.test("decide's log line is one JSON object with inputs, desired, clamps and
     "target",
     "clamps",
     "decisions",
+    "notReady",
   ]);
   assert.equal(parsed.decisions.length, 15);
 });
@@ -408,5 +409,291 @@ Deno.test("decide returns to zero within keep-alive plus one tick once the queue
         `zero after ${zeroAtMs - emptyAtMs} ms > ${boundMs}`,
       );
     }),
+  );
+});
+
+// ---- instances that come and go within a tick; apply outcomes; workers that cannot get ready ----
+
+Deno.test("decide does not await a start whose instance already exited again within the tick", () => {
+  const config = resolvePolicyConfig({ instancesMax: 2 });
+  const fleet = [instance(1, "stopped"), instance(2, "stopped")];
+  const first = decide(observe(1000, 1, 0, fleet), initialPolicyState(), config);
+  assert.deepEqual(actions(first.decisions), [`start ${PREFIX}1`]);
+  // Started at 1005, served its request, exited at 1400: stopped again before the next tick.
+  const exited: InstanceView = {
+    ...instance(1, "stopped", false, 1400),
+    lastStartedAtMs: 1005,
+    lastExit: { atMs: 1400, kind: "exited" },
+  };
+  const second = decide(observe(2000, 1, 0, [exited, fleet[1]]), first.state, config);
+  assert.equal(second.log.inputs.awaiting, 0);
+  assert.deepEqual(actions(second.decisions), [`start ${PREFIX}1`]);
+});
+
+Deno.test("decide still awaits a start the fleet does not show yet (stale stopped view)", () => {
+  const config = resolvePolicyConfig({ instancesMax: 2 });
+  const stale = { ...instance(1, "stopped", false, 500), lastStartedAtMs: 100 };
+  const first = decide(observe(1000, 1, 0, [stale]), initialPolicyState(), config);
+  assert.deepEqual(actions(first.decisions), [`start ${PREFIX}1`]);
+  const second = decide(observe(2000, 1, 0, [stale]), first.state, config);
+  assert.equal(second.log.inputs.awaiting, 1);
+  assert.deepEqual(second.decisions, []);
+});
+
+Deno.test("decide asks again for an action the previous tick's outcome says failed", () => {
+  const config = resolvePolicyConfig();
+  const first = decide(observe(1000, 1, 0, []), initialPolicyState(), config);
+  assert.deepEqual(actions(first.decisions), [`launch ${PREFIX}1`]);
+  const failed = { decidedAtMs: 1000, failed: [`${PREFIX}1`], renamed: [] };
+  const second = decide({ ...observe(2000, 1, 0, []), applied: failed }, first.state, config);
+  assert.deepEqual(actions(second.decisions), [`launch ${PREFIX}1`]);
+});
+
+Deno.test("decide follows a launch the fleet renamed instead of launching again", () => {
+  const config = resolvePolicyConfig();
+  const first = decide(observe(1000, 1, 0, []), initialPolicyState(), config);
+  const renamed = {
+    decidedAtMs: 1000,
+    failed: [],
+    renamed: [{ from: `${PREFIX}1`, to: `${PREFIX}7` }],
+  };
+  // The fleet does not list the renamed instance yet: still awaited, under its new name.
+  const second = decide({ ...observe(2000, 1, 0, []), applied: renamed }, first.state, config);
+  assert.deepEqual(second.decisions, []);
+  assert.deepEqual(second.state.requested.map((r) => r.name), [`${PREFIX}7`]);
+});
+
+function notReadyExit(n: number, atMs: number, startedMs = atMs - 500): InstanceView {
+  return {
+    ...instance(n, "stopped", false, atMs),
+    lastStartedAtMs: startedMs,
+    lastExit: { atMs, kind: "not_ready", reason: "model not built" },
+  };
+}
+
+Deno.test("decide backs off exponentially while workers cannot become ready, up to the cap", () => {
+  const config = resolvePolicyConfig({ notReadyBackoffMs: 1000, notReadyBackoffMsMax: 4000 });
+  let state = initialPolicyState();
+  const waits: number[] = [];
+  let exitMs = 500;
+  let nowMs = 1000;
+  for (let failure = 0; failure < 5; failure++) {
+    const fleet = [notReadyExit(1, exitMs), instance(2, "stopped")];
+    const seen = decide(observe(nowMs, 5, 0, fleet), state, config);
+    assert.deepEqual(seen.decisions, [], "nothing starts right after a failure");
+    assert.ok(seen.log.clamps.includes("notReady"));
+    assert.equal(seen.log.notReady?.reason, "model not built");
+    assert.equal(seen.log.notReady?.failures, failure + 1);
+    assert.equal(seen.log.notReady?.noneReady, true);
+    state = seen.state;
+    waits.push(state.notReady.retryAtMs - nowMs);
+    // Ticks until the retry: only then one probe, however many requests wait.
+    let probe;
+    for (let t = nowMs + 1000;; t += 1000) {
+      probe = decide(observe(t, 5, 0, fleet), state, config);
+      state = probe.state;
+      if (probe.decisions.length > 0) {
+        nowMs = t;
+        break;
+      }
+    }
+    assert.deepEqual(actions(probe.decisions), [`start ${PREFIX}1`]);
+    exitMs = nowMs + 300;
+    nowMs += 1000;
+  }
+  assert.deepEqual(waits, [1000, 2000, 4000, 4000, 4000]);
+});
+
+Deno.test("decide probes with one instance when nothing is pending, and recovers once a worker is ready", () => {
+  const config = resolvePolicyConfig({ notReadyBackoffMs: 1000 });
+  const failed = decide(
+    observe(1000, 0, 0, [notReadyExit(1, 900)]),
+    initialPolicyState(),
+    config,
+  );
+  assert.deepEqual(failed.decisions, []);
+  const probe = decide(observe(2000, 0, 0, [notReadyExit(1, 900)]), failed.state, config);
+  assert.deepEqual(actions(probe.decisions), [`start ${PREFIX}1`], "probes with no demand");
+  // The probe is pending, nothing is pending in the queue: it is kept, not stopped.
+  // Its last exit is still the failed run's: the fleet keeps it until the next exit.
+  const booting = {
+    ...notReadyExit(1, 900),
+    ...instance(1, "running", false, 2010),
+    lastStartedAtMs: 2005,
+  };
+  const kept = decide(observe(3000, 0, 0, [booting]), probe.state, config);
+  assert.deepEqual(kept.decisions, []);
+  assert.ok(kept.log.notReady !== null, "no worker ready yet");
+  // Ready at 3500: the condition clears and the idle instance is stopped as usual.
+  const ready = { ...booting, readyAtMs: 3500 };
+  const fine = decide(
+    observe(4000, 0, 0, [ready, notReadyExit(2, 900)]),
+    kept.state,
+    config,
+  );
+  assert.equal(fine.log.notReady, null);
+  assert.equal(fine.state.notReady.failures, 0);
+  assert.deepEqual(actions(fine.decisions), [`stop ${PREFIX}1`]);
+});
+
+Deno.test("decide counts a probe that crashes before it is ready as another failure, not a reason to retry at once", () => {
+  const config = resolvePolicyConfig({ notReadyBackoffMs: 1000 });
+  const failed = decide(
+    observe(1000, 1, 0, [notReadyExit(1, 900)]),
+    initialPolicyState(),
+    config,
+  );
+  const probe = decide(observe(2000, 1, 0, [notReadyExit(1, 900)]), failed.state, config);
+  assert.deepEqual(actions(probe.decisions), [`start ${PREFIX}1`]);
+  // The probe dies (killed, out of memory) before saying anything.
+  const crashed: InstanceView = {
+    ...notReadyExit(2, 900),
+    ...instance(1, "stopped", false, 2600),
+    lastStartedAtMs: 2005,
+    lastExit: { atMs: 2600, kind: "crashed", reason: "killed by SIGKILL" },
+  };
+  const after = decide(observe(3000, 1, 0, [crashed, notReadyExit(2, 900)]), probe.state, config);
+  assert.deepEqual(after.decisions, [], "backs off again");
+  assert.equal(after.state.notReady.failures, 2);
+  assert.equal(after.state.notReady.retryAtMs, 5000);
+});
+
+Deno.test("decide reports a worker not ready but does not refuse while another serves ready", () => {
+  const config = resolvePolicyConfig();
+  const serving = { ...instance(2, "running", true, 100), lastStartedAtMs: 100, readyAtMs: 200 };
+  const { log } = decide(
+    observe(1000, 3, 1, [notReadyExit(1, 900), serving]),
+    initialPolicyState(),
+    config,
+  );
+  assert.equal(log.notReady?.noneReady, false);
+  assert.deepEqual(log.decisions, [], "holds the fleet while backing off");
+});
+
+/**
+ * A model fleet for the exit property: applies decisions at once (a start is pending at the
+ * tick's time), names launches as the fleet port does (after the highest number, so a launch can
+ * be renamed), fails a chosen share of calls, and lets running or pending instances exit at
+ * random moments between ticks.
+ */
+interface ModelInstance {
+  id: string;
+  n: number;
+  state: InstanceState;
+  changedMs: number;
+  startedMs?: number;
+  exit?: { atMs: number; kind: "exited" | "crashed" | "stopped" };
+}
+
+Deno.test("decide gives a pending request an instance within one tick after any worker exit (property)", () => {
+  const tickArb = fc.record({
+    visible: fc.integer({ min: 0, max: 8 }),
+    inFlight: fc.integer({ min: 0, max: 3 }),
+    // Per live instance: exit before the next tick, and when within the tick (share of it).
+    exits: fc.array(fc.option(fc.double({ min: 0.01, max: 0.99, noNaN: true })), {
+      maxLength: 10,
+    }),
+    failCalls: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 6 }),
+      fc.integer({ min: 1, max: 8 }),
+      fc.array(tickArb, { minLength: 2, maxLength: 25 }),
+      (pool, instancesMax, ticks) => {
+        const config = resolvePolicyConfig({ instancesMax, tickMs: 1000 });
+        const fleet: ModelInstance[] = Array.from({ length: Math.min(pool, instancesMax) }, (
+          _,
+          k,
+        ) => ({ id: `i-${k + 1}`, n: k + 1, state: "stopped", changedMs: 0 }));
+        let state = initialPolicyState();
+        let applied: Observation["applied"];
+        for (let t = 0; t < ticks.length; t++) {
+          const tick = ticks[t];
+          const nowMs = 1000 + t * 1000;
+          const view: InstanceView[] = fleet.map((i) => ({
+            id: i.id,
+            name: `${PREFIX}${i.n}`,
+            state: i.state,
+            stateChangedAtMs: i.changedMs,
+            busy: i.state === "running" || i.state === "pending" ? false : undefined,
+            ...(i.startedMs !== undefined ? { lastStartedAtMs: i.startedMs } : {}),
+            ...(i.exit ? { lastExit: i.exit } : {}),
+          }));
+          const demand = tick.visible + tick.inFlight;
+          const result = decide(
+            {
+              nowMs,
+              queue: { visible: tick.visible, inFlight: tick.inFlight, delayed: 0 },
+              instances: view,
+              applied,
+            },
+            state,
+            config,
+          );
+          state = result.state;
+          // Apply: starts and launches may fail as a whole (the fleet call throws).
+          const fail = tick.failCalls && result.decisions.some((d) => d.action !== "stop");
+          const failed: string[] = [];
+          const renamed: { from: string; to: string }[] = [];
+          for (const d of result.decisions) {
+            if (d.action === "stop") {
+              const i = fleet.find((x) => x.id === d.id)!;
+              i.state = "stopping";
+              i.changedMs = nowMs;
+            } else if (fail) failed.push(d.name);
+            else if (d.action === "start") {
+              const i = fleet.find((x) => x.id === d.id)!;
+              assert.equal(i.state, "stopped");
+              Object.assign(i, { state: "pending", changedMs: nowMs, startedMs: nowMs });
+              i.exit = undefined;
+            } else {
+              const n = Math.max(0, ...fleet.map((i) => i.n)) + 1;
+              if (`${PREFIX}${n}` !== d.name) renamed.push({ from: d.name, to: `${PREFIX}${n}` });
+              fleet.push({
+                id: `i-${n}`,
+                n,
+                state: "pending",
+                changedMs: nowMs,
+                startedMs: nowMs,
+              });
+            }
+          }
+          applied = failed.length + renamed.length > 0
+            ? { decidedAtMs: nowMs, failed, renamed }
+            : undefined;
+          const live = fleet.filter((i) => i.state === "pending" || i.state === "running");
+          const stopping = fleet.filter((i) => i.state === "stopping").length;
+          if (!fail) {
+            // What a user notices: as many instances serve or boot as requests wait, up to the
+            // slots left, at this very tick, whatever exited since the last one.
+            const want = Math.min(demand, instancesMax - stopping);
+            assert.ok(
+              live.length >= want,
+              `tick ${t}: ${live.length} instances for ${demand} requests (${stopping} stopping, max ${instancesMax}); log ${
+                JSON.stringify(result.log)
+              }`,
+            );
+          }
+          // Between ticks: stopping ones stop, pending ones run, and some exit.
+          for (const i of fleet) {
+            if (i.state === "stopping") {
+              Object.assign(i, { state: "stopped", changedMs: nowMs + 500 });
+              i.exit = { atMs: nowMs + 500, kind: "stopped" };
+            }
+          }
+          live.forEach((i, k) => {
+            const at = tick.exits[k];
+            if (at === null || at === undefined) {
+              if (i.state === "pending") Object.assign(i, { state: "running" });
+              return;
+            }
+            const atMs = nowMs + Math.round(at * 1000);
+            Object.assign(i, { state: "stopped", changedMs: atMs });
+            i.exit = { atMs, kind: k % 2 === 0 ? "exited" : "crashed" };
+          });
+        }
+      },
+    ),
   );
 });

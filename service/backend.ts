@@ -97,7 +97,7 @@ export async function openBackend(
 ): Promise<Backend> {
   if (config.backend === "aws") return await openAws(config, options);
   const dataDir = resolve(config.dataDir);
-  const db = `${dataDir}/cloud.db`;
+  const db = localDatabasePath(config);
   // A web tier serves many requests at once: a lock wait must not block its event loop.
   const busyBlockMs = options.servesRequests ? 0 : undefined;
   const blobs = await LocalBlobStore.open(`${dataDir}/blobs`, { busyBlockMs });
@@ -131,6 +131,11 @@ export async function openBackend(
       await blobs.close();
     },
   };
+}
+
+/** The embedded backend's queue and fleet database: `<data>/cloud.db`. */
+export function localDatabasePath(config: Pick<ServiceConfig, "dataDir">): string {
+  return `${resolve(config.dataDir)}/cloud.db`;
 }
 
 /** A stand-in AMI for processes that never launch instances (a worker only stops its own). */

@@ -5,7 +5,12 @@
  * {@linkcode startStack}; the end-to-end tests use it directly.
  * @module
  */
-import { Controller, type ControllerLog } from "../controller/mod.ts";
+import {
+  Controller,
+  type ControllerCondition,
+  type ControllerLog,
+  type PolicyOptions,
+} from "../controller/mod.ts";
 import { CREATE_COUNT_MAX, type Fleet } from "../cloud/fleet.ts";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import {
@@ -44,6 +49,8 @@ export interface StackOptions {
   readonly log?: StackLog;
   /** Embedded backend: when the data directory counts as full (uploads then get 507). */
   readonly storage?: StorageMonitorOptions;
+  /** Controller policy settings over the configured ones (back-off, settle times; tests). */
+  readonly policy?: PolicyOptions;
 }
 
 /** How long the web server may take to finish after the drain ended (answers are being sent). */
@@ -187,8 +194,10 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
           instancesMax: config.instancesMax,
           keepAliveMs: config.keepAliveMs,
           tickMs: config.tickMs,
+          ...options.policy,
         },
         log: controllerLog,
+        report: (condition, nowMs) => reportController(health, condition, nowMs),
       },
     );
     const done = controller.run(abort.signal).catch((error) => {
@@ -296,6 +305,20 @@ async function prepareLocalWorkers(log: StackLog): Promise<void> {
   } catch (error) {
     log({ component: "service", event: "model_build_failed", error: String(error) });
   }
+}
+
+/** Puts the controller's condition on the health board (`workers_not_ready` refuses with 503). */
+function reportController(
+  health: HealthBoard,
+  condition: ControllerCondition | null,
+  nowMs: number,
+): void {
+  if (condition === null) return health.clear("controller");
+  health.report("controller", {
+    code: condition.code,
+    message: condition.message,
+    ...(condition.refuseUploads ? { refuseUploads: 503 as const } : {}),
+  }, nowMs);
 }
 
 /**

@@ -98,6 +98,11 @@ export interface SimConfig {
   readonly crashesPerInstanceHour: number;
   /** Faults stop at this simulated time. @default 0 */
   readonly faultsUntilMs: number;
+  /**
+   * Until this simulated time every worker fails to become ready (a model not yet built, a bad
+   * model directory) and its instance stops at the end of its boot with a `not_ready` exit. @default 0
+   */
+  readonly notReadyUntilMs: number;
 
   /** Latency target for the SLO-violation share. @default 10000 */
   readonly sloMs: number;
@@ -149,6 +154,7 @@ const COMMON = {
   ttScaleInPeriods: 15,
   crashesPerInstanceHour: 0,
   faultsUntilMs: 0,
+  notReadyUntilMs: 0,
   sloMs: 10_000,
   sampleMs: 1000,
   timelineSamplesMax: 2048,
@@ -238,6 +244,7 @@ export const SIM_KEYS: readonly (keyof SimConfig)[] = [
   "ttScaleInPeriods",
   "crashesPerInstanceHour",
   "faultsUntilMs",
+  "notReadyUntilMs",
   "sloMs",
   "sampleMs",
   "timelineSamplesMax",

@@ -19,6 +19,15 @@ export const RUNNING = 2;
 /** Shutting down. */
 export const STOPPING = 3;
 
+/** How a run ended, as the fleet port names it (`InstanceExit.kind`). */
+export const EXIT_KINDS = ["stopped", "exited", "crashed", "not_ready"] as const;
+/** Index of each exit kind in {@linkcode EXIT_KINDS}. */
+export const EXIT_STOPPED = 0;
+/** A crash (fault injection). */
+export const EXIT_CRASHED = 2;
+/** A worker that could not become ready. */
+export const EXIT_NOT_READY = 3;
+
 /** The controller's name for each state. */
 export const STATE_NAMES: readonly InstanceState[] = ["stopped", "pending", "running", "stopping"];
 
@@ -56,6 +65,14 @@ export class Fleet {
   readonly launched: Uint8Array;
   /** The `<n>` of each slot's name. */
   readonly nameIndex: Int32Array;
+  /** When each slot last booted (its last start or launch); NaN before the first. */
+  readonly startedAtMs: Float64Array;
+  /** When each slot's worker last became ready; NaN when it has not since its last boot. */
+  readonly readyAtMs: Float64Array;
+  /** When each slot's last run ended; NaN before the first end. */
+  readonly exitAtMs: Float64Array;
+  /** How it ended: an index into {@linkcode EXIT_KINDS}. */
+  readonly exitKind: Uint8Array;
   readonly ids: string[] = [];
   readonly names: string[] = [];
   readonly #slotById = new Map<string, number>();
@@ -75,6 +92,10 @@ export class Fleet {
     this.waiting = new Uint8Array(capacity);
     this.launched = new Uint8Array(capacity);
     this.nameIndex = new Int32Array(capacity);
+    this.startedAtMs = new Float64Array(capacity).fill(NaN);
+    this.readyAtMs = new Float64Array(capacity).fill(NaN);
+    this.exitAtMs = new Float64Array(capacity).fill(NaN);
+    this.exitKind = new Uint8Array(capacity);
   }
 
   /**

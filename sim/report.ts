@@ -63,6 +63,8 @@ export interface Report {
     readonly busyStops: number;
     readonly slotsOverMax: number;
     readonly actionsIgnored: number;
+    /** Boots whose worker could not become ready (`notReadyUntilMs`). */
+    readonly notReadyExits: number;
   };
   readonly events: number;
   readonly simulatedMs: number;
@@ -158,6 +160,7 @@ export function buildReport(result: SimResult): Report {
       busyStops: counts.busyStops,
       slotsOverMax: counts.slotsOverMax,
       actionsIgnored: counts.actionsIgnored,
+      notReadyExits: counts.notReadyExits,
     },
     events: result.events,
     simulatedMs: r3(result.endMs),
@@ -209,10 +212,10 @@ export function reportText(r: Report): string {
   const f = r.faults;
   if (
     f.crashes + f.redeliveries + f.deadLettered + f.duplicateServices + f.busyStops +
-        f.slotsOverMax > 0
+        f.slotsOverMax + f.notReadyExits > 0
   ) {
     lines.push(
-      `faults          ${f.crashes} crashes, ${f.redeliveries} redeliveries, ${f.deadLettered} dead-lettered (${f.deadLetteredUnanswered} unanswered), ${f.duplicateServices} duplicate services, ${f.busyStops} busy stops, ${f.slotsOverMax} ticks over max`,
+      `faults          ${f.crashes} crashes, ${f.redeliveries} redeliveries, ${f.deadLettered} dead-lettered (${f.deadLetteredUnanswered} unanswered), ${f.duplicateServices} duplicate services, ${f.busyStops} busy stops, ${f.slotsOverMax} ticks over max, ${f.notReadyExits} boots not ready`,
     );
   }
   lines.push(`simulated       ${ms(r.simulatedMs)} in ${r.events} events`);

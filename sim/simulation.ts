@@ -8,11 +8,27 @@
  * they belong to (see rng.ts), so different policies on one seed face the same world.
  * @module
  */
-import type { InstanceView, Observation, ScalingDecision } from "../controller/mod.ts";
+import type {
+  ApplyOutcome,
+  InstanceView,
+  Observation,
+  ScalingDecision,
+} from "../controller/mod.ts";
 import type { SimConfig } from "./config.ts";
 import { durationAt, type DurationDistribution, lognormalFromMedianP95 } from "./distributions.ts";
 import { Engine, type Outcome, SimInvariantError } from "./engine.ts";
-import { Fleet, PENDING, RUNNING, STATE_NAMES, STOPPED, STOPPING } from "./fleet.ts";
+import {
+  EXIT_CRASHED,
+  EXIT_KINDS,
+  EXIT_NOT_READY,
+  EXIT_STOPPED,
+  Fleet,
+  PENDING,
+  RUNNING,
+  STATE_NAMES,
+  STOPPED,
+  STOPPING,
+} from "./fleet.ts";
 import { createPolicy, type PolicyName, type PolicyRunner } from "./policies.ts";
 import {
   MSG_DELETED,
@@ -111,6 +127,8 @@ export interface SimCounts {
   /** Workers that stopped their own instance after keep-alive. */
   selfStops: number;
   crashes: number;
+  /** Boots whose worker could not become ready (`notReadyUntilMs`). */
+  notReadyExits: number;
   /** Messages that reappeared after their visibility timeout. */
   redeliveries: number;
   /** Messages moved to the dead-letter queue after maxReceives receives. */
@@ -169,6 +187,11 @@ export interface SimulateOptions {
   /** Called with the policy's log at every tick that decided something. */
   readonly onDecision?: (log: unknown) => void;
 }
+
+/** The instance names the simulated fleet gives, as the fleet port does. */
+const INSTANCE_PREFIX = "app-tier-instance-";
+/** The reason a simulated worker gives while `notReadyUntilMs` lasts. */
+const NOT_READY_REASON = "the model is not there yet (simulated: notReadyUntilMs)";
 
 const EV_ARRIVAL = 1;
 const EV_VISIBLE = 2;
@@ -253,6 +276,7 @@ class Simulation {
     stops: 0,
     selfStops: 0,
     crashes: 0,
+    notReadyExits: 0,
     redeliveries: 0,
     deadLettered: 0,
     deadLetteredUnanswered: 0,
@@ -275,6 +299,8 @@ class Simulation {
   lastProgressMs = 0;
   zeroAtMs: number | null = 0;
   completionsSinceSample = 0;
+  /** What became of the last tick's decisions, for the next observation (as the live loop). */
+  applied: ApplyOutcome | undefined;
 
   constructor(
     config: SimConfig,
@@ -316,7 +342,7 @@ class Simulation {
   run(): SimResult {
     const e = this.engine;
     for (let k = 0; k < this.c.instancesPool; k++) {
-      this.fleet.create(`app-tier-instance-${k + 1}`, false, 0);
+      this.fleet.create(`${INSTANCE_PREFIX}${k + 1}`, false, 0);
     }
     for (let s = 0; s < this.sources.length; s++) {
       const t = this.sources[s].next();
@@ -374,7 +400,10 @@ class Simulation {
         if (this.fleet.gen[a] === b) this.onReady(a);
         return;
       case EV_STOPPED:
-        if (this.fleet.gen[a] === b) this.move(a, STOPPED);
+        if (this.fleet.gen[a] === b) {
+          this.move(a, STOPPED);
+          this.recordExit(a, EXIT_STOPPED);
+        }
         return;
       case EV_IDLE_END:
         if (this.fleet.gen[a] === b && this.fleet.waiting[a] === 1) {
@@ -561,13 +590,28 @@ class Simulation {
     const seed = firstBootOfLaunch ? this.seeds.launch : this.seeds.start;
     const bootMs = durationAt(dist, seed, k, f.boots[k]);
     f.boots[k]++;
+    f.startedAtMs[k] = this.engine.nowMs;
+    f.readyAtMs[k] = NaN;
     this.move(k, PENDING);
     this.engine.schedule(this.engine.nowMs + bootMs, EV_READY, k, f.gen[k]);
   }
 
   onReady(k: number): void {
+    if (this.engine.nowMs < this.c.notReadyUntilMs) {
+      // The worker cannot load its model: it says so and its instance stops at once.
+      this.counts.notReadyExits++;
+      this.move(k, STOPPED);
+      this.recordExit(k, EXIT_NOT_READY);
+      return;
+    }
+    this.fleet.readyAtMs[k] = this.engine.nowMs;
     this.move(k, RUNNING);
     this.receive(k);
+  }
+
+  recordExit(k: number, kind: number): void {
+    this.fleet.exitAtMs[k] = this.engine.nowMs;
+    this.fleet.exitKind[k] = kind;
   }
 
   /** Stops a pending or running instance; a request it holds stays in flight until it expires. */
@@ -605,6 +649,7 @@ class Simulation {
       this.counts.crashes++;
       this.abandonRequest(k);
       this.move(k, STOPPED);
+      this.recordExit(k, EXIT_CRASHED);
     }
     this.scheduleCrash();
   }
@@ -618,11 +663,22 @@ class Simulation {
       nowMs: now,
       queue: { visible: seen.visible, inFlight: seen.inFlight, delayed: this.queue.delayed },
       instances: this.instanceViews(),
+      applied: this.applied,
     };
     const { decisions, log } = this.policy.step(observation);
+    this.applied = undefined;
     if (decisions.length > 0) {
       this.onDecision?.(log);
-      for (const d of decisions) this.apply(d);
+      const failed: string[] = [];
+      const renamed: { from: string; to: string }[] = [];
+      for (const d of decisions) {
+        const name = this.apply(d);
+        if (name === null) failed.push(d.name);
+        else if (name !== d.name) renamed.push({ from: d.name, to: name });
+      }
+      if (failed.length + renamed.length > 0) {
+        this.applied = { decidedAtMs: now, failed, renamed };
+      }
     }
     const f = this.fleet;
     if (this.serving() + f.inState[STOPPING] > this.c.instancesMax) this.counts.slotsOverMax++;
@@ -635,46 +691,64 @@ class Simulation {
     const views: InstanceView[] = new Array(f.count);
     for (let k = 0; k < f.count; k++) {
       const state = f.state[k];
-      views[k] = {
+      const view: { -readonly [K in keyof InstanceView]: InstanceView[K] } = {
         id: f.ids[k],
         name: f.names[k],
         state: STATE_NAMES[state],
         stateChangedAtMs: f.changedAtMs[k],
         busy: state === RUNNING || state === PENDING ? f.request[k] >= 0 : false,
       };
+      if (!Number.isNaN(f.startedAtMs[k])) view.lastStartedAtMs = f.startedAtMs[k];
+      if (!Number.isNaN(f.readyAtMs[k])) view.readyAtMs = f.readyAtMs[k];
+      if (!Number.isNaN(f.exitAtMs[k])) {
+        view.lastExit = {
+          atMs: f.exitAtMs[k],
+          kind: EXIT_KINDS[f.exitKind[k]],
+          ...(f.exitKind[k] === EXIT_NOT_READY ? { reason: NOT_READY_REASON } : {}),
+        };
+      }
+      views[k] = view;
     }
     return views;
   }
 
-  apply(d: ScalingDecision): void {
+  /**
+   * Applies one decision as the fleet would.
+   * @returns the name the fleet acted on (a launch is named like the fleet port names it: after
+   *   the highest number), or null when the fleet refused it (a start of a non-stopped instance…)
+   */
+  apply(d: ScalingDecision): string | null {
     const f = this.fleet;
     if (d.action === "launch") {
-      const k = f.create(d.name, true, this.engine.nowMs);
+      let top = 0;
+      for (let j = 0; j < f.count; j++) if (f.nameIndex[j] > top) top = f.nameIndex[j];
+      const k = f.create(`${INSTANCE_PREFIX}${top + 1}`, true, this.engine.nowMs);
       this.counts.launches++;
       this.boot(k);
-      return;
+      return f.names[k];
     }
     const k = f.slotOf(d.id);
     if (k < 0) {
       this.counts.actionsIgnored++;
-      return;
+      return null;
     }
     if (d.action === "start") {
       if (f.state[k] !== STOPPED) {
         this.counts.actionsIgnored++;
-        return;
+        return null;
       }
       this.counts.starts++;
       this.boot(k);
     } else {
       if (f.state[k] !== PENDING && f.state[k] !== RUNNING) {
         this.counts.actionsIgnored++;
-        return;
+        return null;
       }
       if (f.request[k] >= 0) this.counts.busyStops++;
       this.counts.stops++;
       this.stop(k);
     }
+    return d.name;
   }
 
   checkStall(now: number): void {

@@ -268,3 +268,22 @@ Deno.test("deno task sim --workload burst:100 --seed 7 --json prints byte-identi
   assert.deepEqual(Object.keys(report.latencyMs).slice(0, 4), ["p50", "p95", "p99", "max"]);
   assert.deepEqual(Object.keys(report.oracle), ["makespanMs", "instanceSeconds"]);
 });
+
+Deno.test("simulate replays the controller's back-off while workers cannot become ready, then serves everything once they can", () => {
+  // Local profile (boots in about a second); the model is missing for the first 60 s.
+  const { result, report } = run(
+    "burst:20",
+    { seed: 3, notReadyUntilMs: 60_000, instancesMax: 4 },
+    "controller",
+    "local",
+  );
+  assert.equal(report.outcome, "ok");
+  assert.equal(report.completed, 20);
+  // Back-off 1, 2, 4, 8, 16, 30 s: a handful of failed boots in 60 s, not one per tick.
+  const failed = result.counts.notReadyExits;
+  assert.ok(failed >= 4 && failed <= 10, `${failed} failed boots`);
+  // Nothing could be answered before the model was there; every answer comes after it.
+  assert.ok(result.latenciesMs[0] >= 60_000 - 1000);
+  // Recovered within one back-off cap (30 s) plus a boot and a service of the whole burst.
+  assert.ok(result.lastCompletionMs <= 60_000 + 30_000 + 30_000, `${result.lastCompletionMs}`);
+});

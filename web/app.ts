@@ -32,7 +32,7 @@ import {
   openFilePart,
   UploadTooLargeError,
 } from "./multipart.ts";
-import { HealthBoard } from "./health.ts";
+import { HealthBoard, type HealthIssue } from "./health.ts";
 import { bearerAuth } from "./auth.ts";
 import { uploadSlots, watchUpload } from "./client_limits.ts";
 import { redactPaths } from "./redact.ts";
@@ -248,8 +248,14 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
       // a client that gave up frees its waitingRequestsMax slot at once. (deno.json opts in to
       // `no-legacy-abort`, under which the signal does not also abort after every answer.)
       const gone = c.req.raw.signal;
-      const stop = deps.shutdown ? AbortSignal.any([gone, drainOver.signal]) : gone;
-      const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs, stop) ??
+      // A part of the stack that starts refusing with 503 (workers cannot get ready) ends the
+      // wait too: the client hears why within seconds instead of a 504 after the timeout.
+      const refused = refusalSignal(health);
+      const stop = deps.shutdown
+        ? AbortSignal.any([gone, drainOver.signal, refused.signal])
+        : AbortSignal.any([gone, refused.signal]);
+      const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs, stop)
+        .finally(refused.stop) ??
         (gone.aborted ? undefined : await deps.responses.readPersisted(accepted.id));
       if (!result && gone.aborted) {
         deps.log?.({
@@ -269,6 +275,16 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
           "unavailable",
           "the service is shutting down before the answer came; the request was queued and its " +
             `result will be at GET /requests/${accepted.id} once the service is back`,
+          { requestId: accepted.id, headers: { "Retry-After": "5" } },
+        );
+      }
+      const refusal = refused.issue();
+      if (!result && refusal) {
+        throw new WebError(
+          503,
+          "unavailable",
+          `${refusal.message}; the request stays queued: if a worker answers it later, the ` +
+            `result will be at GET /requests/${accepted.id}`,
           { requestId: accepted.id, headers: { "Retry-After": "5" } },
         );
       }
@@ -408,6 +424,26 @@ interface Tier {
   readonly load: { waiting: number };
   /** Aborted (with a 503 `WebError`) when a shutdown's drain time is over. */
   readonly drainOver: AbortSignal;
+}
+
+/**
+ * Aborts once the health board holds an issue that refuses uploads with 503 (the service cannot
+ * answer them, e.g. no worker can get ready), and keeps that issue (it may clear again before the
+ * waiter answers); `stop` unsubscribes. A 507 (disk full) does not end a wait: a request already
+ * accepted is still answered.
+ */
+function refusalSignal(
+  health: HealthBoard,
+): { signal: AbortSignal; stop: () => void; issue: () => HealthIssue | undefined } {
+  const abort = new AbortController();
+  let issue: HealthIssue | undefined;
+  const check = () => {
+    issue ??= health.issues().find((i) => i.refuseUploads === 503);
+    if (issue) abort.abort("refused");
+  };
+  const stop = health.onChange(check);
+  check();
+  return { signal: abort.signal, stop: () => void stop(), issue: () => issue };
 }
 
 /**

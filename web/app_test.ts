@@ -11,6 +11,7 @@ import {
   type TestStack,
   uploadRequest,
 } from "./_test_stack.ts";
+import { HealthBoard } from "./health.ts";
 import { serveWeb } from "./serve.ts";
 
 /** Runs `body` with a stack and a stand-in worker answering through the real queues. */
@@ -470,6 +471,45 @@ Deno.test("createApp refuses a bad limit at creation, naming the setting", async
         () => openTestStack({ web: { [name]: value } }),
         new RegExp(name),
       );
+    }
+  } finally {
+    await stack.close();
+  }
+});
+
+Deno.test("POST / waiting for an answer gets the refusal's status and reason as soon as the health board refuses, and the result stays retrievable", async () => {
+  const health = new HealthBoard();
+  const stack = await openTestStack({ health });
+  try {
+    const startMs = Date.now();
+    const waiting = stack.app.request(uploadRequest("test_000.jpg", "Paul"));
+    await waitUntil(
+      async () => (await stack.queue.counts(NAMES.requestQueue)).visible === 1,
+      "the request is queued",
+    );
+    health.report("controller", {
+      code: "workers_not_ready",
+      message: "workers cannot become ready: model not built",
+      refuseUploads: 503,
+    }, Date.now());
+    const res = await waiting;
+    assert.ok(Date.now() - startMs < 5_000, "answered within seconds, not at the timeout");
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("Retry-After"), "5");
+    const id = res.headers.get("X-Request-Id")!;
+    const body = await res.text();
+    assert.match(body, /workers cannot become ready: model not built/);
+    assert.match(body, new RegExp(`GET /requests/${id}`));
+    // A worker answers it later: the client can still fetch the result.
+    health.clear("controller");
+    const stop = new AbortController();
+    const worker = runTestWorker(stack, labelFromImage, stop.signal);
+    try {
+      const late = await stack.app.request(`/requests/${id}?waitMs=5000`);
+      assert.equal((await late.json()).label, "Paul");
+    } finally {
+      stop.abort();
+      await worker;
     }
   } finally {
     await stack.close();

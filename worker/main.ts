@@ -4,6 +4,11 @@
  * locally by exiting (the local fleet records the instance as stopped), on EC2 by stopping its own
  * instance, found through the instance metadata service.
  *
+ * It tells the fleet when it is ready. When it cannot become ready (the models are not built, the
+ * model directory or the gallery is bad, storage refuses) it says why in one line, through the
+ * fleet, and exits with `EXIT_CODE_NOT_READY` (on EC2 it also stops its instance), so the
+ * controller backs off and reports the reason instead of respawning it every tick.
+ *
  * Settings: see `--help` (the same flags as `deno task start`; the local fleet passes them on).
  * @module
  */
@@ -14,10 +19,12 @@ import {
   serviceNames,
   USAGE,
 } from "../service/config.ts";
-import { openBackend } from "../service/backend.ts";
+import type { InstanceReporter } from "../cloud/fleet.ts";
+import { type Backend, localDatabasePath, openBackend } from "../service/backend.ts";
 import { Recognizer } from "../model/recognizer.ts";
 import { stopOwnInstance } from "./instance_metadata.ts";
 import { runWorker, type WorkerLog } from "./worker_loop.ts";
+import { EXIT_CODE_NOT_READY, notReadyReason, openReadiness } from "./readiness.ts";
 
 /** Process start → model loaded, the figure to watch on a small machine. */
 function sinceProcessStartMs(): number {
@@ -54,10 +61,36 @@ async function main(): Promise<number> {
   }
 
   const names = serviceNames(config);
-  const backend = await openBackend(config, { fleet: config.backend === "aws", launches: false });
+  let backend: Backend | undefined;
+  let reporter: InstanceReporter | undefined;
+  let loaded: Awaited<ReturnType<typeof loadRecognizer>>;
   const modelStartMs = sinceProcessStartMs();
-  const { recognizer, modelBackend } = await loadRecognizer(config, log);
-  await recognizer.warmUp();
+  try {
+    reporter = localReadiness(config);
+    backend = await openBackend(config, { fleet: config.backend === "aws", launches: false });
+    reporter ??= ec2Readiness(config, backend);
+    loaded = await loadRecognizer(config, log);
+    await loaded.recognizer.warmUp();
+  } catch (error) {
+    const reason = notReadyReason(error);
+    log({ event: "not_ready", reason, exitCode: EXIT_CODE_NOT_READY });
+    try {
+      await reporter?.notReady(reason);
+    } catch (reportError) {
+      // The exit code still says "not ready" to a local fleet; on EC2 nothing else can.
+      log({ event: "not_ready_unreported", error: String(reportError) });
+    }
+    await reporter?.close();
+    await backend?.close().catch(() => {});
+    return EXIT_CODE_NOT_READY;
+  }
+  const { recognizer, modelBackend } = loaded;
+  try {
+    await reporter?.ready();
+  } catch (error) {
+    log({ event: "ready_unreported", error: String(error) });
+  }
+  await reporter?.close();
   log({ event: "ready", modelBackend, importMs: modelStartMs, readyMs: sinceProcessStartMs() });
   let report;
   try {
@@ -87,6 +120,24 @@ async function main(): Promise<number> {
   }
   await backend.close();
   return 0;
+}
+
+/** A local fleet's worker (it has `FR_INSTANCE_ID`) reports into the fleet's database. */
+function localReadiness(config: ServiceConfig): InstanceReporter | undefined {
+  const instanceId = Deno.env.get("FR_INSTANCE_ID");
+  if (config.backend !== "local" || instanceId === undefined) return undefined;
+  return openReadiness({ kind: "local", databasePath: localDatabasePath(config), instanceId });
+}
+
+/** An EC2 worker tags its own instance, found through the metadata service. */
+function ec2Readiness(config: ServiceConfig, backend: Backend): InstanceReporter | undefined {
+  if (config.backend !== "aws" || backend.fleet?.markWorker === undefined) return undefined;
+  return openReadiness({
+    kind: "ec2",
+    fleet: backend.fleet,
+    metadata: { baseUrl: config.imdsUrl },
+    nowMs: () => backend.clock.nowMs(),
+  });
 }
 
 /** Loads the model once; `auto` tries the native runtime first and falls back to WASM. */

@@ -23,6 +23,7 @@ import {
   byInstanceNumber,
   checkCreateCount,
   type DescribeFilter,
+  exitReason,
   type Fleet,
   type Instance,
   instanceName,
@@ -31,6 +32,7 @@ import {
   type InstanceState,
   matchesFilter,
   validateInstanceIds,
+  type WorkerStatus,
 } from "../fleet.ts";
 import { type AwsClientOptions, clientConfig, errorName, toServiceError } from "./_aws_common.ts";
 
@@ -68,6 +70,16 @@ export interface Ec2FleetOptions extends AwsClientOptions {
 
 /** The tag that marks instances as ours. */
 export const FLEET_TAG = "fr:fleet";
+
+/**
+ * The tag where the worker on an instance says how it is: `ready <ISO time>` or
+ * `not-ready <ISO time> <reason>` (EC2 keeps no exit codes, and a stopped instance runs nothing
+ * that could tell). One key, so the newest word wins.
+ */
+export const WORKER_TAG = "fr:worker";
+
+/** EC2's limit on a tag value. */
+const TAG_VALUE_CHARS_MAX = 256;
 
 const STATE_MAP: Record<string, InstanceState> = {
   pending: "pending",
@@ -214,6 +226,19 @@ export class Ec2Fleet implements Fleet {
     return found.filter((i) => matchesFilter(i, filter)).sort(byInstanceNumber);
   }
 
+  async markWorker(id: string, status: WorkerStatus): Promise<void> {
+    validateInstanceIds([id]);
+    const at = new Date(status.atMs).toISOString();
+    const value = status.ready ? `ready ${at}` : `not-ready ${at} ${exitReason(status.reason)}`;
+    await this.#call(
+      new CreateTagsCommand({
+        Resources: [id],
+        Tags: [{ Key: WORKER_TAG, Value: value.slice(0, TAG_VALUE_CHARS_MAX) }],
+      }),
+      "tagging the worker's status",
+    );
+  }
+
   close(): Promise<void> {
     if (this.#ownsClient) this.#client.destroy();
     return Promise.resolve();
@@ -291,12 +316,33 @@ function mapEc2Error(error: unknown, doing: string): unknown {
 function toInstance(i: Ec2Instance): Instance {
   const name = i.Tags?.find((t) => t.Key === "Name")?.Value ?? "";
   const state = STATE_MAP[i.State?.Name ?? ""] ?? "pending";
+  // LaunchTime is reset by every start, so it is the last start's time in every state.
+  const lastStartedAtMs = i.LaunchTime?.getTime() ?? null;
+  const worker = parseWorkerTag(i.Tags?.find((t) => t.Key === WORKER_TAG)?.Value);
   return {
     id: i.InstanceId ?? "",
     name,
     state,
     stateChangedAtMs: stateChangedAtMs(i, state),
+    lastStartedAtMs,
+    // A ready word from before the last start belongs to an earlier run.
+    readyAtMs: worker?.ready && (lastStartedAtMs === null || worker.atMs >= lastStartedAtMs)
+      ? worker.atMs
+      : null,
+    lastExit: worker && !worker.ready
+      ? { atMs: worker.atMs, kind: "not_ready", reason: worker.reason }
+      : null,
   };
+}
+
+/** Reads the {@linkcode WORKER_TAG}; undefined when absent or unreadable. */
+function parseWorkerTag(value: string | undefined): WorkerStatus | undefined {
+  const match = /^(ready|not-ready) (\S+)(?: (.*))?$/s.exec(value ?? "");
+  const atMs = match ? Date.parse(match[2]) : NaN;
+  if (!match || !Number.isFinite(atMs)) return undefined;
+  return match[1] === "ready"
+    ? { ready: true, atMs }
+    : { ready: false, atMs, reason: match[3] ?? "the worker could not become ready" };
 }
 
 /**

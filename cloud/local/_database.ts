@@ -24,7 +24,20 @@ export interface Schema {
 }
 
 /** The queue and fleet database's schema version; a newer file is refused rather than misread. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
+
+/**
+ * What an instance's runs left behind (version 3): its last start, when its worker said it was
+ * ready, the reason a worker gave for not getting ready (this run), and how the last run ended.
+ */
+const INSTANCE_RUN_COLUMNS = [
+  "started_ms INTEGER",
+  "ready_ms INTEGER",
+  "run_reason TEXT",
+  "exit_ms INTEGER",
+  "exit_kind TEXT",
+  "exit_reason TEXT",
+];
 
 const QUEUE_SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS queues (
@@ -70,6 +83,7 @@ CREATE TABLE IF NOT EXISTS instances (
   state_changed_ms INTEGER NOT NULL,
   pid INTEGER,
   pid_started TEXT,
+  ${INSTANCE_RUN_COLUMNS.map((c) => `${c},`).join("\n  ")}
   UNIQUE (fleet, number)
 ) STRICT;
 `;
@@ -81,6 +95,16 @@ export const QUEUE_SCHEMA: Schema = {
   upgrade: (db, fromVersion) => {
     if (fromVersion === 1) {
       db.exec("ALTER TABLE queues ADD COLUMN last_receive_ms INTEGER NOT NULL DEFAULT 0");
+    }
+    if (fromVersion <= 2) {
+      const hasInstances = db.prepare(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instances'",
+      ).get();
+      if (hasInstances) {
+        for (const column of INSTANCE_RUN_COLUMNS) {
+          db.exec(`ALTER TABLE instances ADD COLUMN ${column}`);
+        }
+      }
     }
   },
 };

@@ -10,10 +10,14 @@ import {
   byInstanceNumber,
   checkCreateCount,
   type DescribeFilter,
+  EXIT_CODE_NOT_READY,
+  exitReason,
   type Fleet,
   type Instance,
   INSTANCE_STATES,
+  type InstanceExit,
   instanceName,
+  type InstanceReporter,
   INSTANCES_MAX_DEFAULT,
   type InstanceState,
   matchesFilter,
@@ -26,7 +30,9 @@ export interface LocalFleetOptions {
   /**
    * The worker's command line: program then arguments, e.g.
    * `["deno", "run", "-A", "worker/main.ts"]`. Each process also gets `FR_INSTANCE_ID` and
-   * `FR_INSTANCE_NAME` in its environment.
+   * `FR_INSTANCE_NAME` in its environment (the id is what {@linkcode LocalFleet.reporter} needs).
+   * A worker that cannot become ready exits with `EXIT_CODE_NOT_READY`, after giving its reason
+   * through the reporter; the fleet records a `not_ready` exit.
    */
   command: readonly string[];
   /** Extra environment for workers (merged over this process's). @default {{}} */
@@ -62,6 +68,22 @@ interface InstanceRow {
   state_changed_ms: number;
   pid: number | null;
   pid_started: string | null;
+  started_ms: number | null;
+  ready_ms: number | null;
+  run_reason: string | null;
+  exit_ms: number | null;
+  exit_kind: InstanceExit["kind"] | null;
+  exit_reason: string | null;
+}
+
+const ROW_COLUMNS = `id, number, state, state_changed_ms, pid, pid_started, started_ms, ready_ms,
+  run_reason, exit_ms, exit_kind, exit_reason`;
+
+/** How a worker process ended, as far as this process can tell. */
+interface ProcessEnd {
+  /** Null when the process was not our child (its status is unknown). */
+  readonly code: number | null;
+  readonly signal: string | null;
 }
 
 /** The states in which a process should exist. */
@@ -169,7 +191,9 @@ export class LocalFleet implements Fleet {
         );
       }
       // Claim the start in the database first, so two controllers never both spawn it.
-      const claimed = await this.#transition(row.id, ["stopped"], "pending", null, null);
+      const claimed = await this.#transition(row.id, ["stopped"], "pending", null, null, {
+        started: true,
+      });
       if (claimed) await this.#spawn(row);
     }
   }
@@ -207,10 +231,8 @@ export class LocalFleet implements Fleet {
     if (filter.ids) validateInstanceIds(filter.ids);
     await this.#reconcile();
     const rows = this.#database.read(() =>
-      this.#database.prepare(
-        `SELECT id, number, state, state_changed_ms, pid, pid_started FROM instances
-         WHERE fleet = ?`,
-      ).all(this.#options.fleet) as unknown as InstanceRow[]
+      this.#database.prepare(`SELECT ${ROW_COLUMNS} FROM instances WHERE fleet = ?`)
+        .all(this.#options.fleet) as unknown as InstanceRow[]
     );
     return rows.map(toInstance).filter((i) => matchesFilter(i, filter)).sort(byInstanceNumber);
   }
@@ -245,6 +267,42 @@ export class LocalFleet implements Fleet {
     while (this.#exits.size > 0) await Promise.all([...this.#exits]);
   }
 
+  /**
+   * What a worker process of this fleet uses to say it is ready, or why it cannot be: writes to
+   * its own instance row in the fleet's database (the instance id comes from `FR_INSTANCE_ID`).
+   *
+   * @param path the fleet's database (the same file the fleet was opened on)
+   * @param instanceId the worker's `FR_INSTANCE_ID`
+   * @param options the clock and lock waiting
+   * @returns a reporter; close it when done
+   * @throws {CorruptStoreError|StorageError} when the database cannot be opened
+   * @example
+   * ```ts
+   * const reporter = LocalFleet.reporter("./data/cloud.db", Deno.env.get("FR_INSTANCE_ID")!);
+   * await reporter.notReady("model not built: run deno task model:build");
+   * Deno.exit(EXIT_CODE_NOT_READY);
+   * ```
+   */
+  static reporter(
+    path: string,
+    instanceId: string,
+    options: { clock?: Clock; busyTimeoutMs?: number } = {},
+  ): InstanceReporter {
+    validateInstanceIds([instanceId]);
+    const clock = options.clock ?? systemClock;
+    const database = openDatabase(path, { clock, busyTimeoutMs: options.busyTimeoutMs });
+    const update = (sql: string, ...values: (string | number)[]) =>
+      database.write(() => {
+        database.prepare(sql).run(...values, instanceId);
+      });
+    return {
+      ready: () => update("UPDATE instances SET ready_ms = ? WHERE id = ?", clock.nowMs()),
+      notReady: (reason) =>
+        update("UPDATE instances SET run_reason = ? WHERE id = ?", exitReason(reason)),
+      close: () => Promise.resolve(database.close()),
+    };
+  }
+
   async #spawn(row: InstanceRow): Promise<void> {
     const name = instanceName(row.number);
     const [program, ...args] = this.#options.command;
@@ -263,7 +321,14 @@ export class LocalFleet implements Fleet {
         detached: true,
       }).spawn();
     } catch (error) {
-      await this.#transition(row.id, ["pending"], "stopped", null, null);
+      await this.#transition(row.id, ["pending"], "stopped", null, null, {
+        exit: {
+          kind: "not_ready",
+          reason: exitReason(
+            `the worker program could not be started: ${(error as Error).message}`,
+          ),
+        },
+      });
       throw new InvalidStateError(
         `instance ${row.id} could not start ${JSON.stringify(program)}: ` +
           `${(error as Error).message}; check LocalFleetOptions.command`,
@@ -273,11 +338,14 @@ export class LocalFleet implements Fleet {
     this.#children.set(row.id, child);
     const started = processStartTime(child.pid);
     // Supervise before recording: the exit must be seen even if the record below fails.
-    const exit: Promise<void> = child.status.then(async () => {
+    const exit: Promise<void> = child.status.then(async (status) => {
       this.#children.delete(row.id);
       this.#killTimers.get(row.id)?.abort();
       if (!this.#closed) {
-        await this.#transition(row.id, LIVE_STATES, "stopped", null, null, child.pid);
+        await this.#transition(row.id, LIVE_STATES, "stopped", null, null, {
+          onlyPid: child.pid,
+          end: { code: status.code, signal: status.signal },
+        });
       }
     }).catch(() => {
       // The disk refused the record (full, read-only): the row keeps the dead pid, and the next
@@ -312,15 +380,20 @@ export class LocalFleet implements Fleet {
   async #reconcile(): Promise<void> {
     const rows = this.#database.read(() =>
       this.#database.prepare(
-        `SELECT id, number, state, state_changed_ms, pid, pid_started FROM instances
+        `SELECT ${ROW_COLUMNS} FROM instances
          WHERE fleet = ? AND state IN ('pending', 'running', 'stopping')`,
       ).all(this.#options.fleet) as unknown as InstanceRow[]
     );
     for (const row of rows) {
       if (this.#children.has(row.id)) continue; // ours: its exit handler records it
-      // A pending row without a pid is a start in progress elsewhere; leave it.
+      // A pending row without a pid is a start in progress elsewhere; leave it. An exited
+      // process not yet reaped is its parent's to record: only the parent learns its exit code.
       if (row.pid === null || isAlive(row.pid, row.pid_started)) continue;
-      await this.#transition(row.id, LIVE_STATES, "stopped", null, null, row.pid);
+      if (isUnreaped(row.pid, row.pid_started)) continue;
+      await this.#transition(row.id, LIVE_STATES, "stopped", null, null, {
+        onlyPid: row.pid,
+        end: { code: null, signal: null },
+      });
     }
   }
 
@@ -330,35 +403,56 @@ export class LocalFleet implements Fleet {
     await this.#reconcile();
     return ids.map((id) => {
       const row = this.#database.read(() =>
-        this.#database.prepare(
-          `SELECT id, number, state, state_changed_ms, pid, pid_started FROM instances
-           WHERE fleet = ? AND id = ?`,
-        ).get(this.#options.fleet, id) as InstanceRow | undefined
+        this.#database.prepare(`SELECT ${ROW_COLUMNS} FROM instances WHERE fleet = ? AND id = ?`)
+          .get(this.#options.fleet, id) as InstanceRow | undefined
       );
       if (!row) throw new NotFoundError("instance", id, "list instances with describe()");
       return row;
     });
   }
 
-  /** Moves an instance to `to` if it is in one of `from` (and has `onlyPid`, when given). */
+  /**
+   * Moves an instance to `to` if it is in one of `from` (and has `onlyPid`, when given). A start
+   * (`started`) stamps the run and forgets the last run's readiness; a process end (`end`)
+   * records how the run ended.
+   */
   #transition(
     id: string,
     from: readonly InstanceState[],
     to: InstanceState,
     pid: number | null,
     pidStarted: string | null,
-    onlyPid?: number,
+    how: {
+      onlyPid?: number;
+      started?: boolean;
+      end?: ProcessEnd;
+      exit?: Omit<InstanceExit, "atMs">;
+    } = {},
   ): Promise<boolean> {
     return this.#database.write(() => {
-      const row = this.#database.prepare("SELECT state, pid FROM instances WHERE id = ?").get(id) as
-        | { state: InstanceState; pid: number | null }
+      const row = this.#database.prepare(
+        "SELECT state, pid, run_reason FROM instances WHERE id = ?",
+      ).get(id) as
+        | { state: InstanceState; pid: number | null; run_reason: string | null }
         | undefined;
       if (!row || !from.includes(row.state)) return false;
-      if (onlyPid !== undefined && row.pid !== onlyPid) return false;
+      if (how.onlyPid !== undefined && row.pid !== how.onlyPid) return false;
+      const nowMs = this.#options.clock.nowMs();
       this.#database.prepare(
         `UPDATE instances SET state = ?, state_changed_ms = ?, pid = ?, pid_started = ?
          WHERE id = ?`,
-      ).run(to, this.#options.clock.nowMs(), pid, pidStarted, id);
+      ).run(to, nowMs, pid, pidStarted, id);
+      if (how.started) {
+        this.#database.prepare(
+          `UPDATE instances SET started_ms = ?, ready_ms = NULL, run_reason = NULL WHERE id = ?`,
+        ).run(nowMs, id);
+      }
+      if (how.end || how.exit) {
+        const exit = how.exit ?? classifyEnd(row.state, row.run_reason, how.end!);
+        this.#database.prepare(
+          `UPDATE instances SET exit_ms = ?, exit_kind = ?, exit_reason = ? WHERE id = ?`,
+        ).run(nowMs, exit.kind, exit.reason ?? null, id);
+      }
       return true;
     });
   }
@@ -374,6 +468,41 @@ function toInstance(row: InstanceRow): Instance {
     name: instanceName(row.number),
     state: row.state,
     stateChangedAtMs: row.state_changed_ms,
+    lastStartedAtMs: row.started_ms,
+    readyAtMs: row.ready_ms,
+    lastExit: row.exit_ms === null || row.exit_kind === null ? null : {
+      atMs: row.exit_ms,
+      kind: row.exit_kind,
+      ...(row.exit_reason === null ? {} : { reason: row.exit_reason }),
+    },
+  };
+}
+
+/**
+ * How a run ended: asked to stop (it was `stopping`), not ready (the dedicated exit code, or a
+ * reason the worker gave), a clean exit, or a crash (any other code, or a signal nobody sent).
+ */
+function classifyEnd(
+  state: InstanceState,
+  runReason: string | null,
+  end: ProcessEnd,
+): Omit<InstanceExit, "atMs"> {
+  if (state === "stopping") return { kind: "stopped" };
+  if (end.code === EXIT_CODE_NOT_READY || runReason !== null) {
+    return {
+      kind: "not_ready",
+      reason: runReason ??
+        `the worker exited with code ${EXIT_CODE_NOT_READY} (not ready) without a reason; ` +
+          "see its log",
+    };
+  }
+  if (end.code === null) {
+    return { kind: "exited", reason: "the process ended; its status was not seen here" };
+  }
+  if (end.code === 0 && end.signal === null) return { kind: "exited" };
+  return {
+    kind: "crashed",
+    reason: end.signal !== null ? `killed by ${end.signal}` : `exited with code ${end.code}`,
   };
 }
 
@@ -400,6 +529,17 @@ function processStartTime(pid: number): string | null {
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
   } catch {
     return null;
+  }
+}
+
+/** True for an exited process whose parent has not yet collected its status (a zombie). */
+function isUnreaped(pid: number, started: string | null): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[0] === "Z" && (started === null || fields[19] === started);
+  } catch {
+    return false;
   }
 }
 

@@ -122,3 +122,119 @@ Deno.test("LocalFleet opened by a restarted controller sees workers another proc
     await env.tearDown();
   }
 });
+
+Deno.test("LocalFleet records each run: its start, when its worker was ready, and how it ended", async () => {
+  const env = await setUp(300);
+  const fleet = await LocalFleet.open(env.db, env.options);
+  try {
+    const [w] = await fleet.create(1);
+    assert.equal(w.lastExit, null);
+    const beforeMs = Date.now();
+    await fleet.start([w.id]);
+    // Idle 300 ms, then it exits on its own.
+    const [exited] = await waitForStates(fleet, [w.id], ["stopped"]);
+    assert.ok(exited.lastStartedAtMs! >= beforeMs);
+    assert.ok(exited.readyAtMs! >= exited.lastStartedAtMs!, "it said it was ready");
+    assert.equal(exited.lastExit?.kind, "exited");
+    assert.ok(exited.lastExit!.atMs >= exited.readyAtMs!);
+
+    const slow = await LocalFleet.open(env.db, {
+      ...env.options,
+      env: { ...env.options.env, FR_IDLE_MS: "60000" },
+    });
+    try {
+      await slow.start([w.id]);
+      const [running] = await waitForStates(slow, [w.id], ["running"]);
+      assert.ok(running.lastStartedAtMs! > exited.lastStartedAtMs!);
+      assert.equal(running.lastExit?.kind, "exited", "the last run's end is kept while it runs");
+      await eventually(
+        async () => (await slow.describe({ ids: [w.id] }))[0].readyAtMs !== null,
+        "ready",
+      );
+      Deno.kill((await slow.processId(w.id))!, "SIGKILL");
+      const [killed] = await waitForStates(slow, [w.id], ["stopped"]);
+      assert.deepEqual(killed.lastExit && { ...killed.lastExit, atMs: 0 }, {
+        atMs: 0,
+        kind: "crashed",
+        reason: "killed by SIGKILL",
+      });
+
+      await slow.start([w.id]);
+      await waitForStates(slow, [w.id], ["running"]);
+      assert.equal((await slow.describe({ ids: [w.id] }))[0].readyAtMs, null, "a new run");
+      await slow.stop([w.id]);
+      const [stopped] = await waitForStates(slow, [w.id], ["stopped"]);
+      assert.equal(stopped.lastExit?.kind, "stopped");
+    } finally {
+      await slow.settled();
+      await slow.close();
+    }
+  } finally {
+    await fleet.settled();
+    await fleet.close();
+    await env.tearDown();
+  }
+});
+
+Deno.test("LocalFleet records a worker that cannot become ready, with its reason and no server path", async () => {
+  const env = await setUp(60_000);
+  const fleet = await LocalFleet.open(env.db, {
+    ...env.options,
+    env: {
+      ...env.options.env,
+      FR_NOT_READY: 'NotFound: Model "ssd_mobilenetv1" is not built in /srv/app/.cache/models/',
+    },
+  });
+  const bare = await LocalFleet.open(env.db, { ...env.options, command: ["sh", "-c", "exit 78"] });
+  try {
+    const [w, v] = await fleet.create(2);
+    await fleet.start([w.id]);
+    await bare.start([v.id]);
+    const [failed, silent] = await waitForStates(fleet, [w.id, v.id], ["stopped"]);
+    assert.equal(failed.lastExit?.kind, "not_ready");
+    assert.equal(
+      failed.lastExit?.reason,
+      'NotFound: Model "ssd_mobilenetv1" is not built in …/.cache/models',
+    );
+    assert.equal(failed.readyAtMs, null);
+    assert.equal(silent.lastExit?.kind, "not_ready", "the exit code alone says not ready");
+    assert.match(silent.lastExit!.reason!, /code 78 \(not ready\) without a reason/);
+  } finally {
+    await fleet.settled();
+    await bare.settled();
+    await bare.close();
+    await fleet.close();
+    await env.tearDown();
+  }
+});
+
+Deno.test("LocalFleet upgrades a version 2 database in place, keeping its instances", async () => {
+  const env = await setUp(60_000);
+  try {
+    const first = await LocalFleet.open(env.db, env.options);
+    const [w] = await first.create(1);
+    await first.close();
+    await env.mq.close();
+    // Turn the file back into what version 2 wrote: no run columns.
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(env.db);
+    for (
+      const c of ["started_ms", "ready_ms", "run_reason", "exit_ms", "exit_kind", "exit_reason"]
+    ) {
+      db.exec(`ALTER TABLE instances DROP COLUMN ${c}`);
+    }
+    db.exec("PRAGMA user_version = 2");
+    db.close();
+    const fleet = await LocalFleet.open(env.db, env.options);
+    try {
+      const [seen] = await fleet.describe();
+      assert.equal(seen.id, w.id);
+      assert.equal(seen.lastExit, null);
+      assert.equal(seen.lastStartedAtMs, null);
+    } finally {
+      await fleet.close();
+    }
+  } finally {
+    await Deno.remove(env.dir, { recursive: true });
+  }
+});
