@@ -13,9 +13,11 @@ export const PATH_PLACEHOLDER = "<path>";
 // A `file:` URL, or an absolute POSIX path of at least two segments that starts a word (so
 // `image/jpeg`, `multipart/form-data` and `http://host/x` are left alone) and is not one of the
 // service's own routes (`GET /requests/<id>` is an instruction to the client, not a secret).
+// A path a reporter already cut to its last segments (`…/models/face.onnx`, as workers say why
+// they cannot get ready) names no server layout and says which file: it stays.
 const FILE_URL = /\bfile:\/\/[^\s"'`<>)\]]*/g;
 const ABSOLUTE_PATH =
-  /(?<![\w.~:/\\-])\/(?!requests\/)[^\s/"'`<>()[\]{},;:]+(?:\/[^\s/"'`<>()[\]{},;:]*)+/g;
+  /(?<![\w.~:/\\…-])\/(?!requests\/)[^\s/"'`<>()[\]{},;:]+(?:\/[^\s/"'`<>()[\]{},;:]*)+/g;
 // A Windows drive path, for completeness (C:\data\blobs).
 const WINDOWS_PATH = /\b[A-Za-z]:\\[^\s"'`<>]+/g;
 
