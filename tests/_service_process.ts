@@ -25,15 +25,17 @@ export interface ServiceProcess {
 
 /**
  * Spawns `deno run service/start.ts FLAGS`, or `PREFIX... FLAGS` when `command` gives the program
- * and the arguments before the flags (a namespace wrapper).
+ * and the arguments before the flags (a namespace wrapper); `env` adds environment variables.
  */
 export function spawnService(
   flags: readonly string[],
   command: readonly string[] = [Deno.execPath(), "run", "-A", "--quiet", START],
+  env: Readonly<Record<string, string>> = {},
 ): ServiceProcess {
   const [program, ...args] = command;
   const child = new Deno.Command(program, {
     args: [...args, ...flags],
+    env: { ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

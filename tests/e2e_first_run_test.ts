@@ -4,10 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage, waitFor } from "./_e2e.ts";
+import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage } from "./_e2e.ts";
+import { spawnService } from "./_service_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const START = join(ROOT, "service/start.ts");
 
 Deno.test({
   name: "on an empty model dir, enroll builds the models with progress lines and enrolls" +
@@ -56,36 +56,18 @@ Deno.test({
   async fn() {
     const course = await courseData();
     const dir = await Deno.makeTempDir({ prefix: "fr-first-run-" });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", START, "--data", join(dir, "data"), "--port", "0"],
-      env: { FR_MODEL_DIR: join(dir, "models"), NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const lines: Record<string, unknown>[] = [];
-    const reading = (async () => {
-      let buffer = "";
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-        buffer += chunk;
-        let nl;
-        while ((nl = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, nl);
-          buffer = buffer.slice(nl + 1);
-          if (line.startsWith("{")) lines.push(JSON.parse(line));
-        }
-      }
-    })();
+    const service = spawnService(
+      ["--data", join(dir, "data"), "--port", "0"],
+      undefined,
+      { FR_MODEL_DIR: join(dir, "models"), NO_COLOR: "1" },
+    );
+    const lines = service.lines;
     try {
-      await waitFor(
-        "the stack to listen",
-        () => Promise.resolve(lines.some((l) => l.event === "listening")),
-        60_000,
-      );
+      const url = await service.listening();
       const builds = lines.filter((l) => l.event === "model_build").map((l) => l.message);
       assert.match(String(builds[0]), /first use, building/);
       assert.equal(builds.length, 5, "one line to say so, then one per model");
       assert.ok(lines.some((l) => l.event === "no_gallery"), "the log says there is no gallery");
-      const url = lines.find((l) => l.event === "listening")!.url as string;
       const answer = await postImage(url, `${course.imagesDir}/test_03.jpg`, "test_03.jpg");
       assert.equal(answer.status, 200);
       assert.equal(answer.body, "test_03:Unknown");
@@ -95,9 +77,9 @@ Deno.test({
       const page = await (await fetch(`${url}/`)).text();
       assert.match(page, /every face is labelled Unknown/);
     } finally {
-      child.kill("SIGINT");
-      await child.status;
-      await reading;
+      service.child.kill("SIGINT");
+      await service.child.status;
+      await service.drained;
       await Deno.remove(dir, { recursive: true });
     }
   },
