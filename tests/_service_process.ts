@@ -6,6 +6,7 @@
  * @module
  */
 import { waitFor } from "./_e2e.ts";
+export { mountNamespacePrefix } from "../cloud/local/testdata/mount_namespace.ts";
 
 /** The service entry point `deno task start` runs. */
 export const START = new URL("../service/start.ts", import.meta.url).pathname;
@@ -104,33 +105,6 @@ export function isAlive(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z";
   } catch {
     return false;
-  }
-}
-
-/**
- * How to enter a private mount namespace here (`unshare -m` as root, `unshare -r -m` where
- * unprivileged user namespaces are allowed), or why it cannot be done.
- */
-export async function mountNamespacePrefix(): Promise<string[] | string> {
-  if (Deno.build.os !== "linux") return `mount namespaces are Linux-only (${Deno.build.os})`;
-  const dir = await Deno.makeTempDir({ prefix: "fr-ns-probe-" });
-  const problems: string[] = [];
-  try {
-    for (const prefix of [["-m"], ["-r", "-m"]]) {
-      const out = await new Deno.Command("unshare", {
-        args: [...prefix, "--propagation", "private", "mount", "-t", "tmpfs", "-o", "size=64k"]
-          .concat(["tmpfs", dir]),
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      if (out.success) return prefix;
-      problems.push(`unshare ${prefix.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
-    }
-    return `cannot mount a tmpfs in a private namespace (${problems.join("; ")})`;
-  } catch (error) {
-    return `unshare is not available: ${(error as Error).message}`;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 }
 

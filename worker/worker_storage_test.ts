@@ -5,31 +5,12 @@
  * Ignored, with the reason in its name, where no namespace can be made.
  */
 import assert from "node:assert/strict";
+import { mountNamespacePrefix } from "../cloud/local/testdata/mount_namespace.ts";
 
 const SCENARIO = new URL("./testdata/full_disk_worker.ts", import.meta.url).pathname;
 const TMPFS_KIB = 2048;
 
-async function namespacePrefix(): Promise<string[] | string> {
-  if (Deno.build.os !== "linux") return `mount namespaces are Linux-only (${Deno.build.os})`;
-  const dir = await Deno.makeTempDir({ prefix: "worker-ns-probe-" });
-  try {
-    for (const prefix of [["-m"], ["-r", "-m"]]) {
-      const out = await new Deno.Command("unshare", {
-        args: [...prefix, "--propagation", "private", "mount", "-t", "tmpfs", "tmpfs", dir],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (out.success) return prefix;
-    }
-    return "cannot mount a tmpfs in a private namespace";
-  } catch (error) {
-    return `unshare is not available: ${(error as Error).message}`;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-const prefix = await namespacePrefix();
+const prefix = await mountNamespacePrefix();
 const unavailable = typeof prefix === "string" ? ` (ignored: ${prefix})` : "";
 
 Deno.test({

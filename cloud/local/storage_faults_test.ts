@@ -8,6 +8,7 @@
  * Where neither works each test is reported as ignored, with the reason in its name.
  */
 import assert from "node:assert/strict";
+import { mountNamespacePrefix } from "./testdata/mount_namespace.ts";
 
 const SCENARIO = new URL("./testdata/storage_fault_scenario.ts", import.meta.url).pathname;
 /** Too small for even an empty SQLite database (used by the queue's open-on-a-full-disk scenario). */
@@ -31,42 +32,8 @@ interface Failure {
 type Outcome = { ok: true; value?: unknown } | { ok: false; error: Failure };
 
 /** How to enter a private mount namespace here, or why it cannot be done. */
-const namespace = await probeUnshare();
+const namespace = await mountNamespacePrefix();
 const unavailable = typeof namespace === "string" ? namespace : undefined;
-
-async function probeUnshare(): Promise<string[] | string> {
-  if (Deno.build.os !== "linux") return `mount namespaces are Linux-only (${Deno.build.os})`;
-  const dir = await Deno.makeTempDir({ prefix: "fault-probe-" });
-  const problems: string[] = [];
-  try {
-    // As root a mount namespace is enough; otherwise a user namespace makes us root in it.
-    for (const prefix of [["-m"], ["-r", "-m"]]) {
-      const out = await new Deno.Command("unshare", {
-        args: [
-          ...prefix,
-          "--propagation",
-          "private",
-          "mount",
-          "-t",
-          "tmpfs",
-          "-o",
-          "size=64k",
-          "tmpfs",
-          dir,
-        ],
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      if (out.success) return prefix;
-      problems.push(`unshare ${prefix.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
-    }
-    return `cannot mount a tmpfs in a private namespace (${problems.join("; ")})`;
-  } catch (error) {
-    return `unshare is not available: ${(error as Error).message}`;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function runScenario(scenario: string, tmpfsKiB: number): Promise<Record<string, unknown>> {
   const dir = await Deno.makeTempDir({ prefix: "fault-" });
