@@ -24,19 +24,37 @@ export interface ServiceProcess {
   readonly drained: Promise<void>;
 }
 
-/**
- * Spawns `deno run service/start.ts FLAGS`, or `PREFIX... FLAGS` when `command` gives the program
- * and the arguments before the flags (a namespace wrapper); `env` adds environment variables.
- */
+/** Options for {@linkcode spawnService}. */
+export interface SpawnServiceOptions {
+  /**
+   * The program and the arguments before the flags, e.g. a namespace wrapper or `deno task start`.
+   * @default {deno run -A --quiet service/start.ts}
+   */
+  readonly command?: readonly string[];
+  /** Environment variables added to this process's. @default {none} */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Working directory. @default {this process's} */
+  readonly cwd?: string;
+  /**
+   * A session of its own, so it leads a process group (as a shell's foreground job does) and a
+   * signal can go to the whole group (`Deno.kill(-pid, …)`), as Ctrl-C in a terminal does.
+   * @default {false}
+   */
+  readonly detached?: boolean;
+}
+
+/** Spawns `COMMAND... FLAGS` (by default `deno run service/start.ts FLAGS`) and reads its output. */
 export function spawnService(
   flags: readonly string[],
-  command: readonly string[] = [Deno.execPath(), "run", "-A", "--quiet", START],
-  env: Readonly<Record<string, string>> = {},
+  options: SpawnServiceOptions = {},
 ): ServiceProcess {
-  const [program, ...args] = command;
+  const [program, ...args] = options.command ??
+    [Deno.execPath(), "run", "-A", "--quiet", START];
   const child = new Deno.Command(program, {
     args: [...args, ...flags],
-    env: { ...env },
+    env: { ...options.env },
+    cwd: options.cwd,
+    detached: options.detached ?? false,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

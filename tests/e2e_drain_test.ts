@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { courseData, E2E_READY, E2E_SKIP_NOTE, waitFor } from "./_e2e.ts";
+import { spawnService } from "./_service_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const DRAIN_MS = 2_000;
@@ -32,54 +33,31 @@ Deno.test({
   async fn() {
     const course = await courseData();
     const dataDir = await Deno.makeTempDir({ prefix: "fr-e2e-drain-" });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "task",
-        "--quiet",
-        "start",
-        "--data",
-        dataDir,
-        "--port",
-        "0",
-        "--gallery",
-        course.gallery,
-        "--worker-log",
-        "null",
-        "--max",
-        "2",
-        "--drain-ms",
-        String(DRAIN_MS),
-      ],
+    const service = spawnService([
+      "--data",
+      dataDir,
+      "--port",
+      "0",
+      "--gallery",
+      course.gallery,
+      "--worker-log",
+      "null",
+      "--max",
+      "2",
+      "--drain-ms",
+      String(DRAIN_MS),
+    ], {
+      command: [Deno.execPath(), "task", "--quiet", "start"],
       cwd: ROOT,
-      stdout: "piped",
-      stderr: "inherit",
-      // A session of its own, so it leads a process group as a shell's foreground job does and
-      // SIGINT can go to the whole group, as Ctrl-C in a terminal does.
+      // SIGINT goes to its whole process group below, as a terminal's Ctrl-C does.
       detached: true,
-    }).spawn();
-    const lines: Record<string, unknown>[] = [];
-    const reading = (async () => {
-      let buffer = "";
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-        buffer += chunk;
-        let nl;
-        while ((nl = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, nl);
-          buffer = buffer.slice(nl + 1);
-          if (line.startsWith("{")) lines.push({ ...JSON.parse(line), atMs: Date.now() });
-        }
-      }
-    })();
+    });
+    const { child, lines } = service;
     const fleet = await LocalFleet.open(join(dataDir, "cloud.db"), { command: ["true"] });
     try {
-      await waitFor(
-        "the stack to listen",
-        () => Promise.resolve(lines.some((l) => l.event === "listening")),
-      );
-      const listening = lines.find((l) => l.event === "listening")!;
+      const url = await service.listening();
       // The default bind of `start` is loopback, and the log says so.
-      assert.match(listening.url as string, /^http:\/\/127\.0\.0\.1:\d+$/);
-      const url = listening.url as string;
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
 
       const images = await Promise.all(
         course.files.slice(0, BURST).map(async (f) => ({
@@ -112,7 +90,7 @@ Deno.test({
 
       const status = await child.status;
       const exitedAtMs = Date.now();
-      await reading;
+      await service.drained;
       const results = await Promise.all(replies);
 
       const dropped = results.filter((r) => r instanceof Error);

@@ -58,8 +58,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "fr-first-run-" });
     const service = spawnService(
       ["--data", join(dir, "data"), "--port", "0"],
-      undefined,
-      { FR_MODEL_DIR: join(dir, "models"), NO_COLOR: "1" },
+      { env: { FR_MODEL_DIR: join(dir, "models"), NO_COLOR: "1" } },
     );
     const lines = service.lines;
     try {

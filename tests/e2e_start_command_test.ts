@@ -6,8 +6,7 @@ import { join } from "node:path";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { FACE_API_SAMPLES_DIR } from "./face_api_reference.ts";
 import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage, waitFor } from "./_e2e.ts";
-
-const START = new URL("../service/start.ts", import.meta.url).pathname;
+import { spawnService, START } from "./_service_process.ts";
 
 Deno.test("deno task start fails fast on a bad setting, naming it", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -31,46 +30,22 @@ Deno.test({
   async fn() {
     const course = await courseData();
     const dataDir = await Deno.makeTempDir({ prefix: "fr-e2e-start-" });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        START,
-        "--data",
-        dataDir,
-        "--port",
-        "0",
-        "--hostname",
-        "127.0.0.1",
-        "--gallery",
-        course.gallery,
-        "--worker-log",
-        "null",
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const lines: Record<string, unknown>[] = [];
-    const reading = (async () => {
-      let buffer = "";
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-        buffer += chunk;
-        let nl;
-        while ((nl = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, nl);
-          buffer = buffer.slice(nl + 1);
-          if (line.startsWith("{")) lines.push(JSON.parse(line));
-        }
-      }
-    })();
+    const service = spawnService([
+      "--data",
+      dataDir,
+      "--port",
+      "0",
+      "--hostname",
+      "127.0.0.1",
+      "--gallery",
+      course.gallery,
+      "--worker-log",
+      "null",
+    ]);
+    const { child, lines } = service;
     const fleet = await LocalFleet.open(join(dataDir, "cloud.db"), { command: ["true"] });
     try {
-      await waitFor(
-        "the stack to listen",
-        () => Promise.resolve(lines.some((l) => l.event === "listening")),
-      );
-      const url = lines.find((l) => l.event === "listening")!.url as string;
+      const url = await service.listening();
       const answer = await postImage(url, `${course.imagesDir}/test_03.jpg`, "test_03.jpg");
       assert.equal(answer.status, 200);
       assert.equal(answer.body, `test_03:${course.labels.get("test_03")}`);
@@ -87,7 +62,7 @@ Deno.test({
       }, 30_000);
       child.kill("SIGINT");
       const status = await child.status;
-      await reading;
+      await service.drained;
       await pending;
       assert.equal(status.code, 0);
       assert.ok(lines.some((l) => l.event === "stopped"), "it said it stopped");

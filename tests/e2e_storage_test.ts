@@ -103,7 +103,15 @@ Deno.test({
         "--worker-log",
         "inherit",
       ],
-      onTinyDisk(namespace as string[], dataDir, TMPFS_BYTES, BALLAST_BYTES, freeTrigger),
+      {
+        command: onTinyDisk(
+          namespace as string[],
+          dataDir,
+          TMPFS_BYTES,
+          BALLAST_BYTES,
+          freeTrigger,
+        ),
+      },
     );
     try {
       const url = await service.listening();
