@@ -251,9 +251,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
       // A part of the stack that starts refusing with 503 (workers cannot get ready) ends the
       // wait too: the client hears why within seconds instead of a 504 after the timeout.
       const refused = refusalSignal(health);
-      const stop = deps.shutdown
-        ? AbortSignal.any([gone, drainOver.signal, refused.signal])
-        : AbortSignal.any([gone, refused.signal]);
+      const stop = AbortSignal.any([gone, drainOver.signal, refused.signal]);
       const result = await deps.responses.wait(accepted.id, o.requestTimeoutMs, stop)
         .finally(refused.stop) ??
         (gone.aborted ? undefined : await deps.responses.readPersisted(accepted.id));
@@ -438,7 +436,7 @@ function refusalSignal(
   const abort = new AbortController();
   let issue: HealthIssue | undefined;
   const check = () => {
-    issue ??= health.issues().find((i) => i.refuseUploads === 503);
+    issue ??= health.refusal(503);
     if (issue) abort.abort("refused");
   };
   const stop = health.onChange(check);

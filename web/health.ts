@@ -75,9 +75,14 @@ export class HealthBoard {
     return [...this.#issues.values()].sort((a, b) => a.sinceMs - b.sinceMs);
   }
 
-  /** @returns the oldest issue that refuses uploads, if any */
-  refusal(): HealthIssue | undefined {
-    return this.issues().find((issue) => issue.refuseUploads !== undefined);
+  /**
+   * @param status only issues refusing with this status @default {any status}
+   * @returns the oldest issue that refuses uploads, if any
+   */
+  refusal(status?: RefusalStatus): HealthIssue | undefined {
+    return this.issues().find((issue) =>
+      status === undefined ? issue.refuseUploads !== undefined : issue.refuseUploads === status
+    );
   }
 
   /**

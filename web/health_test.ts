@@ -15,6 +15,7 @@ Deno.test("HealthBoard keeps one issue per source and the first sinceMs of a rep
     ["gallery", 15],
   ]);
   assert.equal(board.refusal()?.source, "storage");
+  assert.equal(board.refusal(503), undefined, "a 507 is not a 503 refusal");
   board.clear("storage");
   assert.equal(board.refusal(), undefined);
   assert.equal(changes, 3);
