@@ -11,7 +11,7 @@
 import { unzipSync } from "fflate";
 import { decodeImage } from "../model/image/decode.ts";
 import type { RgbImage } from "../model/image/rgb_image.ts";
-import { encodePng } from "../model/image/_test_fixtures.ts";
+import { encodePng } from "../testing/image_fixtures.ts";
 import {
   encodeAvif,
   encodeBmp,
@@ -20,12 +20,14 @@ import {
   encodeTiff,
   encodeWebp,
   hasHeifEnc,
-} from "../model/image/_format_fixtures.ts";
+} from "../testing/photo_encoders.ts";
+import { COURSE_DATA_DIR, FACES_PUBLIC_DIR } from "../testing/datasets.ts";
 
-const ROOT = new URL("../", import.meta.url);
-const SHARED = new URL("../shared/datasets/", ROOT);
-const LARGE_PHOTO = new URL("faces-public/facenet-pytorch/test_images/shea_whigham.jpg", SHARED);
-const COURSE_ZIP = new URL("cse546/face_images_100.zip", SHARED);
+const LARGE_PHOTO = new URL(
+  "facenet-pytorch/test_images/shea_whigham.jpg",
+  FACES_PUBLIC_DIR,
+);
+const COURSE_ZIP = new URL("face_images_100.zip", COURSE_DATA_DIR);
 
 const runsLarge = Number(Deno.args[0] ?? 15);
 const runsSmall = Number(Deno.args[1] ?? 101);

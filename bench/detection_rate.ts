@@ -4,16 +4,13 @@
  * ../shared/datasets/cse546, never copied). Prints a table; `--json` prints JSON.
  * @module
  */
-import { unzipSync } from "fflate";
 import { DETECTOR_STRATEGIES, Recognizer } from "../model/recognizer.ts";
 import { decodeImage } from "../model/image/decode.ts";
-
-const DATA = new URL("../../shared/datasets/cse546/", import.meta.url);
+import { courseZipEntries } from "../testing/datasets.ts";
 
 function images(zip: string, keep: (name: string) => boolean): Uint8Array[] {
-  const entries = unzipSync(Deno.readFileSync(new URL(zip, DATA)));
-  return Object.entries(entries)
-    .filter(([name]) => !name.includes("__MACOSX") && name.endsWith(".jpg") && keep(name))
+  return courseZipEntries(zip)
+    .filter(([name]) => name.endsWith(".jpg") && keep(name))
     .sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
     .map(([, bytes]) => bytes);
 }

@@ -11,9 +11,10 @@
 import { unzipSync } from "fflate";
 import { decodeImage } from "../model/image/decode.ts";
 import type { RgbImage } from "../model/image/rgb_image.ts";
+import { COURSE_DATA_DIR, SHARED_DATASETS_DIR } from "../testing/datasets.ts";
 
 const ROOT = new URL("../", import.meta.url);
-const SHARED = new URL("../shared/datasets/", ROOT);
+const SHARED = SHARED_DATASETS_DIR;
 const recognize = Deno.args.includes("--recognize");
 const runs = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 7);
 
@@ -79,7 +80,7 @@ for (
   ]] as const
 ) {
   try {
-    const entries = unzipSync(await Deno.readFile(new URL(`cse546/${zip}`, SHARED)));
+    const entries = unzipSync(await Deno.readFile(new URL(zip, COURSE_DATA_DIR)));
     for (const [name, bytes] of Object.entries(entries).sort()) {
       if (pattern.test(name) && !name.includes("MACOSX")) files.push([name, bytes]);
     }

@@ -33,7 +33,8 @@ import { decodeImage } from "../model/image/decode.ts";
 import type { RgbImage } from "../model/image/rgb_image.ts";
 // The test fixtures' JPEG encoder: imagescript 1.3.1 encodes JPEG only through its native addon
 // (its WASM codec build is an empty stub), and a benchmark input should not depend on FFI.
-import { encodeJpeg, rgbToYcbcr } from "../model/image/_test_fixtures.ts";
+import { encodeJpeg, rgbToYcbcr } from "../testing/image_fixtures.ts";
+import { COURSE_DATA_DIR } from "../testing/datasets.ts";
 import { detectLandmarks } from "../model/landmarks.ts";
 import { loadModel, modelDir } from "../model/model_store.ts";
 import { type DetectorStrategy, EMBEDDER_MODEL, Recognizer } from "../model/recognizer.ts";
@@ -106,12 +107,7 @@ const TINY_INPUT_SIZE_SMALL = 128;
 const RESULT_PREFIX = "MODEL_BENCH_RESULT ";
 
 const ROOT = new URL("../", import.meta.url);
-const DATASET_DIR = new URL(
-  Deno.env.get("FR_DATASET_DIR")
-    ? `file://${Deno.env.get("FR_DATASET_DIR")!.replace(/\/$/, "")}/`
-    : "../shared/datasets/cse546/",
-  ROOT,
-);
+const DATASET_DIR = COURSE_DATA_DIR;
 const SAMPLE1 = new URL("node_modules/@vladmandic/face-api/demo/sample1.jpg", ROOT);
 
 // ---------------------------------------------------------------------------------------------
@@ -370,7 +366,7 @@ async function runOurs(args: ChildArgs): Promise<ChildResult> {
 }
 
 async function runReference(args: ChildArgs): Promise<ChildResult> {
-  const { loadReference, toReferenceTensor } = await import("../tests/face_api_reference.ts");
+  const { loadReference, toReferenceTensor } = await import("../testing/face_api_reference.ts");
   const { faceapi, tf } = await loadReference();
   const matcher = new faceapi.FaceMatcher(
     galleryEntries().map((e) => new faceapi.LabeledFaceDescriptors(e.name, [e.embedding])),

@@ -21,7 +21,7 @@
  */
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
-import { COURSE_DATA_DIR, readCourseLabels, unzipCourseImages } from "../tests/_course_data.ts";
+import { COURSE_DATA_DIR, readCourseLabels, unzipCourseImages } from "../testing/datasets.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -156,7 +156,7 @@ function workerPids(dataDir: string): number[] {
     if (!/^\d+$/.test(entry.name)) continue;
     try {
       const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
-      if (cmdline.some((a) => a.endsWith("worker/main.ts")) && cmdline.includes(dataDir)) {
+      if (cmdline.some((a) => a.endsWith("service/worker.ts")) && cmdline.includes(dataDir)) {
         const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
         if (stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z") pids.push(Number(entry.name));
       }

@@ -20,8 +20,8 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { formatReport, loadImages, parseLabelsCsv, percentile, runLoad } from "../web/loadgen.ts";
-import { courseData, DATASET_DIR, sampleFleet, startTestStack, waitFor } from "../tests/_e2e.ts";
+import { formatReport, loadImages, parseLabelsCsv, percentile, runLoad } from "./loadgen.ts";
+import { courseData, DATASET_DIR, sampleFleet, startTestStack, waitFor } from "../testing/e2e.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -14,16 +14,16 @@
  *
  * Options: `--count N` (burst size, all sent at once; default 100), `--runs N` (3), `--max N`
  * (the stack's `--max`; default its own, the CPU count), `--seeds N` (21), `--out FILE`,
- * `--fit-from FILE`, `--json`. The course dataset comes from tests/_e2e.ts (`FR_DATASET_DIR`).
+ * `--fit-from FILE`, `--json`. The course dataset comes from testing/e2e.ts (`FR_DATASET_DIR`).
  * Exit code 0 when every figure is within 15%, 1 otherwise.
  * @module
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { loadImages, runLoad } from "../web/loadgen.ts";
+import { loadImages, runLoad } from "./loadgen.ts";
 import { listAll } from "../cloud/blob_store.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
-import { courseData } from "../tests/_e2e.ts";
+import { courseData } from "../testing/e2e.ts";
 import {
   type BurstRecord,
   type ClientAnswer,

@@ -31,10 +31,11 @@ import { systemClock } from "../cloud/clock.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
 import { SqliteRecordStore } from "../cloud/local/sqlite_record_store.ts";
-import { decodeRequest, encodeResponse, REQUEST_MESSAGE_BYTES_MAX } from "../worker/protocol.ts";
+import { decodeRequest, encodeResponse, REQUEST_MESSAGE_BYTES_MAX } from "../protocol/mod.ts";
 import { createApp, RequestLedger, ResponseRouter, serveWeb, snapshotReader } from "../web/mod.ts";
-import { percentile } from "../web/loadgen.ts";
+import { percentile } from "./loadgen.ts";
 import { stemOf } from "../web/file_name.ts";
+import { COURSE_DATA_DIR } from "../testing/datasets.ts";
 
 const NAMES = {
   inBucket: "bench-in-bucket",
@@ -124,7 +125,7 @@ function parseArgs(args: string[]): Settings {
 
 /** The course's own images when the dataset is here, else same-sized stand-ins. */
 async function images(): Promise<{ name: string; bytes: Uint8Array }[]> {
-  const zip = new URL("../../shared/datasets/cse546/face_images_100.zip", import.meta.url);
+  const zip = new URL("face_images_100.zip", COURSE_DATA_DIR);
   try {
     const entries = unzipSync(await Deno.readFile(zip), { filter: (f) => f.name.endsWith(".jpg") });
     return Object.entries(entries).map(([n, bytes]) => ({ name: n.split("/").pop()!, bytes }));

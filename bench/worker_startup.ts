@@ -1,5 +1,5 @@
 /**
- * Worker start-up time: from spawning `worker/main.ts` (what the local fleet does when the
+ * Worker start-up time: from spawning `service/worker.ts` (what the local fleet does when the
  * controller starts an instance) to the worker being ready to receive (model sessions loaded),
  * and to the process having exited again on an empty queue. Medians over `--runs`.
  *

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Ec2Fleet } from "../cloud/aws/ec2_fleet.ts";
-import { installFakeEc2 } from "../cloud/aws/testdata/fake_ec2.ts";
+import { installFakeEc2 } from "../testing/fake_ec2.ts";
 import { ManualClock } from "../cloud/clock.ts";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";

@@ -1,12 +1,13 @@
 /**
- * `deno task model:build [--force]`: converts face-api's npm-shipped tfjs weights into ONNX
- * files in the model cache. Idempotent: a model whose source weights and converter version are
- * unchanged, and whose file still matches its sha256, is skipped.
+ * Building the models: `ensureModels` (on first use, from every command that loads a model) and
+ * `deno task model:build [--force]` convert face-api's npm-shipped tfjs weights into ONNX files
+ * in the model cache. Idempotent: a model whose source weights and converter version are
+ * unchanged, and whose file still matches its sha256, is skipped. The converters are imported
+ * only when something is built, so a warm start never loads them.
  * @module
  */
-import { CONVERTERS } from "./convert/registry.ts";
-import { FACE_API_MODEL_DIR } from "./convert/tfjs_weights.ts";
 import {
+  MODEL_IDS,
   modelDir,
   type ModelEntry,
   readManifest,
@@ -16,6 +17,7 @@ import {
 } from "./model_store.ts";
 
 async function sourceSha256(weights: string): Promise<string> {
+  const { FACE_API_MODEL_DIR } = await import("./convert/tfjs_weights.ts");
   const manifestText = await Deno.readFile(
     new URL(`${weights}-weights_manifest.json`, FACE_API_MODEL_DIR),
   );
@@ -47,6 +49,8 @@ export async function buildModels(
 ) {
   const dir = options.dir ?? modelDir();
   const log = options.log ?? ((line: string) => console.error(line));
+  // Imported only here: the converters are build-time code that a warm start never loads.
+  const { CONVERTERS } = await import("./convert/registry.ts");
   await Deno.mkdir(dir, { recursive: true });
   const manifest = await readManifest(dir);
   const models = { ...manifest.models };
@@ -81,6 +85,60 @@ export async function buildModels(
   const written = { formatVersion: 1 as const, models };
   await writeManifest(written, dir);
   return written;
+}
+
+/** Options for {@linkcode ensureModels}. */
+export interface EnsureModelsOptions {
+  /** Progress lines (a first-use build prints one per model). @default {console.error} */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Makes sure every model is built in `dir`, building them on first use: a fresh clone needs no
+ * `deno task model:build`. Several processes may call it at once (a pool of workers starting
+ * together): one builds under an exclusive lock on `dir/.build.lock` while the others wait on the
+ * lock and then find the models built. The check when nothing is missing is one manifest read
+ * and one stat per model (well under a millisecond), so every model command calls it.
+ *
+ * @param dir the model folder @default {modelDir()}
+ * @param options where progress goes
+ * @returns whether this call built anything
+ * @throws {Deno.errors.PermissionDenied|Deno.errors.NotFound} when the folder cannot be written
+ *   or the npm-shipped weights are missing (`deno install`)
+ * @example
+ * ```ts
+ * await ensureModels(); // builds .cache/models/ on a fresh clone, otherwise returns at once
+ * ```
+ */
+export async function ensureModels(
+  dir: URL = modelDir(),
+  options: EnsureModelsOptions = {},
+): Promise<boolean> {
+  if (await allBuilt(dir)) return false;
+  const log = options.log ?? ((line: string) => console.error(line));
+  return await withBuildLock(dir, async () => {
+    if (await allBuilt(dir)) return false; // another process built them while we waited
+    log(
+      `models: first use, building them from the npm-shipped weights into ${dir.pathname} (once)`,
+    );
+    await buildModels({ dir, log: (line) => log(`models: ${line}`) });
+    return true;
+  });
+}
+
+async function allBuilt(dir: URL): Promise<boolean> {
+  const manifest = await readManifest(dir);
+  for (const id of MODEL_IDS) {
+    const entry = manifest.models[id];
+    if (!entry) return false;
+    try {
+      await Deno.stat(new URL(entry.file, dir));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+  }
+  return true;
 }
 
 if (import.meta.main) {

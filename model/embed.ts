@@ -4,7 +4,7 @@
  * resized to 150×150, normalised, through the recognition net.
  * @module
  */
-import type { InputSpec } from "./convert/types.ts";
+import type { InputSpec } from "./specs.ts";
 import { toNetInput } from "./image/net_input.ts";
 import type { RgbImage } from "./image/rgb_image.ts";
 import { squareInputSide } from "./landmarks.ts";

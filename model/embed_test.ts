@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { loadReference, loadSamplePhoto, toReferenceTensor } from "../tests/face_api_reference.ts";
+import {
+  loadReference,
+  loadSamplePhoto,
+  toReferenceTensor,
+} from "../testing/face_api_reference.ts";
 import { faceRecognitionConverter } from "./convert/face_recognition.ts";
 import type { ConvertedModel } from "./convert/types.ts";
 import { type Box, clipBox, cropImage } from "./face_geometry.ts";

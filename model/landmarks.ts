@@ -4,7 +4,7 @@
  * mapped back to crop pixels by `FaceLandmark68NetBase.postProcess` and `FaceLandmarks`.
  * @module
  */
-import type { InputSpec } from "./convert/types.ts";
+import type { InputSpec } from "./specs.ts";
 import { LANDMARK_COUNT, type Point } from "./face_geometry.ts";
 import { toNetInput } from "./image/net_input.ts";
 import type { RgbImage } from "./image/rgb_image.ts";

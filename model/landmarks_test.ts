@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { loadReference, loadSamplePhoto, toReferenceTensor } from "../tests/face_api_reference.ts";
+import {
+  loadReference,
+  loadSamplePhoto,
+  toReferenceTensor,
+} from "../testing/face_api_reference.ts";
 import { faceLandmark68Converter } from "./convert/face_landmark_68.ts";
 import type { ConvertedModel } from "./convert/types.ts";
 import { type Box, clipBox, cropImage, type Point } from "./face_geometry.ts";

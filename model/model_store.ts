@@ -3,7 +3,7 @@
  * normalisation, sha256). Built by `deno task model:build`, read by everything that runs a model.
  * @module
  */
-import type { InputSpec, ModelId, OutputSpec } from "./convert/types.ts";
+import type { InputSpec, ModelId, OutputSpec } from "./specs.ts";
 
 /** One built model as recorded in the manifest. */
 export interface ModelEntry {
@@ -58,7 +58,7 @@ export async function writeManifest(manifest: ModelManifest, dir: URL = modelDir
   await Deno.rename(tmp, new URL("manifest.json", dir));
 }
 
-/** Every model the service runs; {@linkcode ensureModels} builds them when one is missing. */
+/** Every model the service runs; `ensureModels` (build.ts) builds them when one is missing. */
 export const MODEL_IDS: readonly ModelId[] = Object.freeze([
   "ssd_mobilenetv1",
   "tiny_face_detector",
@@ -68,47 +68,6 @@ export const MODEL_IDS: readonly ModelId[] = Object.freeze([
 
 /** The lock file a first-use build holds (an OS advisory lock, released when a process dies). */
 export const BUILD_LOCK_FILE = ".build.lock";
-
-/** Options for {@linkcode ensureModels}. */
-export interface EnsureModelsOptions {
-  /** Progress lines (a first-use build prints one per model). @default {console.error} */
-  readonly log?: (line: string) => void;
-}
-
-/**
- * Makes sure every model is built in `dir`, building them on first use: a fresh clone needs no
- * `deno task model:build`. Several processes may call it at once (a pool of workers starting
- * together): one builds under an exclusive lock on `dir/.build.lock` while the others wait on the
- * lock and then find the models built. The check when nothing is missing is one manifest read
- * and one stat per model (well under a millisecond), so every model command calls it.
- *
- * @param dir the model folder @default {modelDir()}
- * @param options where progress goes
- * @returns whether this call built anything
- * @throws {Deno.errors.PermissionDenied|Deno.errors.NotFound} when the folder cannot be written
- *   or the npm-shipped weights are missing (`deno install`)
- * @example
- * ```ts
- * await ensureModels(); // builds .cache/models/ on a fresh clone, otherwise returns at once
- * ```
- */
-export async function ensureModels(
-  dir: URL = modelDir(),
-  options: EnsureModelsOptions = {},
-): Promise<boolean> {
-  if (await allBuilt(dir)) return false;
-  const log = options.log ?? ((line: string) => console.error(line));
-  return await withBuildLock(dir, async () => {
-    if (await allBuilt(dir)) return false; // another process built them while we waited
-    log(
-      `models: first use, building them from the npm-shipped weights into ${dir.pathname} (once)`,
-    );
-    // Imported only here: the converters are build-time code that a warm start never loads.
-    const { buildModels } = await import("./build.ts");
-    await buildModels({ dir, log: (line) => log(`models: ${line}`) });
-    return true;
-  });
-}
 
 /**
  * Runs `fn` holding the model folder's exclusive build lock, so builds in several processes
@@ -124,21 +83,6 @@ export async function withBuildLock<T>(dir: URL, fn: () => Promise<T>): Promise<
   using lock = await Deno.open(new URL(BUILD_LOCK_FILE, dir), { create: true, write: true });
   await lock.lock(true);
   return await fn();
-}
-
-async function allBuilt(dir: URL): Promise<boolean> {
-  const manifest = await readManifest(dir);
-  for (const id of MODEL_IDS) {
-    const entry = manifest.models[id];
-    if (!entry) return false;
-    try {
-      await Deno.stat(new URL(entry.file, dir));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw error;
-    }
-  }
-  return true;
 }
 
 /** Hex sha256 of some bytes. */

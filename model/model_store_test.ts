@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ensureModels, MODEL_IDS, readManifest } from "./model_store.ts";
+import { ensureModels } from "./build.ts";
+import { MODEL_IDS, readManifest } from "./model_store.ts";
 
 const CHILD = new URL("./testdata/ensure_models_child.ts", import.meta.url).pathname;
 

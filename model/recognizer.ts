@@ -13,7 +13,8 @@ import { matchEmbedding, type Threshold } from "./gallery/match.ts";
 import { decodeImage, type DecodeImageOptions, prepareDecoders } from "./image/decode.ts";
 import type { RgbImage } from "./image/rgb_image.ts";
 import { detectLandmarks } from "./landmarks.ts";
-import { ensureModels, loadModel, modelDir, readManifest } from "./model_store.ts";
+import { ensureModels } from "./build.ts";
+import { loadModel, modelDir, readManifest } from "./model_store.ts";
 import { type Backend, createSession, type Session } from "./runtime/session.ts";
 
 /** What every gallery used with this recognizer must have been made with. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ensureModels } from "../tests/_models.ts";
+import { ensureModels } from "../testing/models.ts";
 import { decodeImage } from "./image/decode.ts";
 import { cropImage } from "./face_geometry.ts";
 import { Recognizer, SMALL_IMAGE_SIDE_MAX, tinyInputSizeForSmallImage } from "./recognizer.ts";

@@ -16,7 +16,7 @@ import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
 import { SqliteRecordStore } from "../cloud/local/sqlite_record_store.ts";
 import { BlobRecordStore, type RecordStore } from "../cloud/record_store.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
-import { REQUEST_MESSAGE_BYTES_MAX } from "../worker/protocol.ts";
+import { REQUEST_MESSAGE_BYTES_MAX } from "../protocol/mod.ts";
 import { ConfigError, type ServiceConfig, type ServiceNames, workerFlags } from "./config.ts";
 import { workerUserData } from "./user_data.ts";
 
@@ -72,7 +72,7 @@ export interface OpenBackendOptions {
 }
 
 /** The worker entry point, for local fleets. */
-export const WORKER_MAIN = new URL("../worker/main.ts", import.meta.url).pathname;
+export const WORKER_MAIN = new URL("./worker.ts", import.meta.url).pathname;
 
 /**
  * The default local worker command line: this Deno, no type check, the worker entry point.

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { readAll } from "../cloud/blob_store.ts";
-import { startEmulators } from "../cloud/aws/_emulators.ts";
+import { startEmulators } from "../testing/aws_emulators.ts";
 import { Recognizer } from "../model/recognizer.ts";
-import { courseData, E2E_READY } from "../tests/_e2e.ts";
-import { decodeResponse, encodeRequest } from "../worker/protocol.ts";
+import { courseData, E2E_READY } from "../testing/e2e.ts";
+import { decodeResponse, encodeRequest } from "../protocol/mod.ts";
 import { runWorker } from "../worker/worker_loop.ts";
 import { ensureResources, openBackend } from "./backend.ts";
 import { parseServiceConfig, type ServiceConfig, serviceNames } from "./config.ts";

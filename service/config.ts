@@ -397,7 +397,7 @@ export function serviceNames(config: Pick<ServiceConfig, "id">): ServiceNames {
  * The flags that give a worker process the same deployment as this one (local fleets pass
  * them on each worker's command line).
  * @param config the settings
- * @returns flags for `worker/main.ts`
+ * @returns flags for `service/worker.ts`
  */
 export function workerFlags(config: ServiceConfig): string[] {
   const flags = [

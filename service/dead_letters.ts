@@ -13,7 +13,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   replyQueueOf,
-} from "../worker/protocol.ts";
+} from "../protocol/mod.ts";
 
 /** The error code the waiting client sees for a dead-lettered request. */
 export const DEAD_LETTER_CODE = "dead_letter";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
-import { decodeResponse, encodeRequest } from "../worker/protocol.ts";
+import { decodeResponse, encodeRequest } from "../protocol/mod.ts";
 import { answerDeadLetters, DEAD_LETTER_CODE } from "./dead_letters.ts";
 
 const routes = { deadLetterQueue: "t-req-dlq", responseQueue: "t-resp-queue" };

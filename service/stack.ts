@@ -23,7 +23,8 @@ import {
   WebMetrics,
   type WebOptions,
 } from "../web/mod.ts";
-import { ensureModels, modelDir } from "../model/model_store.ts";
+import { ensureModels } from "../model/build.ts";
+import { modelDir } from "../model/model_store.ts";
 import { type Backend, ensureResources, openBackend } from "./backend.ts";
 import { type ServiceConfig, type ServiceNames, serviceNames } from "./config.ts";
 import { answerDeadLetters } from "./dead_letters.ts";

@@ -3,14 +3,14 @@
  * with real models, real images and the exit codes and output formats of DESIGN.md.
  */
 import assert from "node:assert/strict";
-import { encodePng } from "../model/image/_test_fixtures.ts";
-import { ensureModels } from "./_models.ts";
+import { encodePng } from "../testing/image_fixtures.ts";
+import { ensureModels } from "../testing/models.ts";
 import {
   COURSE_DATA_DIR,
   HAS_COURSE_DATA,
   readCourseLabels,
   unzipCourseImages,
-} from "./_course_data.ts";
+} from "../testing/datasets.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 

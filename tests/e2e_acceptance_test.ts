@@ -13,7 +13,7 @@ import {
   sampleFleet,
   startTestStack,
   waitFor,
-} from "./_e2e.ts";
+} from "../testing/e2e.ts";
 
 const CONCURRENCY = 100;
 

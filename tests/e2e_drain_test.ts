@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, waitFor } from "./_e2e.ts";
-import { spawnService } from "./_service_process.ts";
+import { courseData, E2E_READY, E2E_SKIP_NOTE, waitFor } from "../testing/e2e.ts";
+import { spawnService } from "../testing/service_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const DRAIN_MS = 2_000;

@@ -3,7 +3,7 @@
  * mid-request, a request that kills every worker that takes it, a controller restarted mid-burst.
  */
 import assert from "node:assert/strict";
-import { FACE_API_SAMPLES_DIR } from "./face_api_reference.ts";
+import { FACE_API_SAMPLES_DIR } from "../testing/face_api_reference.ts";
 import {
   type Answer,
   courseData,
@@ -14,7 +14,7 @@ import {
   startTestStack,
   type TestStack,
   waitFor,
-} from "./_e2e.ts";
+} from "../testing/e2e.ts";
 
 /**
  * A 1920×1400 photo: decoding it and running the SSD detector takes long enough (about 0.3 s

@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage } from "./_e2e.ts";
-import { spawnService } from "./_service_process.ts";
+import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage } from "../testing/e2e.ts";
+import { spawnService } from "../testing/service_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 

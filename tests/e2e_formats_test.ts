@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { decodeImage } from "../model/image/decode.ts";
-import { hasHeifEnc, PHOTO_ENCODERS } from "../model/image/_format_fixtures.ts";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, startTestStack } from "./_e2e.ts";
+import { hasHeifEnc, PHOTO_ENCODERS } from "../testing/photo_encoders.ts";
+import { courseData, E2E_READY, E2E_SKIP_NOTE, startTestStack } from "../testing/e2e.ts";
 
 const DISTINCT_IMAGES = 10;
 

@@ -15,7 +15,7 @@ import {
   postImage,
   startTestStack,
   waitFor,
-} from "./_e2e.ts";
+} from "../testing/e2e.ts";
 
 const e2e = { ignore: !E2E_READY, sanitizeOps: false, sanitizeResources: false };
 const MODELS_DIR = new URL("../.cache/models/", import.meta.url).pathname;

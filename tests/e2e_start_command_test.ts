@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
-import { FACE_API_SAMPLES_DIR } from "./face_api_reference.ts";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage, waitFor } from "./_e2e.ts";
-import { spawnService, START } from "./_service_process.ts";
+import { FACE_API_SAMPLES_DIR } from "../testing/face_api_reference.ts";
+import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage, waitFor } from "../testing/e2e.ts";
+import { spawnService, START } from "../testing/service_process.ts";
 
 Deno.test("deno task start fails fast on a bad setting, naming it", async () => {
   const out = await new Deno.Command(Deno.execPath(), {

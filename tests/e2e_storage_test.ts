@@ -10,14 +10,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, waitFor } from "./_e2e.ts";
+import { courseData, E2E_READY, E2E_SKIP_NOTE, waitFor } from "../testing/e2e.ts";
 import {
   isAlive,
   mountNamespacePrefix,
   onTinyDisk,
   spawnService,
   workerPids,
-} from "./_service_process.ts";
+} from "../testing/service_process.ts";
 
 const namespace = await mountNamespacePrefix();
 const noNamespace = typeof namespace === "string" ? ` (ignored: ${namespace})` : "";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseServiceConfig, type ServiceConfig } from "../service/config.ts";
 import { startStack } from "../service/stack.ts";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage, startTestStack } from "./_e2e.ts";
+import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage, startTestStack } from "../testing/e2e.ts";
 
 Deno.test({
   name:

@@ -8,8 +8,12 @@ import assert from "node:assert/strict";
 import { iou } from "../model/face_geometry.ts";
 import { decodeImage } from "../model/image/decode.ts";
 import { Recognizer } from "../model/recognizer.ts";
-import { ensureModels } from "./_models.ts";
-import { FACE_API_SAMPLES_DIR, loadReference, toReferenceTensor } from "./face_api_reference.ts";
+import { ensureModels } from "../testing/models.ts";
+import {
+  FACE_API_SAMPLES_DIR,
+  loadReference,
+  toReferenceTensor,
+} from "../testing/face_api_reference.ts";
 
 const IOU_MIN = 0.99;
 const LANDMARK_PX_MAX = 0.5;

@@ -5,15 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { decodeImage } from "../model/image/decode.ts";
-import { hasHeifEnc, PHOTO_ENCODERS } from "../model/image/_format_fixtures.ts";
+import { hasHeifEnc, PHOTO_ENCODERS } from "../testing/photo_encoders.ts";
 import { Recognizer } from "../model/recognizer.ts";
-import { ensureModels } from "./_models.ts";
+import { ensureModels } from "../testing/models.ts";
 import {
   COURSE_DATA_DIR,
   HAS_COURSE_DATA,
   readCourseLabels,
   unzipCourseImages,
-} from "./_course_data.ts";
+} from "../testing/datasets.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DISTINCT_IMAGES = 10;

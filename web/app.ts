@@ -22,7 +22,7 @@ import {
   isRequestId,
   PROTOCOL_VERSION,
   type RecognitionRequest,
-} from "../worker/protocol.ts";
+} from "../protocol/mod.ts";
 import { WebError } from "./errors.ts";
 import { FileNameError, parseUploadName, validateFileNameCharsMax } from "./file_name.ts";
 import {

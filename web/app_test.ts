@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../cloud/clock.ts";
-import { decodeRequest, type RecognitionResponse } from "../worker/protocol.ts";
+import { decodeRequest, type RecognitionResponse } from "../protocol/mod.ts";
 import {
   labelFromImage,
   listFiles,
@@ -10,7 +10,7 @@ import {
   runTestWorker,
   type TestStack,
   uploadRequest,
-} from "./_test_stack.ts";
+} from "../testing/web_stack.ts";
 import { HealthBoard } from "./health.ts";
 import { serveWeb } from "./serve.ts";
 

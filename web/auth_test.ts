@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { bearerAuth, validateApiToken } from "./auth.ts";
-import { labelFromImage, openTestStack, runTestWorker, uploadRequest } from "./_test_stack.ts";
+import {
+  labelFromImage,
+  openTestStack,
+  runTestWorker,
+  uploadRequest,
+} from "../testing/web_stack.ts";
 
 const TOKEN = "s3cret-token-0123456789";
 

@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { ManualClock } from "../cloud/clock.ts";
 import { uploadPace, type UploadPaceLimits, uploadSlots, watchUpload } from "./client_limits.ts";
 import { WebError } from "./errors.ts";
-import { openTestStack } from "./_test_stack.ts";
+import { openTestStack } from "../testing/web_stack.ts";
 
 const LIMITS: UploadPaceLimits = {
   uploadTimeoutMs: 60_000,

@@ -4,14 +4,14 @@
  * 503 with its request id, and cuts off uploads still arriving.
  */
 import assert from "node:assert/strict";
-import type { RecognitionRequest } from "../worker/protocol.ts";
+import type { RecognitionRequest } from "../protocol/mod.ts";
 import {
   labelFromImage,
   openTestStack,
   rawRequest,
   runTestWorker,
   uploadRequest,
-} from "./_test_stack.ts";
+} from "../testing/web_stack.ts";
 
 async function until(what: string, check: () => boolean, timeoutMs = 5_000) {
   const deadline = Date.now() + timeoutMs;

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type { WebLogEvent } from "./app.ts";
 import { HealthBoard } from "./health.ts";
-import { openTestStack, runTestWorker, uploadRequest } from "./_test_stack.ts";
+import { openTestStack, runTestWorker, uploadRequest } from "../testing/web_stack.ts";
 
 Deno.test("a store failure that names data-directory files answers 503 without them; the log keeps them", async () => {
   const logs: WebLogEvent[] = [];

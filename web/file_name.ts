@@ -5,7 +5,7 @@
  * @module
  */
 import { validateKey } from "../cloud/blob_store.ts";
-import { STEM_CHARS_MAX } from "../worker/protocol.ts";
+import { STEM_CHARS_MAX } from "../protocol/mod.ts";
 
 /**
  * Longest upload file name accepted, in characters (all ASCII once validated). The stem must fit

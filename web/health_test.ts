@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { HealthBoard } from "./health.ts";
-import { openTestStack } from "./_test_stack.ts";
+import { openTestStack } from "../testing/web_stack.ts";
 
 Deno.test("HealthBoard keeps one issue per source and the first sinceMs of a repeated code", () => {
   const board = new HealthBoard();

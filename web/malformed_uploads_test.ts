@@ -14,7 +14,7 @@ import {
   rawRequest,
   runTestWorker,
   uploadRequest,
-} from "./_test_stack.ts";
+} from "../testing/web_stack.ts";
 
 const SEED = 4610;
 const UPLOADS = 1_000;

@@ -4,8 +4,8 @@ import { type Clock, ManualClock, systemClock } from "../cloud/clock.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
 import { SqliteRecordStore } from "../cloud/local/sqlite_record_store.ts";
-import { encodeResponse } from "../worker/protocol.ts";
-import { isRequestId } from "../worker/protocol.ts";
+import { encodeResponse } from "../protocol/mod.ts";
+import { isRequestId } from "../protocol/mod.ts";
 import { RequestLedger, uuidV7 } from "./request_ledger.ts";
 import { ResponseRouter } from "./response_router.ts";
 

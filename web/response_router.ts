@@ -21,7 +21,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   type RecognitionResponse,
-} from "../worker/protocol.ts";
+} from "../protocol/mod.ts";
 import type { RequestLedger, RequestRecord } from "./request_ledger.ts";
 
 /** What the web tier remembers about a request it accepted and has no answer for yet. */

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { ManualClock, systemClock } from "../cloud/clock.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
-import { encodeResponse, type RecognitionResponse } from "../worker/protocol.ts";
+import { encodeResponse, type RecognitionResponse } from "../protocol/mod.ts";
 import { OverloadedError, ResponseRouter, type RouterEvent } from "./response_router.ts";
 
 const RESP = "r-resp-queue";

@@ -16,7 +16,7 @@ import {
   openTestStack,
   runTestWorker,
   type TestStackOptions,
-} from "./_test_stack.ts";
+} from "../testing/web_stack.ts";
 
 const encoder = new TextEncoder();
 const BOUNDARY = "slowboundary";

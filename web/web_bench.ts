@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { systemClock } from "../cloud/clock.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
-import { REQUEST_MESSAGE_BYTES_MAX } from "../worker/protocol.ts";
+import { REQUEST_MESSAGE_BYTES_MAX } from "../protocol/mod.ts";
 import { createApp } from "./app.ts";
 import { parseUploadName } from "./file_name.ts";
 import { multipartBoundary, openFilePart } from "./multipart.ts";

@@ -1,9 +1,9 @@
 /**
- * The app-tier worker: the loop that serves one request at a time and ends when idle, the queue
- * protocol it speaks with the web tier, and how an instance stops itself.
+ * The app-tier worker, as a library: the loop that serves one request at a time and ends when
+ * idle, how a worker says it could not become ready, and how an instance stops itself. The
+ * process entry point is `service/worker.ts`; the messages it reads and writes are `protocol/`.
  * @module
  */
-export * from "./protocol.ts";
 export {
   KEEP_ALIVE_MS_MAX,
   type RecognitionResult,

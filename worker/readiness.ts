@@ -3,8 +3,8 @@
  * worker whose model or gallery does not load would otherwise just exit, and the controller
  * would start it again every tick while uploads wait for an answer that never comes.
  *
- * Locally the worker writes its own instance row (the fleet records the exit code too); on EC2
- * it tags its own instance (found through the metadata service) and then stops it, since a
+ * Locally the worker writes its own instance row through the local fleet's reporter (the fleet
+ * records the exit code too; `service/worker.ts` opens it). On EC2 it tags its own instance (found through the metadata service) and then stops it, since a
  * stopped instance runs nothing that could say why.
  * @module
  */
@@ -14,37 +14,30 @@ import {
   type Fleet,
   type InstanceReporter,
 } from "../cloud/fleet.ts";
-import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { fetchInstanceId, type InstanceMetadataOptions } from "./instance_metadata.ts";
 
 export { EXIT_CODE_NOT_READY };
 
-/** Where the worker's readiness goes. */
-export type ReadinessTarget =
-  /** A local fleet's worker: its database and `FR_INSTANCE_ID`. */
-  | { readonly kind: "local"; readonly databasePath: string; readonly instanceId: string }
-  /** An EC2 worker: the fleet port (tags, stop) and the metadata service (its own id). */
-  | {
-    readonly kind: "ec2";
-    readonly fleet: Pick<Fleet, "markWorker" | "stop">;
-    readonly metadata?: InstanceMetadataOptions;
-    readonly nowMs: () => number;
-  };
+/** Where an EC2 worker's readiness goes: the fleet port (tags, stop) and the metadata service. */
+export interface ReadinessTarget {
+  readonly fleet: Pick<Fleet, "markWorker" | "stop">;
+  readonly metadata?: InstanceMetadataOptions;
+  readonly nowMs: () => number;
+}
 
 /**
- * Opens the reporter for where this worker runs.
+ * The reporter of a worker on an EC2 instance: it finds its own instance id through the metadata
+ * service, tags the instance, and stops it when it cannot become ready.
  *
- * @param target the local database and instance id, or the EC2 fleet
+ * @param target the fleet port and the metadata service
  * @returns the reporter
- * @throws {CloudError} when the local database cannot be opened
  * @example
  * ```ts
- * const reporter = openReadiness({ kind: "local", databasePath: "data/cloud.db", instanceId });
+ * const reporter = openReadiness({ fleet, nowMs: () => Date.now() });
  * await reporter.ready();
  * ```
  */
 export function openReadiness(target: ReadinessTarget): InstanceReporter {
-  if (target.kind === "local") return LocalFleet.reporter(target.databasePath, target.instanceId);
   let id: Promise<string> | undefined;
   const ownId = () => id ??= fetchInstanceId(target.metadata);
   const fleet = target.fleet;

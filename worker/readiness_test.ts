@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Ec2Fleet } from "../cloud/aws/ec2_fleet.ts";
-import { installFakeEc2 } from "../cloud/aws/testdata/fake_ec2.ts";
+import { installFakeEc2 } from "../testing/fake_ec2.ts";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { notReadyReason, openReadiness } from "./readiness.ts";
 
@@ -32,7 +32,6 @@ Deno.test("openReadiness on EC2 (mocked EC2 API): a worker that cannot get ready
     const imds = serveImds(me.id);
     try {
       const reporter = openReadiness({
-        kind: "ec2",
         fleet,
         metadata: { baseUrl: imds.url },
         nowMs: () => Date.now(),
@@ -62,7 +61,7 @@ Deno.test("openReadiness on EC2 (mocked EC2 API): a worker that cannot get ready
   }
 });
 
-Deno.test("openReadiness locally writes the worker's readiness into its instance row", async () => {
+Deno.test("LocalFleet.reporter (a local worker's readiness) writes into its instance row", async () => {
   const dir = await Deno.makeTempDir({ prefix: "readiness_test_" });
   const fleet = await LocalFleet.open(`${dir}/cloud.db`, {
     command: ["sleep", "60"],
@@ -72,11 +71,7 @@ Deno.test("openReadiness locally writes the worker's readiness into its instance
   try {
     const [w] = await fleet.create(1);
     await fleet.start([w.id]);
-    const reporter = openReadiness({
-      kind: "local",
-      databasePath: `${dir}/cloud.db`,
-      instanceId: w.id,
-    });
+    const reporter = LocalFleet.reporter(`${dir}/cloud.db`, w.id);
     assert.equal((await fleet.describe())[0].readyAtMs, null);
     await reporter.ready();
     await reporter.close();

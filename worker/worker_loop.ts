@@ -33,7 +33,7 @@ import {
   type RecognitionRequest,
   type RecognitionResponse,
   replyQueueOf,
-} from "./protocol.ts";
+} from "../protocol/mod.ts";
 
 /** What recognising one image yields (the model's `Recognizer.recognize`). */
 export interface RecognitionResult {

@@ -4,7 +4,7 @@ import { readAll } from "../cloud/blob_store.ts";
 import { ManualClock } from "../cloud/clock.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
-import { decodeResponse, encodeRequest, type RecognitionResponse } from "./protocol.ts";
+import { decodeResponse, encodeRequest, type RecognitionResponse } from "../protocol/mod.ts";
 import {
   type Recognize,
   resolveWorkerOptions,

@@ -5,7 +5,7 @@
  * Ignored, with the reason in its name, where no namespace can be made.
  */
 import assert from "node:assert/strict";
-import { mountNamespacePrefix } from "../cloud/local/testdata/mount_namespace.ts";
+import { mountNamespacePrefix } from "../testing/mount_namespace.ts";
 
 const SCENARIO = new URL("./testdata/full_disk_worker.ts", import.meta.url).pathname;
 const TMPFS_KIB = 2048;

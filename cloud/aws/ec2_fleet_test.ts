@@ -1,12 +1,12 @@
 /**
  * EC2 itself cannot run here: these tests drive the real Ec2Fleet and the real SDK client, with
  * aws-sdk-client-mock answering in the EC2 API reference's response shapes
- * (testdata/fake_ec2.ts).
+ * (testing/fake_ec2.ts).
  */
 import assert from "node:assert/strict";
 import { fleetContract } from "../contract/fleet_contract.ts";
 import { Ec2Fleet } from "./ec2_fleet.ts";
-import { FAKE_PAGE_INSTANCES, installFakeEc2 } from "./testdata/fake_ec2.ts";
+import { FAKE_PAGE_INSTANCES, installFakeEc2 } from "../../testing/fake_ec2.ts";
 
 const CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };
 

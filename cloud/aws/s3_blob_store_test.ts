@@ -1,5 +1,5 @@
 import { blobStoreContract } from "../contract/blob_store_contract.ts";
-import { startEmulators } from "./_emulators.ts";
+import { startEmulators } from "../../testing/aws_emulators.ts";
 import { S3BlobStore } from "./s3_blob_store.ts";
 
 Deno.test("S3BlobStore keeps the blob store contract against s3rver", async (t) => {

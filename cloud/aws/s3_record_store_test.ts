@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BlobRecordStore } from "../record_store.ts";
-import { startEmulators } from "./_emulators.ts";
+import { startEmulators } from "../../testing/aws_emulators.ts";
 import { S3BlobStore } from "./s3_blob_store.ts";
 
 Deno.test("BlobRecordStore over S3BlobStore (s3rver) puts, gets, deletes and prunes the oldest keys first", async () => {

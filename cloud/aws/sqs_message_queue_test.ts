@@ -1,5 +1,5 @@
 import { messageQueueContract } from "../contract/message_queue_contract.ts";
-import { startEmulators } from "./_emulators.ts";
+import { startEmulators } from "../../testing/aws_emulators.ts";
 import { SqsMessageQueue } from "./sqs_message_queue.ts";
 
 Deno.test("SqsMessageQueue keeps the message queue contract against sqslite", async (t) => {

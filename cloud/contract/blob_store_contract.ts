@@ -12,7 +12,7 @@ import {
   failingStream,
   patternBytes,
   uniqueName,
-} from "./_helpers.ts";
+} from "./helpers.ts";
 
 /** How to get a store under test. */
 export interface BlobStoreTarget {

@@ -11,7 +11,7 @@ import {
   NotFoundError,
 } from "../errors.ts";
 import type { Fleet, Instance, InstanceState } from "../fleet.ts";
-import { eventually } from "./_helpers.ts";
+import { eventually } from "./helpers.ts";
 
 /** How to get a fleet under test. */
 export interface FleetTarget {

@@ -12,7 +12,7 @@ import {
   StaleReceiptError,
 } from "../errors.ts";
 import type { MessageQueue, ReceivedMessage } from "../message_queue.ts";
-import { eventually, uniqueName } from "./_helpers.ts";
+import { eventually, uniqueName } from "./helpers.ts";
 
 /** Behaviours a target may be unable to show, each with the reason. */
 export interface QueueGaps {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { listAll, readAll } from "../blob_store.ts";
 import { blobStoreContract } from "../contract/blob_store_contract.ts";
-import { assertSameBytes, chunkedStream, patternBytes } from "../contract/_helpers.ts";
+import { assertSameBytes, chunkedStream, patternBytes } from "../contract/helpers.ts";
 import { CorruptStoreError, NotFoundError } from "../errors.ts";
 import {
   INLINE_BYTES_MAX_CEILING,
@@ -340,7 +340,7 @@ Deno.test("LocalBlobStore get in one process during another process's puts of th
       await reader.ensureBucket(BUCKET);
       await reader.put(BUCKET, "k", versions[0]);
       const moduleUrl = new URL("./local_blob_store.ts", import.meta.url).href;
-      const helpersUrl = new URL("../contract/_helpers.ts", import.meta.url).href;
+      const helpersUrl = new URL("../contract/helpers.ts", import.meta.url).href;
       const child = new Deno.Command(Deno.execPath(), {
         args: [
           "eval",

@@ -29,7 +29,7 @@ import { type Database, openDatabase } from "./_database.ts";
 export interface LocalFleetOptions {
   /**
    * The worker's command line: program then arguments, e.g.
-   * `["deno", "run", "-A", "worker/main.ts"]`. Each process also gets `FR_INSTANCE_ID` and
+   * `["deno", "run", "-A", "service/worker.ts"]`. Each process also gets `FR_INSTANCE_ID` and
    * `FR_INSTANCE_NAME` in its environment (the id is what {@linkcode LocalFleet.reporter} needs).
    * A worker that cannot become ready exits with `EXIT_CODE_NOT_READY`, after giving its reason
    * through the reporter; the fleet records a `not_ready` exit.
@@ -95,7 +95,7 @@ const LIVE_STATES: readonly InstanceState[] = ["pending", "running", "stopping"]
  * @example
  * ```ts
  * const fleet = await LocalFleet.open("./data/cloud.db", {
- *   command: ["deno", "run", "-A", "worker/main.ts"],
+ *   command: ["deno", "run", "-A", "service/worker.ts"],
  * });
  * const [first] = await fleet.create(1);
  * await fleet.start([first.id]);

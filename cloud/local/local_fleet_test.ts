@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { eventually } from "../contract/_helpers.ts";
+import { eventually } from "../contract/helpers.ts";
 import { fleetContract, waitForStates } from "../contract/fleet_contract.ts";
 import { SqliteMessageQueue } from "./sqlite_message_queue.ts";
 import { LocalFleet, type LocalFleetOptions } from "./local_fleet.ts";

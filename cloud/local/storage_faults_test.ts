@@ -8,7 +8,7 @@
  * Where neither works each test is reported as ignored, with the reason in its name.
  */
 import assert from "node:assert/strict";
-import { mountNamespacePrefix } from "./testdata/mount_namespace.ts";
+import { mountNamespacePrefix } from "../../testing/mount_namespace.ts";
 
 const SCENARIO = new URL("./testdata/storage_fault_scenario.ts", import.meta.url).pathname;
 /** Too small for even an empty SQLite database (used by the queue's open-on-a-full-disk scenario). */

@@ -28,7 +28,8 @@ import {
   requireWeight,
   type Weight,
 } from "./tfjs_weights.ts";
-import type { ConvertedModel, Converter, InputSpec } from "./types.ts";
+import type { ConvertedModel, Converter } from "./types.ts";
+import type { InputSpec } from "../specs.ts";
 
 const SOURCE = "@vladmandic/face-api@1.7.15 model/face_landmark_68_model";
 /** face-api's `FaceFeatureExtractor.forwardInput` feeds 112×112 crops. */

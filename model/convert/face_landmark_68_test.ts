@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { loadReference, toReferenceTensor } from "../../tests/face_api_reference.ts";
-import { noiseImage } from "../image/_test_noise.ts";
+import { loadReference, toReferenceTensor } from "../../testing/face_api_reference.ts";
+import { noiseImage } from "../../testing/noise.ts";
 import { toNetInput } from "../image/net_input.ts";
 import { createSession } from "../runtime/session.ts";
 import {

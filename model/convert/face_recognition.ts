@@ -25,7 +25,8 @@ import {
   requireWeight,
   type Weight,
 } from "./tfjs_weights.ts";
-import type { ConvertedModel, Converter, InputSpec } from "./types.ts";
+import type { ConvertedModel, Converter } from "./types.ts";
+import type { InputSpec } from "../specs.ts";
 
 /** The npm package the weights come from, for `ConvertedModel.source`. */
 const SOURCE = "@vladmandic/face-api@1.7.15 model/face_recognition_model";

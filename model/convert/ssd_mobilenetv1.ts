@@ -26,7 +26,7 @@ import {
   SSD_INPUT_STD,
   SSD_IOU_THRESHOLD,
   SSD_NAMES,
-} from "../detect/specs.ts";
+} from "../specs.ts";
 
 const WEIGHTS = "ssd_mobilenetv1_model";
 /** tf.batchNorm's epsilon in face-api's mobileNetV1 (float32 of 1e-3). */

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { loadReference, loadSamplePhoto } from "../../tests/face_api_reference.ts";
+import { loadReference, loadSamplePhoto } from "../../testing/face_api_reference.ts";
 import { createSession, type Session } from "../runtime/session.ts";
 import { buildSsdMobilenetv1, ssdMobilenetv1Converter, tfSamePads } from "./ssd_mobilenetv1.ts";
 import { loadTfjsWeights } from "./tfjs_weights.ts";
-import { SSD_ANCHOR_COUNT, SSD_BOX_VARIANCES, SSD_NAMES } from "../detect/specs.ts";
+import { SSD_ANCHOR_COUNT, SSD_BOX_VARIANCES, SSD_NAMES } from "../specs.ts";
 
 // The reference's decoded boxes/scores and ours (decoded here in float64, independently of
 // model/detect) agree to float32 rounding: measured max |Δ| 1.6e-6 (boxes), 8.7e-7 (scores).

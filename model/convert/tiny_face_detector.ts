@@ -26,7 +26,7 @@ import {
   TINY_INPUT_STD,
   TINY_IOU_THRESHOLD,
   TINY_NAMES,
-} from "../detect/specs.ts";
+} from "../specs.ts";
 
 const WEIGHTS = "tiny_face_detector_model";
 /** face-api's `leaky`: relu(x - 0.1x) + 0.1x, i.e. a leaky ReLU with slope float32(0.1). */

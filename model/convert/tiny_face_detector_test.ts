@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { loadReference, loadSamplePhoto } from "../../tests/face_api_reference.ts";
+import { loadReference, loadSamplePhoto } from "../../testing/face_api_reference.ts";
 import { createSession, type Session } from "../runtime/session.ts";
 import { tinyFaceDetectorConverter } from "./tiny_face_detector.ts";
-import { TINY_INPUT_MEAN, TINY_NAMES } from "../detect/specs.ts";
+import { TINY_INPUT_MEAN, TINY_NAMES } from "../specs.ts";
 
 // Grid values reach ~60 in magnitude; measured max |Δ| against face-api is 4.6e-5 (float32
 // accumulation order), so 1e-3 leaves room without hiding a real mistake.

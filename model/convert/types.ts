@@ -1,32 +1,10 @@
 /**
  * What every weight converter produces: an ONNX model plus the facts a caller needs to feed it.
+ * Build-time only; the run-time side of the contract (ids, input and output specs) is
+ * `../specs.ts`.
  * @module
  */
-
-/** The networks we convert. */
-export type ModelId =
-  | "ssd_mobilenetv1"
-  | "tiny_face_detector"
-  | "face_landmark_68"
-  | "face_recognition";
-
-/**
- * How to turn RGB pixels in [0, 255] into the model's input: `(pixel - mean[c]) / std[c]`,
- * laid out NCHW.
- */
-export interface InputSpec {
-  readonly name: string;
-  /** [1, 3, height, width]. */
-  readonly dims: readonly [1, 3, number, number];
-  readonly mean: readonly [number, number, number];
-  readonly std: readonly [number, number, number];
-}
-
-/** A graph output's name and dims (strings are symbolic). */
-export interface OutputSpec {
-  readonly name: string;
-  readonly dims: readonly (number | string)[];
-}
+import type { InputSpec, ModelId, OutputSpec } from "../specs.ts";
 
 /** A converted network. */
 export interface ConvertedModel {

@@ -2,7 +2,7 @@
  * Test-only: face-api's demo photos as RgbImage, and a face-api detection as our FaceDetection.
  * @module
  */
-import { loadSamplePhoto } from "../../tests/face_api_reference.ts";
+import { loadSamplePhoto } from "../../testing/face_api_reference.ts";
 import type { RgbImage } from "../image/rgb_image.ts";
 import { detectFacesSsd, type FaceDetection } from "./ssd.ts";
 import { ssdMobilenetv1Converter } from "../convert/ssd_mobilenetv1.ts";

@@ -8,11 +8,11 @@ import { tinyFaceDetectorConverter } from "../convert/tiny_face_detector.ts";
 import { createSession } from "../runtime/session.ts";
 import { padToCanvas } from "./pad_to_canvas.ts";
 import { decodeSsd, detectFacesSsd } from "./ssd.ts";
-import { SSD_NAMES } from "./specs.ts";
+import { SSD_NAMES } from "../specs.ts";
 import { detectFacesTiny } from "./tiny.ts";
 import { toNetInput } from "../image/net_input.ts";
 import { loadSample, smallFace } from "./_test_samples.ts";
-import { SSD_INPUT_MEAN, SSD_INPUT_SIZE, SSD_INPUT_STD } from "./specs.ts";
+import { SSD_INPUT_MEAN, SSD_INPUT_SIZE, SSD_INPUT_STD } from "../specs.ts";
 
 const ssdOnnx = (await ssdMobilenetv1Converter.convert()).onnx;
 const tinyOnnx = (await tinyFaceDetectorConverter.convert()).onnx;

@@ -21,4 +21,4 @@ export {
 export { decodeTiny, detectFacesTiny, type TinyOptions } from "./tiny.ts";
 export { iouBoxes, iouCorners, nmsSsd, type NmsSsdOptions, nmsTiny } from "./nms.ts";
 export { CANVAS_SIZE_MAX, padToCanvas } from "./pad_to_canvas.ts";
-export * from "./specs.ts";
+export * from "../specs.ts";

@@ -21,7 +21,7 @@ import {
   SSD_INPUT_STD,
   SSD_IOU_THRESHOLD,
   SSD_NAMES,
-} from "./specs.ts";
+} from "../specs.ts";
 
 /** A detected face: a box in image pixels and a confidence in (0, 1]. */
 export interface FaceDetection {

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { iou } from "../face_geometry.ts";
 import { ssdMobilenetv1Converter } from "../convert/ssd_mobilenetv1.ts";
 import { createSession } from "../runtime/session.ts";
-import { loadReference, toReferenceTensor } from "../../tests/face_api_reference.ts";
+import { loadReference, toReferenceTensor } from "../../testing/face_api_reference.ts";
 import { decodeSsd, detectFacesSsd } from "./ssd.ts";
-import { SSD_ANCHOR_COUNT } from "./specs.ts";
+import { SSD_ANCHOR_COUNT } from "../specs.ts";
 import { fromReference, loadSample, SAMPLE_NAMES } from "./_test_samples.ts";
 
 /** Outputs where every anchor is background except the given ones (zero encodings = anchor). */

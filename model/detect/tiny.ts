@@ -19,7 +19,7 @@ import {
   TINY_INPUT_STD,
   TINY_IOU_THRESHOLD,
   TINY_NAMES,
-} from "./specs.ts";
+} from "../specs.ts";
 
 /** Options for {@linkcode detectFacesTiny} and {@linkcode decodeTiny}. */
 export interface TinyOptions {

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { iou } from "../face_geometry.ts";
 import { tinyFaceDetectorConverter } from "../convert/tiny_face_detector.ts";
 import { createSession } from "../runtime/session.ts";
-import { loadReference, toReferenceTensor } from "../../tests/face_api_reference.ts";
+import { loadReference, toReferenceTensor } from "../../testing/face_api_reference.ts";
 import { decodeTiny, detectFacesTiny } from "./tiny.ts";
-import { TINY_ANCHORS } from "./specs.ts";
+import { TINY_ANCHORS } from "../specs.ts";
 import { fromReference, loadSample, SAMPLE_NAMES } from "./_test_samples.ts";
 
 /** A [1, 25, cells, cells] grid with every objectness at -10 except the given entries. */

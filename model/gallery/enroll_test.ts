@@ -5,7 +5,7 @@ import { decode, Image } from "imagescript";
 import { type EmbedFn, enrollFromCsv, enrollFromFolders, type EnrollResult } from "./enroll.ts";
 import { createGallery } from "./gallery.ts";
 import { matchEmbedding } from "./match.ts";
-import { datasetFile } from "./_test_data.ts";
+import { datasetFile } from "../../testing/datasets.ts";
 
 /**
  * A real, model-free embedder: decodes the image (so non-images throw as a real embedder's

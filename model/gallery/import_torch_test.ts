@@ -4,7 +4,7 @@ import { GalleryMismatchError, TorchFileError } from "./errors.ts";
 import { decodeGallery, encodeGallery, readGallery } from "./gallery.ts";
 import { FACENET_MODEL_ID, FACENET_WARNING, importTorchGallery } from "./import_torch.ts";
 import { matchEmbedding } from "./match.ts";
-import { datasetFile } from "./_test_data.ts";
+import { datasetFile } from "../../testing/datasets.ts";
 
 const DATA_PT = datasetFile("data.pt");
 const FACE_API_128 = { modelId: "face-api/face_recognition@1.7.15", dims: 128 };

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as fc from "fast-check";
 import { imageNameProblem, LABELS_CSV_ROWS_MAX, parseLabelsCsv } from "./labels_csv.ts";
 import { LabelsCsvError } from "./errors.ts";
-import { datasetFile } from "./_test_data.ts";
+import { datasetFile } from "../../testing/datasets.ts";
 
 const LABELS_100 = datasetFile("labels_100.csv");
 

@@ -20,10 +20,10 @@ import {
   PNG_SIGNATURE,
   pngChunk,
   rgbToYcbcr,
-} from "./_test_fixtures.ts";
+} from "../../testing/image_fixtures.ts";
+import { COURSE_DATA_DIR } from "../../testing/datasets.ts";
 
 const ROOT = new URL("../../", import.meta.url);
-const DATASET_DIR = new URL("../shared/datasets/cse546/", ROOT);
 const sampleBytes = await Deno.readFile(
   new URL("node_modules/@vladmandic/face-api/demo/sample1.jpg", ROOT),
 );
@@ -49,7 +49,7 @@ function photoJpeg(width: number, height: number): Uint8Array {
 /** The first entry ending in `suffix` of a dataset zip, or undefined without the dataset. */
 async function fromDataset(zipName: string, suffix: string): Promise<Uint8Array | undefined> {
   try {
-    const entries = unzipSync(await Deno.readFile(new URL(zipName, DATASET_DIR)), {
+    const entries = unzipSync(await Deno.readFile(new URL(zipName, COURSE_DATA_DIR)), {
       filter: (file) => file.name.endsWith(suffix) && !file.name.startsWith("__MACOSX"),
     });
     return Object.values(entries)[0];

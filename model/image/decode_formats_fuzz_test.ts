@@ -18,7 +18,7 @@ import {
   encodeTiff,
   encodeWebp,
   hasHeifEnc,
-} from "./_format_fixtures.ts";
+} from "../../testing/photo_encoders.ts";
 
 /** Generous: a damaged 40×32 file decodes in a few ms; this only catches hangs and blow-ups. */
 const CASE_MS_MAX = 2000;

@@ -2,14 +2,20 @@
  * WebP, GIF, BMP, TIFF, HEIC and AVIF: each decodes to the pixels it was made from (exactly for
  * the lossless ones), limits apply from the header before any decoder runs, cut files are
  * reported as cut, and each decoder loads only when its format is first seen. The images are
- * made here from a crop of face-api's sample photo (see `_format_fixtures.ts`).
+ * made here from a crop of face-api's sample photo (see `testing/photo_encoders.ts`).
  */
 import assert from "node:assert/strict";
 import { decodeImage, probeImage } from "./decode.ts";
 import { ImageError, type ImageErrorCode } from "./errors.ts";
 import type { ImageFormat } from "./format.ts";
 import { assertRgbImage, type RgbImage } from "./rgb_image.ts";
-import { concatBytes, encodeJpeg, encodePng, exifTiff, rgbToYcbcr } from "./_test_fixtures.ts";
+import {
+  concatBytes,
+  encodeJpeg,
+  encodePng,
+  exifTiff,
+  rgbToYcbcr,
+} from "../../testing/image_fixtures.ts";
 import {
   encodeAvif,
   encodeBmp,
@@ -19,7 +25,7 @@ import {
   encodeWebp,
   hasHeifEnc,
   quantise332,
-} from "./_format_fixtures.ts";
+} from "../../testing/photo_encoders.ts";
 
 const HEIF_ENC = hasHeifEnc();
 if (!HEIF_ENC) {

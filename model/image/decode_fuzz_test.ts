@@ -4,7 +4,13 @@ import { decodeImage } from "./decode.ts";
 import { IMAGE_ERROR_CODES, ImageError } from "./errors.ts";
 import { assertRgbImage, type RgbImage } from "./rgb_image.ts";
 import { mutateAll, type Mutation, mutationArbitrary } from "./_fuzz_mutations.ts";
-import { encodeJpeg, encodePng, exifSegment, exifTiff, rgbToYcbcr } from "./_test_fixtures.ts";
+import {
+  encodeJpeg,
+  encodePng,
+  exifSegment,
+  exifTiff,
+  rgbToYcbcr,
+} from "../../testing/image_fixtures.ts";
 
 /** Generous: a damaged 96×64 file decodes in ~1-5 ms; this only catches hangs and blow-ups. */
 const CASE_MS_MAX = 2000;

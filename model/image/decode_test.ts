@@ -17,7 +17,7 @@ import {
   PNG_SIGNATURE,
   pngChunk,
   rgbToYcbcr,
-} from "./_test_fixtures.ts";
+} from "../../testing/image_fixtures.ts";
 
 const SAMPLE_JPEG_URL = new URL(
   "../../node_modules/@vladmandic/face-api/demo/sample1.jpg",

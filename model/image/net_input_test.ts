@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import * as fc from "fast-check";
-import { loadReference, toReferenceTensor } from "../../tests/face_api_reference.ts";
+import { loadReference, toReferenceTensor } from "../../testing/face_api_reference.ts";
 import { toNetInput } from "./net_input.ts";
 import type { RgbImage } from "./rgb_image.ts";
-import { noiseImage } from "./_test_noise.ts";
+import { noiseImage } from "../../testing/noise.ts";
 
 const FACE_API_MEAN = [122.782, 117.001, 104.298] as const;
 

@@ -6,7 +6,7 @@
  */
 import { LocalBlobStore } from "../../cloud/local/local_blob_store.ts";
 import { SqliteMessageQueue } from "../../cloud/local/sqlite_message_queue.ts";
-import { decodeResponse, encodeRequest } from "../protocol.ts";
+import { decodeResponse, encodeRequest } from "../../protocol/mod.ts";
 import { runWorker } from "../worker_loop.ts";
 
 const [dir] = Deno.args;

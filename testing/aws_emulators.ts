@@ -23,7 +23,7 @@ export async function startEmulators(): Promise<Emulators> {
       "run",
       "-A",
       "--quiet",
-      new URL("./testdata/emulators.ts", import.meta.url).pathname,
+      new URL("./aws_emulators_process.ts", import.meta.url).pathname,
       directory,
     ],
     stdin: "piped",

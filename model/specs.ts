@@ -1,9 +1,35 @@
 /**
- * The contract between the detector converters and the decoders: input size and normalisation,
- * graph names, anchors and thresholds, all as face-api 1.7.15 has them. Kept free of imports so
- * the build-time converters and the run-time decoders share one copy.
+ * The networks' contracts, shared by the build-time converters (`convert/`) and the run-time code
+ * (`detect/`, landmarks, embeddings, the model store): which networks exist, how each is fed,
+ * and the detectors' graph names, anchors and thresholds, all as face-api 1.7.15 has them. Kept
+ * free of imports so neither side depends on the other.
  * @module
  */
+
+/** The networks we convert. */
+export type ModelId =
+  | "ssd_mobilenetv1"
+  | "tiny_face_detector"
+  | "face_landmark_68"
+  | "face_recognition";
+
+/**
+ * How to turn RGB pixels in [0, 255] into the model's input: `(pixel - mean[c]) / std[c]`,
+ * laid out NCHW.
+ */
+export interface InputSpec {
+  readonly name: string;
+  /** [1, 3, height, width]. */
+  readonly dims: readonly [1, 3, number, number];
+  readonly mean: readonly [number, number, number];
+  readonly std: readonly [number, number, number];
+}
+
+/** A graph output's name and dims (strings are symbolic). */
+export interface OutputSpec {
+  readonly name: string;
+  readonly dims: readonly (number | string)[];
+}
 
 // SSD MobileNetV1 (face-api's ssdMobilenetv1/).
 

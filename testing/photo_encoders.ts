@@ -6,8 +6,8 @@
  * (Debian's libheif-examples; no npm package encodes HEVC).
  * @module
  */
-import { encodePng } from "./_test_fixtures.ts";
-import type { RgbImage } from "./rgb_image.ts";
+import { encodePng } from "./image_fixtures.ts";
+import type { RgbImage } from "../model/image/rgb_image.ts";
 
 type Factory = (options: Record<string, unknown>) => Promise<Record<string, unknown>>;
 

@@ -3,7 +3,7 @@
  * every run).
  * @module
  */
-import type { RgbImage } from "./rgb_image.ts";
+import type { RgbImage } from "../model/image/rgb_image.ts";
 
 /** A `width`×`height` RGB image of seeded pseudo-random pixels. */
 export function noiseImage(width: number, height: number, seed: number): RgbImage {

@@ -12,7 +12,7 @@
  */
 import { unzipSync } from "fflate";
 import { parseLabelsCsv as parseLabelRows } from "../model/gallery/labels_csv.ts";
-import { stemOf } from "./file_name.ts";
+import { stemOf } from "../web/file_name.ts";
 
 /** One image to post. */
 export interface LoadImage {

@@ -8,7 +8,7 @@ import { basename, join } from "node:path";
 import type { Instance } from "../cloud/fleet.ts";
 import { parseServiceConfig, type ServiceConfig } from "../service/config.ts";
 import { type Stack, type StackOptions, startStack } from "../service/stack.ts";
-import { COURSE_DATA_DIR, readCourseLabels, unzipCourseImages } from "./_course_data.ts";
+import { COURSE_DATA_DIR, readCourseLabels, unzipCourseImages } from "./datasets.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 

@@ -13,12 +13,12 @@ import {
   type RecognitionRequest,
   type RecognitionResponse,
   REQUEST_MESSAGE_BYTES_MAX,
-} from "../worker/protocol.ts";
-import { createApp, type WebDeps, type WebOptions } from "./app.ts";
-import type { HealthBoard } from "./health.ts";
-import { type StackSnapshot, WebMetrics } from "./metrics.ts";
-import { ResponseRouter, type ResponseRouterOptions } from "./response_router.ts";
-import { snapshotReader } from "./snapshot.ts";
+} from "../protocol/mod.ts";
+import { createApp, type WebDeps, type WebOptions } from "../web/app.ts";
+import type { HealthBoard } from "../web/health.ts";
+import { type StackSnapshot, WebMetrics } from "../web/metrics.ts";
+import { ResponseRouter, type ResponseRouterOptions } from "../web/response_router.ts";
+import { snapshotReader } from "../web/snapshot.ts";
 import type { Hono } from "hono";
 
 export const NAMES = {

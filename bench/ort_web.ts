@@ -1,5 +1,5 @@
 /**
- * `deno run -A model/ort_web_bench.ts [--model ID | --pipeline] [--backend web|native]
+ * `deno run -A bench/ort_web.ts [--model ID | --pipeline] [--backend web|native]
  * [--threads N] [--runs N] [--warmup N] [--variants a,b] [--isolated]`: where onnxruntime-web's time goes on
  * one of our networks, and what candidate speed-ups buy.
  *
@@ -20,8 +20,8 @@
  */
 import process from "node:process";
 import type * as OrtWeb from "onnxruntime-web";
-import { loadModel, modelDir } from "./model_store.ts";
-import { ortSessionOptions } from "./runtime/session.ts";
+import { loadModel, modelDir } from "../model/model_store.ts";
+import { ortSessionOptions } from "../model/runtime/session.ts";
 
 /** Fewer runs than this make a median of noise on a loaded machine. */
 const RUNS_MIN = 15;

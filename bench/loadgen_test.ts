@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { zipSync } from "fflate";
-import { labelFromImage, openTestStack, runTestWorker } from "./_test_stack.ts";
+import { labelFromImage, openTestStack, runTestWorker } from "../testing/web_stack.ts";
 import {
   formatReport,
   loadImages,

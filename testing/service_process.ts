@@ -5,8 +5,8 @@
  * small tmpfs (so a full disk is a real ENOSPC that nothing outside the namespace sees).
  * @module
  */
-import { waitFor } from "./_e2e.ts";
-export { mountNamespacePrefix } from "../cloud/local/testdata/mount_namespace.ts";
+import { waitFor } from "./e2e.ts";
+export { mountNamespacePrefix } from "./mount_namespace.ts";
 
 /** The service entry point `deno task start` runs. */
 export const START = new URL("../service/start.ts", import.meta.url).pathname;
@@ -98,7 +98,7 @@ export function spawnService(
   };
 }
 
-/** Pids of the worker processes (`worker/main.ts`) whose parent is `parentPid`. */
+/** Pids of the worker processes (`service/worker.ts`) whose parent is `parentPid`. */
 export function workerPids(parentPid: number): number[] {
   const pids: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
@@ -108,7 +108,7 @@ export function workerPids(parentPid: number): number[] {
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       if (ppid !== parentPid) continue;
       const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
-      if (cmdline.includes("worker/main.ts")) pids.push(Number(entry.name));
+      if (cmdline.includes("service/worker.ts")) pids.push(Number(entry.name));
     } catch {
       // The process exited while we looked.
     }

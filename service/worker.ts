@@ -18,13 +18,14 @@ import {
   type ServiceConfig,
   serviceNames,
   USAGE,
-} from "../service/config.ts";
+} from "./config.ts";
 import type { InstanceReporter } from "../cloud/fleet.ts";
-import { type Backend, localDatabasePath, openBackend } from "../service/backend.ts";
+import { LocalFleet } from "../cloud/local/local_fleet.ts";
+import { type Backend, localDatabasePath, openBackend } from "./backend.ts";
 import { Recognizer } from "../model/recognizer.ts";
-import { stopOwnInstance } from "./instance_metadata.ts";
-import { runWorker, type WorkerLog } from "./worker_loop.ts";
-import { EXIT_CODE_NOT_READY, notReadyReason, openReadiness } from "./readiness.ts";
+import { stopOwnInstance } from "../worker/instance_metadata.ts";
+import { runWorker, type WorkerLog } from "../worker/worker_loop.ts";
+import { EXIT_CODE_NOT_READY, notReadyReason, openReadiness } from "../worker/readiness.ts";
 
 /** Process start → model loaded, the figure to watch on a small machine. */
 function sinceProcessStartMs(): number {
@@ -126,14 +127,13 @@ async function main(): Promise<number> {
 function localReadiness(config: ServiceConfig): InstanceReporter | undefined {
   const instanceId = Deno.env.get("FR_INSTANCE_ID");
   if (config.backend !== "local" || instanceId === undefined) return undefined;
-  return openReadiness({ kind: "local", databasePath: localDatabasePath(config), instanceId });
+  return LocalFleet.reporter(localDatabasePath(config), instanceId);
 }
 
 /** An EC2 worker tags its own instance, found through the metadata service. */
 function ec2Readiness(config: ServiceConfig, backend: Backend): InstanceReporter | undefined {
   if (config.backend !== "aws" || backend.fleet?.markWorker === undefined) return undefined;
   return openReadiness({
-    kind: "ec2",
     fleet: backend.fleet,
     metadata: { baseUrl: config.imdsUrl },
     nowMs: () => backend.clock.nowMs(),

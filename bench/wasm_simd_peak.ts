@@ -5,8 +5,8 @@
  * SIMD128 without relaxed-SIMD FMA (the 1.30 binary has no relaxed opcodes), so they can reach
  * at most this rate; `docs/benchmarks.md` compares it with the rate they do reach.
  *
- * `deno run --allow-sys model/wasm_simd_peak_bench.ts` prints GFLOP/s (median of {@linkcode PEAK_RUNS} calls,
- * per CPU second and per wall second); `deno bench model/wasm_simd_peak_bench.ts` gives deno's
+ * `deno run --allow-sys bench/wasm_simd_peak.ts` prints GFLOP/s (median of {@linkcode PEAK_RUNS} calls,
+ * per CPU second and per wall second); `deno bench bench/wasm_simd_peak.ts` gives deno's
  * table for one call.
  * @module
  */

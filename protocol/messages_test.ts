@@ -7,7 +7,7 @@ import {
   ProtocolError,
   replyQueueOf,
   REQUEST_MESSAGE_BYTES_MAX,
-} from "./protocol.ts";
+} from "./messages.ts";
 
 const request = {
   v: 1,

@@ -1,0 +1,7 @@
+/**
+ * The contract between the web tier and the workers: the messages that cross the request and
+ * response queues, and their limits. Both tiers import it; it imports only the queue port's
+ * name rule.
+ * @module
+ */
+export * from "./messages.ts";
