@@ -11,6 +11,7 @@
  * @module
  */
 import { unzipSync } from "fflate";
+import { checkInteger } from "../internal/mod.ts";
 import { parseLabelsCsv as parseLabelRows } from "../model/gallery/labels_csv.ts";
 import { stemOf } from "../web/file_name.ts";
 
@@ -424,12 +425,6 @@ async function main(args: string[]): Promise<number> {
   if (terminal) Deno.stderr.writeSync(encoder.encode("\n"));
   console.log(parsed.json ? JSON.stringify(report) : formatReport(report));
   return report.failures === 0 && (report.wrong ?? 0) === 0 ? 0 : 1;
-}
-
-function checkInteger(name: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
-  }
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -12,6 +12,7 @@
  */
 // The fleet states are the fleet port's own (EC2's names; the local fleet uses the same).
 import { INSTANCE_STATES, type InstanceExit, type InstanceState } from "../cloud/fleet.ts";
+import { checkInteger, checkNumber, dropUndefined } from "../internal/mod.ts";
 export { INSTANCE_STATES, type InstanceExit, type InstanceState };
 
 /** One instance as the fleet reports it. */
@@ -247,19 +248,19 @@ export class PolicyInvariantError extends Error {
 export function resolvePolicyConfig(options: PolicyOptions = {}): PolicyConfig {
   const config: PolicyConfig = { ...POLICY_DEFAULTS, ...dropUndefined(options) };
   const L = POLICY_LIMITS;
-  requireInteger("instancesMax", config.instancesMax, 1, L.instancesMaxLimit);
-  requireInteger("instancesMin", config.instancesMin, 0, config.instancesMax);
-  requireNumber("keepAliveMs", config.keepAliveMs, 0, L.keepAliveMsLimit);
-  requireNumber("tickMs", config.tickMs, L.tickMsMin, L.tickMsLimit);
-  requireNumber("actionSettleMs", config.actionSettleMs, 0, L.actionSettleMsLimit);
-  requireNumber("notReadyBackoffMs", config.notReadyBackoffMs, 0, L.notReadyBackoffMsLimit);
-  requireNumber(
+  checkInteger("instancesMax", config.instancesMax, 1, L.instancesMaxLimit);
+  checkInteger("instancesMin", config.instancesMin, 0, config.instancesMax);
+  checkNumber("keepAliveMs", config.keepAliveMs, 0, L.keepAliveMsLimit);
+  checkNumber("tickMs", config.tickMs, L.tickMsMin, L.tickMsLimit);
+  checkNumber("actionSettleMs", config.actionSettleMs, 0, L.actionSettleMsLimit);
+  checkNumber("notReadyBackoffMs", config.notReadyBackoffMs, 0, L.notReadyBackoffMsLimit);
+  checkNumber(
     "notReadyBackoffMsMax",
     config.notReadyBackoffMsMax,
     config.notReadyBackoffMs,
     L.notReadyBackoffMsLimit,
   );
-  requireInteger(
+  checkInteger(
     "instancesObservedMax",
     config.instancesObservedMax,
     1,
@@ -737,24 +738,4 @@ function checkObservation(observation: Observation, config: PolicyConfig): void 
 
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new PolicyInvariantError(message);
-}
-
-function requireInteger(name: string, value: number, min: number, max: number): void {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${value}`);
-  }
-}
-
-function requireNumber(name: string, value: number, min: number, max: number): void {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be a number in [${min}, ${max}], got ${value}`);
-  }
-}
-
-function dropUndefined<T extends object>(options: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(options)) {
-    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  }
-  return out;
 }

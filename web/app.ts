@@ -17,6 +17,7 @@ import {
   StorageError,
 } from "../cloud/errors.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
+import { checkInteger } from "../internal/mod.ts";
 import {
   encodeRequest,
   isRequestId,
@@ -859,12 +860,7 @@ function resolveOptions(options: WebOptions): ResolvedOptions {
     ["partsMax", 1, 1_000],
     ["pollWaitMsMax", 0, 86_400_000],
   ];
-  for (const [name, min, max] of checks) {
-    const value = o[name] as number;
-    if (!Number.isSafeInteger(value) || value < min || value > max) {
-      throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
-    }
-  }
+  for (const [name, min, max] of checks) checkInteger(name, o[name] as number, min, max);
   validateFileNameCharsMax(o.fileNameCharsMax);
   for (const name of ["inBucket", "requestQueue"] as const) {
     if (typeof o[name] !== "string" || o[name] === "") {

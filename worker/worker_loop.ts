@@ -24,6 +24,7 @@ import {
   VISIBILITY_TIMEOUT_MS_MAX,
   WAIT_MS_MAX,
 } from "../cloud/message_queue.ts";
+import { checkNumber, dropUndefined } from "../internal/mod.ts";
 import {
   decodeRequest,
   encodeResponse,
@@ -523,18 +524,4 @@ function raceAbort<T>(
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
-}
-
-function checkNumber(name: string, value: number, min: number, max: number): void {
-  if (typeof value !== "number" || Number.isNaN(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be a number in [${min}, ${max}], got ${value}`);
-  }
-}
-
-function dropUndefined<T extends object>(options: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(options)) {
-    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  }
-  return out;
 }
