@@ -11,7 +11,7 @@
  * @module
  */
 import { unzipSync } from "fflate";
-import { checkInteger } from "../internal/mod.ts";
+import { checkInteger, quantileSorted } from "../internal/mod.ts";
 import { parseLabelsCsv as parseLabelRows } from "../model/gallery/labels_csv.ts";
 import { stemOf } from "../web/file_name.ts";
 
@@ -158,9 +158,9 @@ export async function runLoad(options: LoadOptions, deps: LoadDeps): Promise<Loa
     totalPerRequestS: totalS / count,
     latencyMs: {
       average: latenciesMs.reduce((a, b) => a + b, 0) / latenciesMs.length,
-      p50: percentile(latenciesMs, 50),
-      p95: percentile(latenciesMs, 95),
-      p99: percentile(latenciesMs, 99),
+      p50: quantileSorted(latenciesMs, 0.5),
+      p95: quantileSorted(latenciesMs, 0.95),
+      p99: quantileSorted(latenciesMs, 0.99),
       max: latenciesMs[latenciesMs.length - 1],
     },
     statuses,
@@ -194,18 +194,6 @@ async function post(
 
 function sample(samples: string[], line: string): void {
   if (samples.length < SAMPLES_MAX) samples.push(line.slice(0, 300));
-}
-
-/**
- * The nearest-rank percentile of sorted values.
- * @param sorted ascending values
- * @param p the percentile, 0..100
- * @returns the value, or NaN for no values
- */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
 
 /**
