@@ -13,6 +13,7 @@
 import { unzipSync } from "fflate";
 import { checkInteger, quantileSorted } from "../internal/mod.ts";
 import { parseLabelsCsv as parseLabelRows } from "../model/gallery/labels_csv.ts";
+import { REQUEST_IMAGE_BYTES_MAX } from "../protocol/mod.ts";
 import { stemOf } from "../web/file_name.ts";
 
 /** One image to post. */
@@ -222,8 +223,6 @@ export function parseLabelsCsv(text: string): Map<string, string> {
 
 /** Image files loadgen posts. */
 const IMAGE_NAME = /\.(jpe?g|png)$/i;
-/** Largest image file loaded, in bytes (the web tier's default upload limit). */
-export const IMAGE_BYTES_MAX = 20 * 1024 * 1024;
 /** Most images loaded from a directory or zip. */
 export const IMAGES_MAX = 100_000;
 
@@ -238,8 +237,11 @@ export const IMAGES_MAX = 100_000;
 export async function loadImages(path: string): Promise<LoadImage[]> {
   const images: LoadImage[] = [];
   const add = (name: string, bytes: Uint8Array) => {
-    if (bytes.byteLength > IMAGE_BYTES_MAX) {
-      throw new RangeError(`${name} is ${bytes.byteLength} bytes, over IMAGE_BYTES_MAX`);
+    // The largest image a request may refer to (the web tier's default upload limit).
+    if (bytes.byteLength > REQUEST_IMAGE_BYTES_MAX) {
+      throw new RangeError(
+        `${name} is ${bytes.byteLength} bytes, over REQUEST_IMAGE_BYTES_MAX (${REQUEST_IMAGE_BYTES_MAX})`,
+      );
     }
     if (images.length >= IMAGES_MAX) throw new RangeError(`${path} has over ${IMAGES_MAX} images`);
     images.push({ name, bytes });

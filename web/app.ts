@@ -23,6 +23,7 @@ import {
   isRequestId,
   PROTOCOL_VERSION,
   type RecognitionRequest,
+  REQUEST_IMAGE_BYTES_MAX,
 } from "../protocol/mod.ts";
 import { WebError } from "./errors.ts";
 import { FileNameError, parseUploadName, validateFileNameCharsMax } from "./file_name.ts";
@@ -43,8 +44,8 @@ import { renderStatusPage } from "./status_page.ts";
 
 /** The multipart field that carries the image (the specification's name). */
 export const UPLOAD_FIELD = "inputFile";
-/** Default upload limit: 20 MiB, far above any photo a phone takes. */
-export const UPLOAD_BYTES_MAX_DEFAULT = 20 * 1024 * 1024;
+/** Default upload limit: the protocol's {@linkcode REQUEST_IMAGE_BYTES_MAX} (20 MiB). */
+export const UPLOAD_BYTES_MAX_DEFAULT = REQUEST_IMAGE_BYTES_MAX;
 /** Default time allowed to receive one upload (20 MiB at ~350 KB/s). */
 export const UPLOAD_TIMEOUT_MS_DEFAULT = 60_000;
 /** Default time a `POST /` waits for its answer before answering 504. */

@@ -34,6 +34,7 @@ import {
   type RecognitionRequest,
   type RecognitionResponse,
   replyQueueOf,
+  REQUEST_IMAGE_BYTES_MAX,
 } from "../protocol/mod.ts";
 
 /** What recognising one image yields (the model's `Recognizer.recognize`). */
@@ -89,7 +90,10 @@ export interface WorkerOptions {
    * this long. @default {10000}
    */
   readonly visibilityTimeoutMs?: number;
-  /** Largest image read from the in-bucket; bigger is answered `image_too_large`. @default {20971520} */
+  /**
+   * Largest image read from the in-bucket; bigger is answered `image_too_large`.
+   * @default {REQUEST_IMAGE_BYTES_MAX} (20 MiB, what the web tier accepts by default)
+   */
   readonly imageBytesMax?: number;
   /** Most faces carried in one response (the answer's label always comes from the largest). @default {100} */
   readonly responseFacesMax?: number;
@@ -128,7 +132,7 @@ export interface WorkerReport {
 export const WORKER_DEFAULTS = Object.freeze({
   keepAliveMs: 0,
   visibilityTimeoutMs: 10_000,
-  imageBytesMax: 20 * 1024 * 1024,
+  imageBytesMax: REQUEST_IMAGE_BYTES_MAX,
   responseFacesMax: 100,
   storageRetryMs: 1_000,
   requestsMax: Infinity,
