@@ -11,7 +11,14 @@
  * @module
  */
 // The fleet states are the fleet port's own (EC2's names; the local fleet uses the same).
-import { INSTANCE_STATES, type InstanceExit, type InstanceState } from "../cloud/fleet.ts";
+import {
+  INSTANCE_NAME_PREFIX,
+  INSTANCE_STATES,
+  type InstanceExit,
+  instanceName,
+  instanceNumber,
+  type InstanceState,
+} from "../cloud/fleet.ts";
 import { checkInteger, checkNumber, dropUndefined } from "../internal/mod.ts";
 export { INSTANCE_STATES, type InstanceExit, type InstanceState };
 
@@ -145,7 +152,10 @@ export interface PolicyConfig {
   readonly keepAliveMs: number;
   /** How often the live loop observes and decides. @default 1000 */
   readonly tickMs: number;
-  /** Launched instances are named `<prefix><n>`. @default "app-tier-instance-" */
+  /**
+   * Launched instances are named `<prefix><n>` (the fleet's {@linkcode instanceName} rule: n from
+   * 1, no leading zeros). @default {INSTANCE_NAME_PREFIX} ("app-tier-instance-")
+   */
   readonly instanceNamePrefix: string;
   /**
    * How long a start or launch may stay invisible in the fleet before the policy stops counting
@@ -169,7 +179,7 @@ export const POLICY_DEFAULTS: PolicyConfig = Object.freeze({
   instancesMin: 0,
   keepAliveMs: 0,
   tickMs: 1000,
-  instanceNamePrefix: "app-tier-instance-",
+  instanceNamePrefix: INSTANCE_NAME_PREFIX,
   actionSettleMs: 30_000,
   instancesObservedMax: 1000,
   notReadyBackoffMs: 1_000,
@@ -698,23 +708,17 @@ function checkPlan(
 
 function freeName(taken: ReadonlySet<string>, prefix: string): string {
   for (let n = 1;; n++) {
-    const name = `${prefix}${n}`;
+    const name = instanceName(n, prefix);
     if (!taken.has(name)) return name;
   }
 }
 
 /** Orders `<prefix><n>` names by n (so 2 before 10), others after them, by text. */
 function compareNames(a: string, b: string, prefix: string): number {
-  const na = nameIndex(a, prefix);
-  const nb = nameIndex(b, prefix);
+  const na = instanceNumber(a, prefix) ?? Number.MAX_SAFE_INTEGER;
+  const nb = instanceNumber(b, prefix) ?? Number.MAX_SAFE_INTEGER;
   if (na !== nb) return na - nb;
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function nameIndex(name: string, prefix: string): number {
-  if (!name.startsWith(prefix)) return Number.MAX_SAFE_INTEGER;
-  const n = Number(name.slice(prefix.length));
-  return Number.isSafeInteger(n) && n >= 0 ? n : Number.MAX_SAFE_INTEGER;
 }
 
 function checkObservation(observation: Observation, config: PolicyConfig): void {
