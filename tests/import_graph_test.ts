@@ -10,6 +10,19 @@ import { dirname, join, normalize } from "node:path";
 
 const ROOT = normalize(new URL("..", import.meta.url).pathname);
 
+/** Every folder below the harness (which may import them all). */
+const BELOW_HARNESS = [
+  "service",
+  "web",
+  "worker",
+  "controller",
+  "sim",
+  "protocol",
+  "model",
+  "cloud",
+  "internal",
+];
+
 /**
  * Which top-level folders each folder's runtime modules may import (besides itself). Test,
  * benchmark and testdata modules beside the code may also import `testing/`.
@@ -26,43 +39,9 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   worker: ["protocol", "cloud", "model", "internal"],
   service: ["web", "worker", "controller", "protocol", "model", "cloud", "internal"],
   // The harness: benchmarks, the load generator, and what tests and benchmarks share.
-  bench: [
-    "testing",
-    "service",
-    "web",
-    "worker",
-    "controller",
-    "sim",
-    "protocol",
-    "model",
-    "cloud",
-    "internal",
-  ],
-  testing: [
-    "bench",
-    "service",
-    "web",
-    "worker",
-    "controller",
-    "sim",
-    "protocol",
-    "model",
-    "cloud",
-    "internal",
-  ],
-  tests: [
-    "testing",
-    "bench",
-    "service",
-    "web",
-    "worker",
-    "controller",
-    "sim",
-    "protocol",
-    "model",
-    "cloud",
-    "internal",
-  ],
+  bench: ["testing", ...BELOW_HARNESS],
+  testing: ["bench", ...BELOW_HARNESS],
+  tests: ["testing", "bench", ...BELOW_HARNESS],
 };
 
 /** Folders whose modules are the harness, not the service. */
