@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type BlobStore, readAll } from "../cloud/blob_store.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
+import { median } from "../internal/mod.ts";
 import { exportRevision } from "./_baseline.ts";
 
 /** The last revision with the one-file-per-object store. */
@@ -69,8 +70,6 @@ interface Subject {
   readonly store: BlobStore;
   readonly ms: Record<string, number[]>;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timed(ms: number[], fn: () => Promise<unknown>): Promise<void> {
   const startMs = performance.now();

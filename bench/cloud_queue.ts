@@ -10,6 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
+import { median, quantileSorted } from "../internal/mod.ts";
 
 const { values } = parseArgs({
   options: {
@@ -35,11 +36,6 @@ for (const c of consumerCounts) checkCount("consumers", c, 1);
 checkCount("wake-samples", wakeSamples, 0);
 const CONSUMER = new URL("./cloud_queue_consumer.ts", import.meta.url).pathname;
 const now = () => performance.timeOrigin + performance.now();
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
 
 function spawn(db: string, queue: string, mode: "drain" | "wake") {
   const child = new Deno.Command(Deno.execPath(), {
@@ -69,7 +65,7 @@ async function throughput(consumers: number): Promise<{ msgPerS: number; p99Ms: 
   await mq.close();
   await Deno.remove(dir, { recursive: true });
   if (latencies.length !== messages) throw new Error(`lost messages: ${latencies.length}`);
-  return { msgPerS: messages / elapsedS, p99Ms: quantile(latencies, 0.99) };
+  return { msgPerS: messages / elapsedS, p99Ms: quantileSorted(latencies, 0.99) };
 }
 
 async function wake(samples: number): Promise<{ medianMs: number; p99Ms: number }> {
@@ -89,7 +85,7 @@ async function wake(samples: number): Promise<{ medianMs: number; p99Ms: number 
   const latencies = (await result).sort((a, b) => a - b);
   await mq.close();
   await Deno.remove(dir, { recursive: true });
-  return { medianMs: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
+  return { medianMs: quantileSorted(latencies, 0.5), p99Ms: quantileSorted(latencies, 0.99) };
 }
 
 const report = {

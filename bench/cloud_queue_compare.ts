@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { median } from "../internal/mod.ts";
 import { exportRevision, REPO_ROOT } from "./_baseline.ts";
 
 const { values } = parseArgs({
@@ -50,11 +51,6 @@ async function run(root: string, args: string[]): Promise<Report> {
   if (!out.success) throw new Error(`bench in ${root} failed`);
   return JSON.parse(new TextDecoder().decode(out.stdout));
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const baselineDir = await extractBaseline(values.baseline);
 const sides = [

@@ -9,6 +9,8 @@
  *     deno run -A bench/decode_startup.ts /tmp/base . [RUNS=24]
  * @module
  */
+import { median } from "../internal/mod.ts";
+
 const runs = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 24);
 const roots = Deno.args.filter((a) => !/^\d+$/.test(a)).map((r) => Deno.realPathSync(r));
 if (roots.length === 0) throw new RangeError("usage: decode_startup.ts ROOT... [RUNS]");
@@ -62,15 +64,15 @@ try {
 } finally {
   for (const root of roots) await Deno.remove(`${root}/${PROBE}`);
 }
-const median = (a: number[]) => a.sort((x, y) => x - y)[a.length >> 1].toFixed(1);
+const medianText = (xs: number[]) => median(xs).toFixed(1);
 console.log(
   "| checkout | process wall ms | wall without the JPEG decode ms | import ms | JPEG decode ms |",
 );
 console.log("| --- | ---: | ---: | ---: | ---: |");
 for (const [root, s] of samples) {
   console.log(
-    `| ${root} | ${median(s.wall)} | ${median(s.rest)} | ${median(s.importMs)} | ${
-      median(s.jpegMs)
+    `| ${root} | ${medianText(s.wall)} | ${medianText(s.rest)} | ${medianText(s.importMs)} | ${
+      medianText(s.jpegMs)
     } |`,
   );
 }

@@ -9,6 +9,7 @@
  * @module
  */
 import { unzipSync } from "fflate";
+import { median } from "../internal/mod.ts";
 import { decodeImage } from "../model/image/decode.ts";
 import type { RgbImage } from "../model/image/rgb_image.ts";
 import { COURSE_DATA_DIR, SHARED_DATASETS_DIR } from "../testing/datasets.ts";
@@ -97,7 +98,7 @@ async function medianMs(run: () => Promise<unknown>): Promise<number> {
     await run();
     times.push(performance.now() - started);
   }
-  return times.sort((a, b) => a - b)[times.length >> 1];
+  return median(times);
 }
 
 // deno-lint-ignore no-explicit-any

@@ -11,7 +11,9 @@
  * @module
  */
 import { unzipSync } from "fflate";
+import { checkInteger, quantileSorted } from "../internal/mod.ts";
 import { parseLabelsCsv as parseLabelRows } from "../model/gallery/labels_csv.ts";
+import { REQUEST_IMAGE_BYTES_MAX } from "../protocol/mod.ts";
 import { stemOf } from "../web/file_name.ts";
 
 /** One image to post. */
@@ -157,9 +159,9 @@ export async function runLoad(options: LoadOptions, deps: LoadDeps): Promise<Loa
     totalPerRequestS: totalS / count,
     latencyMs: {
       average: latenciesMs.reduce((a, b) => a + b, 0) / latenciesMs.length,
-      p50: percentile(latenciesMs, 50),
-      p95: percentile(latenciesMs, 95),
-      p99: percentile(latenciesMs, 99),
+      p50: quantileSorted(latenciesMs, 0.5),
+      p95: quantileSorted(latenciesMs, 0.95),
+      p99: quantileSorted(latenciesMs, 0.99),
       max: latenciesMs[latenciesMs.length - 1],
     },
     statuses,
@@ -196,18 +198,6 @@ function sample(samples: string[], line: string): void {
 }
 
 /**
- * The nearest-rank percentile of sorted values.
- * @param sorted ascending values
- * @param p the percentile, 0..100
- * @returns the value, or NaN for no values
- */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
-}
-
-/**
  * Parses the course's `Image,Results` CSV into expected label by stem. An `Image` given with an
  * extension is keyed by its stem.
  *
@@ -233,8 +223,6 @@ export function parseLabelsCsv(text: string): Map<string, string> {
 
 /** Image files loadgen posts. */
 const IMAGE_NAME = /\.(jpe?g|png)$/i;
-/** Largest image file loaded, in bytes (the web tier's default upload limit). */
-export const IMAGE_BYTES_MAX = 20 * 1024 * 1024;
 /** Most images loaded from a directory or zip. */
 export const IMAGES_MAX = 100_000;
 
@@ -249,8 +237,11 @@ export const IMAGES_MAX = 100_000;
 export async function loadImages(path: string): Promise<LoadImage[]> {
   const images: LoadImage[] = [];
   const add = (name: string, bytes: Uint8Array) => {
-    if (bytes.byteLength > IMAGE_BYTES_MAX) {
-      throw new RangeError(`${name} is ${bytes.byteLength} bytes, over IMAGE_BYTES_MAX`);
+    // The largest image a request may refer to (the web tier's default upload limit).
+    if (bytes.byteLength > REQUEST_IMAGE_BYTES_MAX) {
+      throw new RangeError(
+        `${name} is ${bytes.byteLength} bytes, over REQUEST_IMAGE_BYTES_MAX (${REQUEST_IMAGE_BYTES_MAX})`,
+      );
     }
     if (images.length >= IMAGES_MAX) throw new RangeError(`${path} has over ${IMAGES_MAX} images`);
     images.push({ name, bytes });
@@ -424,12 +415,6 @@ async function main(args: string[]): Promise<number> {
   if (terminal) Deno.stderr.writeSync(encoder.encode("\n"));
   console.log(parsed.json ? JSON.stringify(report) : formatReport(report));
   return report.failures === 0 && (report.wrong ?? 0) === 0 ? 0 : 1;
-}
-
-function checkInteger(name: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
-  }
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

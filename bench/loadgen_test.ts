@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { zipSync } from "fflate";
+import { quantileSorted } from "../internal/mod.ts";
 import { labelFromImage, openTestStack, runTestWorker } from "../testing/web_stack.ts";
 import {
   formatReport,
   loadImages,
   parseLabelsCsv,
   parseLoadgenArgs,
-  percentile,
   progressBar,
   runLoad,
 } from "./loadgen.ts";
@@ -99,11 +99,11 @@ Deno.test("runLoad counts error statuses and network errors as failures, without
 
 Deno.test("percentile is nearest-rank and progressBar fills in proportion", () => {
   const values = Array.from({ length: 100 }, (_, i) => i + 1);
-  assert.equal(percentile(values, 50), 50);
-  assert.equal(percentile(values, 99), 99);
-  assert.equal(percentile(values, 100), 100);
-  assert.equal(percentile([7], 95), 7);
-  assert.ok(Number.isNaN(percentile([], 50)));
+  assert.equal(quantileSorted(values, 0.5), 50);
+  assert.equal(quantileSorted(values, 0.99), 99);
+  assert.equal(quantileSorted(values, 1), 100);
+  assert.equal(quantileSorted([7], 0.95), 7);
+  assert.ok(Number.isNaN(quantileSorted([], 0.5)));
   assert.equal(progressBar(5, 10, 10), "[#####.....] 5/10");
   assert.equal(progressBar(10, 10, 4), "[####] 10/10");
 });

@@ -25,6 +25,7 @@
  */
 import { unzipSync } from "fflate";
 import process from "node:process";
+import { median } from "../internal/mod.ts";
 import { computeDescriptor } from "../model/embed.ts";
 import { type Box, clipBox, cropImage } from "../model/face_geometry.ts";
 import { createGallery, encodeGallery, type GalleryEntry } from "../model/gallery/gallery.ts";
@@ -137,12 +138,6 @@ async function timed(fn: () => Promise<unknown> | unknown): Promise<Sample> {
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000 };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function summarize(samples: readonly Sample[]): Summary {

@@ -20,6 +20,7 @@
  */
 import process from "node:process";
 import type * as OrtWeb from "onnxruntime-web";
+import { median } from "../internal/mod.ts";
 import { loadModel, modelDir } from "../model/model_store.ts";
 import { ortSessionOptions } from "../model/runtime/session.ts";
 
@@ -169,11 +170,6 @@ function createSession(bytes: Uint8Array, options: SessionOptions = {}) {
 function input(side: number): OrtWeb.Tensor {
   const data = Float32Array.from({ length: 3 * side * side }, (_, i) => Math.sin(i * 0.37) * 0.9);
   return new ort.Tensor("float32", data, [1, 3, side, side]);
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@
  */
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
+import { median } from "../internal/mod.ts";
 import { COURSE_DATA_DIR, readCourseLabels, unzipCourseImages } from "../testing/datasets.ts";
 
 const { values } = parseArgs({
@@ -209,11 +210,6 @@ async function replacement(stack: Running): Promise<{ replacedMs: number; status
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 // ---- runs, alternating checkouts (and which goes first)

@@ -20,7 +20,8 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { formatReport, loadImages, parseLabelsCsv, percentile, runLoad } from "./loadgen.ts";
+import { quantileSorted } from "../internal/mod.ts";
+import { formatReport, loadImages, parseLabelsCsv, runLoad } from "./loadgen.ts";
 import { courseData, DATASET_DIR, sampleFleet, startTestStack, waitFor } from "../testing/e2e.ts";
 
 const { values } = parseArgs({
@@ -72,9 +73,9 @@ function percentiles(values: (number | undefined)[]) {
   if (sorted.length === 0) return undefined;
   return {
     count: sorted.length,
-    p50: percentile(sorted, 50),
-    p90: percentile(sorted, 90),
-    p99: percentile(sorted, 99),
+    p50: quantileSorted(sorted, 0.5),
+    p90: quantileSorted(sorted, 0.9),
+    p99: quantileSorted(sorted, 0.99),
   };
 }
 try {

@@ -11,6 +11,7 @@
  * @module
  */
 import process from "node:process";
+import { median } from "../internal/mod.ts";
 
 /** Loop iterations per call: 64 FLOP each, so one call is 1.28 GFLOP (~50 ms at 25 GFLOP/s). */
 export const PEAK_ITERATIONS = 20_000_000;
@@ -133,7 +134,6 @@ function measure(run: (iterations: number) => number): { cpu: number; wall: numb
     wall.push(flops / wallS / 1e9);
     cpu.push(flops / ((c.user + c.system) / 1e6) / 1e9);
   }
-  const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1];
   return { cpu: median(cpu), wall: median(wall) };
 }
 

@@ -33,7 +33,7 @@ import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
 import { SqliteRecordStore } from "../cloud/local/sqlite_record_store.ts";
 import { decodeRequest, encodeResponse, REQUEST_MESSAGE_BYTES_MAX } from "../protocol/mod.ts";
 import { createApp, RequestLedger, ResponseRouter, serveWeb, snapshotReader } from "../web/mod.ts";
-import { percentile } from "./loadgen.ts";
+import { median, quantileSorted } from "../internal/mod.ts";
 import { stemOf } from "../web/file_name.ts";
 import { COURSE_DATA_DIR } from "../testing/datasets.ts";
 
@@ -642,22 +642,22 @@ async function overheadRounds(s: Settings, client: Client) {
       const overhead = sorted((x) => x.overhead);
       const accept = sorted((x) => x.accept);
       rounds.push({
-        latencyP50Ms: percentile(latency, 50),
-        latencyP99Ms: percentile(latency, 99),
-        inWorkerP50Ms: percentile(sorted((x) => x.inWorker), 50),
-        overheadP50Ms: percentile(overhead, 50),
-        overheadP99Ms: percentile(overhead, 99),
-        acceptP50Ms: percentile(accept, 50),
-        acceptP99Ms: percentile(accept, 99),
+        latencyP50Ms: quantileSorted(latency, 0.5),
+        latencyP99Ms: quantileSorted(latency, 0.99),
+        inWorkerP50Ms: quantileSorted(sorted((x) => x.inWorker), 0.5),
+        overheadP50Ms: quantileSorted(overhead, 0.5),
+        overheadP99Ms: quantileSorted(overhead, 0.99),
+        acceptP50Ms: quantileSorted(accept, 0.5),
+        acceptP99Ms: quantileSorted(accept, 0.99),
         burstS,
-        floorLatencyP50Ms: percentile(floorLatency, 50),
-        floorLatencyP99Ms: percentile(floorLatency, 99),
+        floorLatencyP50Ms: quantileSorted(floorLatency, 0.5),
+        floorLatencyP99Ms: quantileSorted(floorLatency, 0.99),
         webCpuMsPerRequest,
         workersCpuMsPerRequest,
         clientCpuMsPerRequest,
         phases: Object.fromEntries(PHASES.map((phase) => {
           const values = sorted((x) => x.phases[phase]);
-          return [phase, { p50: percentile(values, 50), p99: percentile(values, 99) }];
+          return [phase, { p50: quantileSorted(values, 0.5), p99: quantileSorted(values, 0.99) }];
         })) as OverheadRound["phases"],
       });
     }
@@ -691,7 +691,6 @@ async function acceptRounds(s: Settings, client: Client) {
   return rates;
 }
 
-const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 const f1 = (x: number) => x.toFixed(1);
 
 async function runStandIn(s: Settings, root: string): Promise<void> {

@@ -12,6 +12,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { median } from "../internal/mod.ts";
 import { exportRevision, REPO_ROOT } from "./_baseline.ts";
 
 const { values } = parseArgs({
@@ -58,7 +59,6 @@ async function run(root: string): Promise<Figures> {
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sides: Record<string, Figures[]> = { baseline: [], checkout: [] };
 try {
   for (let i = 0; i < runs; i++) {

@@ -9,6 +9,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { median } from "../internal/mod.ts";
 import { ensureResources, openBackend, WORKER_MAIN } from "../service/backend.ts";
 import { parseServiceConfig, type ServiceConfig, serviceNames } from "../service/config.ts";
 
@@ -68,10 +69,6 @@ for (let k = 0; k < runs; k++) {
 }
 await Deno.remove(dataDir, { recursive: true });
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const summary = {
   backend: values["model-backend"],
   runs,

@@ -4,6 +4,7 @@
  * @module
  */
 import { InvalidNameError } from "./errors.ts";
+import { checkInteger } from "../internal/mod.ts";
 
 /** What the store knows about one object. */
 export interface BlobInfo {
@@ -150,11 +151,7 @@ export function resolveListOptions(
   options: ListOptions = {},
 ): { prefix: string; token?: string; pageKeysMax: number } {
   const pageKeysMax = options.pageKeysMax ?? LIST_PAGE_KEYS_MAX;
-  if (!Number.isInteger(pageKeysMax) || pageKeysMax < 1 || pageKeysMax > LIST_PAGE_KEYS_MAX) {
-    throw new RangeError(
-      `pageKeysMax must be an integer in 1..${LIST_PAGE_KEYS_MAX}, got ${pageKeysMax}`,
-    );
-  }
+  checkInteger("pageKeysMax", pageKeysMax, 1, LIST_PAGE_KEYS_MAX);
   const prefix = options.prefix ?? "";
   if (prefix !== "" && !KEY_PATTERN.test(prefix)) {
     throw new InvalidNameError("key prefix", prefix, "use only characters keys may contain");

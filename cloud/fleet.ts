@@ -3,6 +3,7 @@
  * stopped on demand by the controller, and described with filters.
  * @module
  */
+import { checkInteger } from "../internal/mod.ts";
 import { InvalidNameError, LimitExceededError } from "./errors.ts";
 
 /** EC2's instance lifecycle states that we use. */
@@ -147,20 +148,50 @@ export type WorkerStatus =
 
 /** The prefix of every app-tier instance name (DESIGN.md). */
 export const INSTANCE_NAME_PREFIX = "app-tier-instance-";
+/** Highest instance number a name carries (nine digits). */
+export const INSTANCE_NUMBER_MAX = 999_999_999;
 /** Most instances one create call makes. */
 export const CREATE_COUNT_MAX = 20;
 /** Default cap on non-terminated instances in a fleet (the service itself runs at most 15). */
 export const INSTANCES_MAX_DEFAULT = 32;
 
-/** The name of instance number `n` (1-based). */
-export function instanceName(n: number): string {
-  return `${INSTANCE_NAME_PREFIX}${n}`;
+/**
+ * The name of instance number `n`: `app-tier-instance-<n>`, numbered from 1, the one form every
+ * fleet (EC2, local, simulated) gives and the policy names its launches by.
+ *
+ * @param n the number, 1..{@linkcode INSTANCE_NUMBER_MAX}
+ * @param prefix the name's prefix
+ * @returns the name
+ * @throws {RangeError} for a number that no name carries
+ * @example
+ * ```ts
+ * instanceName(3); // "app-tier-instance-3"
+ * ```
+ */
+export function instanceName(n: number, prefix: string = INSTANCE_NAME_PREFIX): string {
+  checkInteger("instance number", n, 1, INSTANCE_NUMBER_MAX);
+  return `${prefix}${n}`;
 }
 
-/** The number in an instance name, or undefined when the name is not ours. */
-export function instanceNumber(name: string): number | undefined {
-  if (!name.startsWith(INSTANCE_NAME_PREFIX)) return undefined;
-  const digits = name.slice(INSTANCE_NAME_PREFIX.length);
+/**
+ * The number in an instance name: the inverse of {@linkcode instanceName}, so `<prefix><n>` with
+ * n from 1 in decimal without leading zeros (`-0`, `-01`, `-1.0` and `-1e3` are not ours).
+ *
+ * @param name the name
+ * @param prefix the name's prefix
+ * @returns the number, or undefined when the name is not one {@linkcode instanceName} gives
+ * @example
+ * ```ts
+ * instanceNumber("app-tier-instance-12"); // 12
+ * instanceNumber("app-tier-instance-012"); // undefined
+ * ```
+ */
+export function instanceNumber(
+  name: string,
+  prefix: string = INSTANCE_NAME_PREFIX,
+): number | undefined {
+  if (!name.startsWith(prefix)) return undefined;
+  const digits = name.slice(prefix.length);
   return /^[1-9][0-9]{0,8}$/.test(digits) ? Number(digits) : undefined;
 }
 

@@ -4,6 +4,7 @@
  * @module
  */
 import { InvalidNameError, LimitExceededError } from "./errors.ts";
+import { checkInteger } from "../internal/mod.ts";
 
 /** How a queue behaves; fixed when the queue is first created. */
 export interface QueueConfig {
@@ -140,12 +141,6 @@ export function validateQueueName(queue: string): void {
       String(queue),
       "use 1-80 letters, digits, hyphens and underscores",
     );
-  }
-}
-
-function checkInteger(name: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
   }
 }
 

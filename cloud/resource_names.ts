@@ -10,14 +10,11 @@ export interface ResourceNames {
   readonly inBucket: string;
   /** `<id>-out-bucket`: labels, keyed by file stem. */
   readonly outBucket: string;
-  /** `<id>-req-queue`: `{id, key}` requests, at most {@linkcode REQUEST_MESSAGE_BYTES_MAX}. */
+  /** `<id>-req-queue`: `{id, key}` requests (the protocol sets its message size limit). */
   readonly requestQueue: string;
   /** `<id>-resp-queue`: answers. */
   readonly responseQueue: string;
 }
-
-/** The request queue's MaximumMessageSize: metadata only, never image bytes. */
-export const REQUEST_MESSAGE_BYTES_MAX = 1024;
 
 /**
  * Derives the resource names for deployment `id`.

@@ -11,7 +11,7 @@
  */
 import { type Clock, systemClock } from "../cloud/clock.ts";
 import { InvalidStateError } from "../cloud/errors.ts";
-import { CREATE_COUNT_MAX, type Fleet, type Instance } from "../cloud/fleet.ts";
+import { CREATE_COUNT_MAX, type Fleet, type Instance, instanceNumber } from "../cloud/fleet.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
 import {
   type ApplyOutcome,
@@ -147,7 +147,8 @@ export class Controller {
       this.#deps.queue.counts(this.#options.requestQueue),
       this.#deps.fleet.describe(),
     ]);
-    const ours = instances.filter((i) => i.name.startsWith(this.#config.instanceNamePrefix));
+    const prefix = this.#config.instanceNamePrefix;
+    const ours = instances.filter((i) => instanceNumber(i.name, prefix) !== undefined);
     const result = decide(
       { nowMs, queue, instances: this.#view(ours, nowMs), applied: this.#applied },
       this.#state,

@@ -11,7 +11,15 @@
  * @module
  */
 // The fleet states are the fleet port's own (EC2's names; the local fleet uses the same).
-import { INSTANCE_STATES, type InstanceExit, type InstanceState } from "../cloud/fleet.ts";
+import {
+  INSTANCE_NAME_PREFIX,
+  INSTANCE_STATES,
+  type InstanceExit,
+  instanceName,
+  instanceNumber,
+  type InstanceState,
+} from "../cloud/fleet.ts";
+import { checkInteger, checkNumber, dropUndefined } from "../internal/mod.ts";
 export { INSTANCE_STATES, type InstanceExit, type InstanceState };
 
 /** One instance as the fleet reports it. */
@@ -144,7 +152,10 @@ export interface PolicyConfig {
   readonly keepAliveMs: number;
   /** How often the live loop observes and decides. @default 1000 */
   readonly tickMs: number;
-  /** Launched instances are named `<prefix><n>`. @default "app-tier-instance-" */
+  /**
+   * Launched instances are named `<prefix><n>` (the fleet's {@linkcode instanceName} rule: n from
+   * 1, no leading zeros). @default {INSTANCE_NAME_PREFIX} ("app-tier-instance-")
+   */
   readonly instanceNamePrefix: string;
   /**
    * How long a start or launch may stay invisible in the fleet before the policy stops counting
@@ -168,7 +179,7 @@ export const POLICY_DEFAULTS: PolicyConfig = Object.freeze({
   instancesMin: 0,
   keepAliveMs: 0,
   tickMs: 1000,
-  instanceNamePrefix: "app-tier-instance-",
+  instanceNamePrefix: INSTANCE_NAME_PREFIX,
   actionSettleMs: 30_000,
   instancesObservedMax: 1000,
   notReadyBackoffMs: 1_000,
@@ -247,19 +258,19 @@ export class PolicyInvariantError extends Error {
 export function resolvePolicyConfig(options: PolicyOptions = {}): PolicyConfig {
   const config: PolicyConfig = { ...POLICY_DEFAULTS, ...dropUndefined(options) };
   const L = POLICY_LIMITS;
-  requireInteger("instancesMax", config.instancesMax, 1, L.instancesMaxLimit);
-  requireInteger("instancesMin", config.instancesMin, 0, config.instancesMax);
-  requireNumber("keepAliveMs", config.keepAliveMs, 0, L.keepAliveMsLimit);
-  requireNumber("tickMs", config.tickMs, L.tickMsMin, L.tickMsLimit);
-  requireNumber("actionSettleMs", config.actionSettleMs, 0, L.actionSettleMsLimit);
-  requireNumber("notReadyBackoffMs", config.notReadyBackoffMs, 0, L.notReadyBackoffMsLimit);
-  requireNumber(
+  checkInteger("instancesMax", config.instancesMax, 1, L.instancesMaxLimit);
+  checkInteger("instancesMin", config.instancesMin, 0, config.instancesMax);
+  checkNumber("keepAliveMs", config.keepAliveMs, 0, L.keepAliveMsLimit);
+  checkNumber("tickMs", config.tickMs, L.tickMsMin, L.tickMsLimit);
+  checkNumber("actionSettleMs", config.actionSettleMs, 0, L.actionSettleMsLimit);
+  checkNumber("notReadyBackoffMs", config.notReadyBackoffMs, 0, L.notReadyBackoffMsLimit);
+  checkNumber(
     "notReadyBackoffMsMax",
     config.notReadyBackoffMsMax,
     config.notReadyBackoffMs,
     L.notReadyBackoffMsLimit,
   );
-  requireInteger(
+  checkInteger(
     "instancesObservedMax",
     config.instancesObservedMax,
     1,
@@ -697,23 +708,17 @@ function checkPlan(
 
 function freeName(taken: ReadonlySet<string>, prefix: string): string {
   for (let n = 1;; n++) {
-    const name = `${prefix}${n}`;
+    const name = instanceName(n, prefix);
     if (!taken.has(name)) return name;
   }
 }
 
 /** Orders `<prefix><n>` names by n (so 2 before 10), others after them, by text. */
 function compareNames(a: string, b: string, prefix: string): number {
-  const na = nameIndex(a, prefix);
-  const nb = nameIndex(b, prefix);
+  const na = instanceNumber(a, prefix) ?? Number.MAX_SAFE_INTEGER;
+  const nb = instanceNumber(b, prefix) ?? Number.MAX_SAFE_INTEGER;
   if (na !== nb) return na - nb;
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function nameIndex(name: string, prefix: string): number {
-  if (!name.startsWith(prefix)) return Number.MAX_SAFE_INTEGER;
-  const n = Number(name.slice(prefix.length));
-  return Number.isSafeInteger(n) && n >= 0 ? n : Number.MAX_SAFE_INTEGER;
 }
 
 function checkObservation(observation: Observation, config: PolicyConfig): void {
@@ -737,24 +742,4 @@ function checkObservation(observation: Observation, config: PolicyConfig): void 
 
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new PolicyInvariantError(message);
-}
-
-function requireInteger(name: string, value: number, min: number, max: number): void {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${value}`);
-  }
-}
-
-function requireNumber(name: string, value: number, min: number, max: number): void {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be a number in [${min}, ${max}], got ${value}`);
-  }
-}
-
-function dropUndefined<T extends object>(options: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(options)) {
-    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  }
-  return out;
 }

@@ -46,6 +46,31 @@ Deno.test("decide launches one instance per pending request when the fleet is em
   ]);
 });
 
+Deno.test("decide starts the fleet's names by number before names no fleet gives (0, leading zeros)", () => {
+  const named = (id: string, name: string): InstanceView => ({
+    id,
+    name,
+    state: "stopped",
+    stateChangedAtMs: 0,
+  });
+  const fleet = [
+    named("i-a", `${PREFIX}0`),
+    named("i-b", `${PREFIX}010`),
+    named("i-c", `${PREFIX}10`),
+    named("i-d", `${PREFIX}9`),
+  ];
+  const { decisions } = decide(
+    observe(0, 3, 0, fleet),
+    initialPolicyState(),
+    resolvePolicyConfig(),
+  );
+  assert.deepEqual(actions(decisions), [
+    `start ${PREFIX}9`,
+    `start ${PREFIX}10`,
+    `start ${PREFIX}0`,
+  ]);
+});
+
 Deno.test("decide starts stopped instances, lowest number first, before launching new ones", () => {
   const fleet = [instance(10, "stopped"), instance(2, "stopped"), instance(1, "running", true)];
   const { decisions } = decide(

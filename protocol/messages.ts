@@ -4,13 +4,10 @@
  * @module
  */
 import { isQueueName } from "../cloud/message_queue.ts";
+import { REQUEST_MESSAGE_BYTES_MAX, STEM_CHARS_MAX } from "./limits.ts";
 
-/** Request queue messages must stay under the queue's 1024-byte limit (metadata, never pixels). */
-export const REQUEST_MESSAGE_BYTES_MAX = 1024;
 /** Request ids: what the web tier generates (UUIDs) and all a client may pass back. */
 const ID_PATTERN = /^[A-Za-z0-9-]{1,64}$/;
-/** Longest stem we carry; file names are validated by the web tier before this. */
-export const STEM_CHARS_MAX = 200;
 /** Protocol version; a reader refuses versions it does not know. */
 export const PROTOCOL_VERSION = 1;
 

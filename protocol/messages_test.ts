@@ -6,8 +6,8 @@ import {
   encodeResponse,
   ProtocolError,
   replyQueueOf,
-  REQUEST_MESSAGE_BYTES_MAX,
 } from "./messages.ts";
+import { REQUEST_MESSAGE_BYTES_MAX } from "./limits.ts";
 
 const request = {
   v: 1,

@@ -4,4 +4,5 @@
  * name rule.
  * @module
  */
+export * from "./limits.ts";
 export * from "./messages.ts";

@@ -16,6 +16,7 @@
  */
 import type { Clock } from "../cloud/clock.ts";
 import type { DiskSpace } from "../cloud/local/disk_space.ts";
+import { checkInteger } from "../internal/mod.ts";
 import { DISK_FULL_MESSAGE, type HealthBoard } from "../web/mod.ts";
 
 /** The health board source this monitor reports under. */
@@ -77,9 +78,7 @@ export class StorageMonitor {
         `diskFreeBytesMin must be an integer >= 0, got ${this.#diskFreeBytesMin}`,
       );
     }
-    if (!Number.isSafeInteger(this.#probeMs) || this.#probeMs < 1 || this.#probeMs > 600_000) {
-      throw new RangeError(`probeMs must be an integer in 1..600000, got ${this.#probeMs}`);
-    }
+    checkInteger("probeMs", this.#probeMs, 1, 600_000);
   }
 
   /** The threshold for a file system of `totalBytes`. */

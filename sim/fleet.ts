@@ -7,6 +7,7 @@
  * This class keeps the data and the accounting; the simulation decides when things happen.
  * @module
  */
+import { instanceNumber } from "../cloud/fleet.ts";
 import type { InstanceState } from "../controller/mod.ts";
 import { SimInvariantError } from "./engine.ts";
 
@@ -122,7 +123,7 @@ export class Fleet {
     const id = `i-sim${String(k + 1).padStart(4, "0")}`;
     this.ids.push(id);
     this.names.push(name);
-    const n = Number(/(\d+)$/.exec(name)?.[1] ?? k + 1);
+    const n = instanceNumber(name) ?? k + 1;
     this.nameIndex[k] = n;
     this.#slotById.set(id, k);
     this.#slotByName.set(name, k);

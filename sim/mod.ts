@@ -48,14 +48,7 @@ export {
   type TargetTrackingConfig,
   type TargetTrackingState,
 } from "./policies.ts";
-export {
-  buildReport,
-  type LatencyMs,
-  percentile,
-  type Report,
-  reportJson,
-  reportText,
-} from "./report.ts";
+export { buildReport, type LatencyMs, type Report, reportJson, reportText } from "./report.ts";
 export { deriveSeed, Prng, uniformAt } from "./rng.ts";
 export {
   distributionsOf,

@@ -3,6 +3,7 @@
  * `--json` output, stable key order, deterministic for a seed) and as text.
  * @module
  */
+import { quantileSorted } from "../internal/mod.ts";
 import { SIM_KEYS, type SimConfig } from "./config.ts";
 import { PENDING, RUNNING } from "./fleet.ts";
 import { type OracleBound, oracleBound } from "./oracle.ts";
@@ -71,18 +72,6 @@ export interface Report {
   readonly config: SimConfig;
 }
 
-/**
- * The nearest-rank percentile of an ascending array.
- *
- * @param sorted Values, ascending.
- * @param p In (0, 1].
- * @returns The value, or 0 for an empty array.
- */
-export function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
-}
-
 /** Rounds to a microsecond for ms values (keeps JSON short, stays deterministic). */
 function r3(x: number): number {
   return Math.round(x * 1000) / 1000;
@@ -126,9 +115,10 @@ export function buildReport(result: SimResult): Report {
     completed: counts.completed,
     makespanMs: r3(makespanMs),
     latencyMs: {
-      p50: r3(percentile(lat, 0.5)),
-      p95: r3(percentile(lat, 0.95)),
-      p99: r3(percentile(lat, 0.99)),
+      // Like every figure of a run that completed nothing, its latencies read 0.
+      p50: r3(lat.length === 0 ? 0 : quantileSorted(lat, 0.5)),
+      p95: r3(lat.length === 0 ? 0 : quantileSorted(lat, 0.95)),
+      p99: r3(lat.length === 0 ? 0 : quantileSorted(lat, 0.99)),
       max: r3(lat.length === 0 ? 0 : lat[lat.length - 1]),
       mean: r3(lat.length === 0 ? 0 : sum / lat.length),
     },

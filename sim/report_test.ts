@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { resolveSimConfig } from "./config.ts";
-import { buildReport, percentile, reportText } from "./report.ts";
+import { quantileSorted } from "../internal/mod.ts";
+import { buildReport, reportText } from "./report.ts";
 import { simulate } from "./simulation.ts";
 import { sweepSvg, timelineSvg } from "./svg.ts";
 import { parseWorkload } from "./workloads.ts";
@@ -9,12 +10,16 @@ const noFiles = (p: string): string => {
   throw new Error(p);
 };
 
-Deno.test("percentile takes the nearest rank", () => {
+Deno.test("report latencies take the nearest rank, and read 0 for a run that completed nothing", () => {
   const xs = Float64Array.from({ length: 100 }, (_, i) => i + 1);
-  assert.equal(percentile(xs, 0.5), 50);
-  assert.equal(percentile(xs, 0.99), 99);
-  assert.equal(percentile(xs, 1), 100);
-  assert.equal(percentile(new Float64Array(0), 0.5), 0);
+  assert.equal(quantileSorted(xs, 0.5), 50);
+  assert.equal(quantileSorted(xs, 0.99), 99);
+  assert.equal(quantileSorted(xs, 1), 100);
+  const empty = buildReport(
+    simulate(resolveSimConfig({ seed: 7 }), parseWorkload("burst:0", noFiles)),
+  );
+  assert.equal(empty.completed, 0);
+  assert.deepEqual(empty.latencyMs, { p50: 0, p95: 0, p99: 0, max: 0, mean: 0 });
 });
 
 Deno.test("reportText names every headline figure a reader looks for", () => {

@@ -8,6 +8,7 @@
  * they belong to (see rng.ts), so different policies on one seed face the same world.
  * @module
  */
+import { instanceName } from "../cloud/fleet.ts";
 import type {
   ApplyOutcome,
   InstanceView,
@@ -188,8 +189,6 @@ export interface SimulateOptions {
   readonly onDecision?: (log: unknown) => void;
 }
 
-/** The instance names the simulated fleet gives, as the fleet port does. */
-const INSTANCE_PREFIX = "app-tier-instance-";
 /** The reason a simulated worker gives while `notReadyUntilMs` lasts. */
 const NOT_READY_REASON = "the model is not there yet (simulated: notReadyUntilMs)";
 
@@ -342,7 +341,7 @@ class Simulation {
   run(): SimResult {
     const e = this.engine;
     for (let k = 0; k < this.c.instancesPool; k++) {
-      this.fleet.create(`${INSTANCE_PREFIX}${k + 1}`, false, 0);
+      this.fleet.create(instanceName(k + 1), false, 0);
     }
     for (let s = 0; s < this.sources.length; s++) {
       const t = this.sources[s].next();
@@ -722,7 +721,7 @@ class Simulation {
     if (d.action === "launch") {
       let top = 0;
       for (let j = 0; j < f.count; j++) if (f.nameIndex[j] > top) top = f.nameIndex[j];
-      const k = f.create(`${INSTANCE_PREFIX}${top + 1}`, true, this.engine.nowMs);
+      const k = f.create(instanceName(top + 1), true, this.engine.nowMs);
       this.counts.launches++;
       this.boot(k);
       return f.names[k];

@@ -8,6 +8,7 @@
  * @module
  */
 import process from "node:process";
+import { median } from "../internal/mod.ts";
 import { resolveSimConfig } from "./config.ts";
 import { EventQueue } from "./event_queue.ts";
 import { buildReport } from "./report.ts";
@@ -48,11 +49,6 @@ function measure(spec: string): Sample {
     totalWallMs: performance.now() - w0,
     totalCpuMs: cpuMs() - c0,
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function main(args: string[]): void {

@@ -28,6 +28,7 @@
  * at evenly spread offsets within one tick, as the real burst arrives at an arbitrary moment.
  * @module
  */
+import { median, quantile } from "../internal/mod.ts";
 import { UsageError } from "./cli.ts";
 import { resolveSimConfig, type SimOptions } from "./config.ts";
 import { buildReport, type Report } from "./report.ts";
@@ -150,21 +151,6 @@ export const VALIDATION = Object.freeze({
   runsMax: 100,
 });
 
-/**
- * The nearest-rank quantile.
- *
- * @param xs Values, any order.
- * @param p The quantile in [0, 1].
- * @returns The value, or NaN for no values.
- */
-export function nearestRank(xs: readonly number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
-}
-
-const median = (xs: readonly number[]) => nearestRank(xs, 0.5);
-
 interface MutableBoot {
   worker: string;
   startMs: number | null;
@@ -239,7 +225,7 @@ export function measureBurst(record: BurstRecord): BurstMeasurement {
 function pair(xs: readonly number[], what: string, floorMs = 1): [number, number] {
   if (xs.length === 0) throw new RangeError(`no ${what} measured; the records hold none`);
   const m = Math.max(floorMs, Math.round(median(xs)));
-  return [m, Math.max(m, Math.round(nearestRank(xs, 0.95)))];
+  return [m, Math.max(m, Math.round(quantile(xs, 0.95)))];
 }
 
 /** Options for {@linkcode fitLocalProfile}. */
@@ -416,8 +402,8 @@ export function compare(
       figure,
       stack: measured,
       sim,
-      simP5: nearestRank(values, 0.05),
-      simP95: nearestRank(values, 0.95),
+      simP5: quantile(values, 0.05),
+      simP95: quantile(values, 0.95),
       errorPct: Math.round(errorPct * 10) / 10,
       within: Math.abs(errorPct) <= tolerancePct,
     };

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
+import { quantile } from "../internal/mod.ts";
 import {
   type BurstRecord,
   compare,
   fitLocalProfile,
   measureBurst,
-  nearestRank,
   parseRecords,
   simulateBurst,
   type StampedLine,
@@ -130,8 +130,7 @@ Deno.test("simulateBurst spreads the bursts over one tick and is deterministic",
 
 Deno.test("compare passes a simulated burst against itself and fails one 30% off", () => {
   const reports = simulateBurst({}, 100, { seeds: 3 });
-  const mid = (pick: (r: (typeof reports)[number]) => number) =>
-    nearestRank(reports.map(pick), 0.5);
+  const mid = (pick: (r: (typeof reports)[number]) => number) => quantile(reports.map(pick), 0.5);
   const same = {
     makespanMs: mid((r) => r.makespanMs),
     p50Ms: mid((r) => r.latencyMs.p50),

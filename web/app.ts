@@ -17,11 +17,13 @@ import {
   StorageError,
 } from "../cloud/errors.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
+import { checkInteger } from "../internal/mod.ts";
 import {
   encodeRequest,
   isRequestId,
   PROTOCOL_VERSION,
   type RecognitionRequest,
+  REQUEST_IMAGE_BYTES_MAX,
 } from "../protocol/mod.ts";
 import { WebError } from "./errors.ts";
 import { FileNameError, parseUploadName, validateFileNameCharsMax } from "./file_name.ts";
@@ -42,8 +44,8 @@ import { renderStatusPage } from "./status_page.ts";
 
 /** The multipart field that carries the image (the specification's name). */
 export const UPLOAD_FIELD = "inputFile";
-/** Default upload limit: 20 MiB, far above any photo a phone takes. */
-export const UPLOAD_BYTES_MAX_DEFAULT = 20 * 1024 * 1024;
+/** Default upload limit: the protocol's {@linkcode REQUEST_IMAGE_BYTES_MAX} (20 MiB). */
+export const UPLOAD_BYTES_MAX_DEFAULT = REQUEST_IMAGE_BYTES_MAX;
 /** Default time allowed to receive one upload (20 MiB at ~350 KB/s). */
 export const UPLOAD_TIMEOUT_MS_DEFAULT = 60_000;
 /** Default time a `POST /` waits for its answer before answering 504. */
@@ -859,12 +861,7 @@ function resolveOptions(options: WebOptions): ResolvedOptions {
     ["partsMax", 1, 1_000],
     ["pollWaitMsMax", 0, 86_400_000],
   ];
-  for (const [name, min, max] of checks) {
-    const value = o[name] as number;
-    if (!Number.isSafeInteger(value) || value < min || value > max) {
-      throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
-    }
-  }
+  for (const [name, min, max] of checks) checkInteger(name, o[name] as number, min, max);
   validateFileNameCharsMax(o.fileNameCharsMax);
   for (const name of ["inBucket", "requestQueue"] as const) {
     if (typeof o[name] !== "string" || o[name] === "") {

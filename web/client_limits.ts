@@ -19,6 +19,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { Clock } from "../cloud/clock.ts";
+import { checkInteger } from "../internal/mod.ts";
 import { WebError } from "./errors.ts";
 
 /** What the upload handler gets from {@linkcode uploadSlots}: release the slot once stored. */
@@ -78,11 +79,8 @@ export function uploadSlots(
 ): { middleware: MiddlewareHandler; counts: () => UploadCounts } {
   const uploadsMax = options.uploadsMax ?? 1_000;
   const uploadsPerClientMax = options.uploadsPerClientMax ?? 128;
-  for (const [name, value] of Object.entries({ uploadsMax, uploadsPerClientMax })) {
-    if (!Number.isSafeInteger(value) || value < 1 || value > 1_000_000) {
-      throw new RangeError(`${name} must be an integer in 1..1000000, got ${value}`);
-    }
-  }
+  checkInteger("uploadsMax", uploadsMax, 1, 1_000_000);
+  checkInteger("uploadsPerClientMax", uploadsPerClientMax, 1, 1_000_000);
   const clientKey = options.clientKey ?? remoteAddress;
   const perClient = new Map<string, number>();
   let uploads = 0;

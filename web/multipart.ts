@@ -129,8 +129,8 @@ export function multipartBoundary(contentType: string | null | undefined): strin
  * @example
  * ```ts
  * const part = await openFilePart(request.body!, boundary, "inputFile", {
- *   fileBytesMax: 20 << 20,
- *   bodyBytesMax: (20 << 20) + 65536,
+ *   fileBytesMax: REQUEST_IMAGE_BYTES_MAX,
+ *   bodyBytesMax: REQUEST_IMAGE_BYTES_MAX + 65_536,
  * });
  * await store.put("in-bucket", part.fileName, part.body);
  * ```

@@ -20,6 +20,7 @@
  */
 import type { Clock } from "../cloud/clock.ts";
 import type { RecordStore } from "../cloud/record_store.ts";
+import { checkInteger } from "../internal/mod.ts";
 
 /** The record format's version; a reader ignores versions it does not know. */
 export const LEDGER_RECORD_VERSION = 1;
@@ -215,9 +216,3 @@ export function uuidV7(nowMs: number): string {
 }
 
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
-
-function checkInteger(name: string, value: number, min: number, max: number): void {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
-  }
-}

@@ -16,6 +16,7 @@ import { type BlobStore, readAll } from "../cloud/blob_store.ts";
 import type { Clock } from "../cloud/clock.ts";
 import { CloudError } from "../cloud/errors.ts";
 import type { MessageQueue, ReceivedMessage } from "../cloud/message_queue.ts";
+import { checkInteger } from "../internal/mod.ts";
 import {
   decodeResponse,
   PROTOCOL_VERSION,
@@ -570,10 +571,4 @@ function recordedFailure(record: RequestRecord): StoredResult {
     source: "ledger",
     answeredAtMs: f.answeredAtMs,
   };
-}
-
-function checkInteger(name: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
-  }
 }

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { systemClock } from "../cloud/clock.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
-import { REQUEST_MESSAGE_BYTES_MAX } from "../protocol/mod.ts";
+import { REQUEST_IMAGE_BYTES_MAX, REQUEST_MESSAGE_BYTES_MAX } from "../protocol/mod.ts";
 import { createApp } from "./app.ts";
 import { parseUploadName } from "./file_name.ts";
 import { multipartBoundary, openFilePart } from "./multipart.ts";
@@ -88,8 +88,8 @@ Deno.bench(
   { group: "parse", baseline: true },
   async () => {
     const part = await openFilePart(chunks(small.bytes, 65_536), boundary, "inputFile", {
-      fileBytesMax: 20 << 20,
-      bodyBytesMax: (20 << 20) + 65_536,
+      fileBytesMax: REQUEST_IMAGE_BYTES_MAX,
+      bodyBytesMax: REQUEST_IMAGE_BYTES_MAX + 65_536,
     });
     parseUploadName(part.fileName);
     await new Response(part.body).arrayBuffer();
@@ -103,8 +103,8 @@ Deno.bench(
   async () => {
     const b = multipartBoundary(large.contentType)!;
     const part = await openFilePart(chunks(large.bytes, 65_536), b, "inputFile", {
-      fileBytesMax: 20 << 20,
-      bodyBytesMax: (20 << 20) + 65_536,
+      fileBytesMax: REQUEST_IMAGE_BYTES_MAX,
+      bodyBytesMax: REQUEST_IMAGE_BYTES_MAX + 65_536,
     });
     const reader = part.body.getReader();
     while (!(await reader.read()).done) { /* drain */ }

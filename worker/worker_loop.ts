@@ -24,6 +24,7 @@ import {
   VISIBILITY_TIMEOUT_MS_MAX,
   WAIT_MS_MAX,
 } from "../cloud/message_queue.ts";
+import { checkNumber, dropUndefined } from "../internal/mod.ts";
 import {
   decodeRequest,
   encodeResponse,
@@ -33,6 +34,7 @@ import {
   type RecognitionRequest,
   type RecognitionResponse,
   replyQueueOf,
+  REQUEST_IMAGE_BYTES_MAX,
 } from "../protocol/mod.ts";
 
 /** What recognising one image yields (the model's `Recognizer.recognize`). */
@@ -88,7 +90,10 @@ export interface WorkerOptions {
    * this long. @default {10000}
    */
   readonly visibilityTimeoutMs?: number;
-  /** Largest image read from the in-bucket; bigger is answered `image_too_large`. @default {20971520} */
+  /**
+   * Largest image read from the in-bucket; bigger is answered `image_too_large`.
+   * @default {REQUEST_IMAGE_BYTES_MAX} (20 MiB, what the web tier accepts by default)
+   */
   readonly imageBytesMax?: number;
   /** Most faces carried in one response (the answer's label always comes from the largest). @default {100} */
   readonly responseFacesMax?: number;
@@ -127,7 +132,7 @@ export interface WorkerReport {
 export const WORKER_DEFAULTS = Object.freeze({
   keepAliveMs: 0,
   visibilityTimeoutMs: 10_000,
-  imageBytesMax: 20 * 1024 * 1024,
+  imageBytesMax: REQUEST_IMAGE_BYTES_MAX,
   responseFacesMax: 100,
   storageRetryMs: 1_000,
   requestsMax: Infinity,
@@ -523,18 +528,4 @@ function raceAbort<T>(
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
-}
-
-function checkNumber(name: string, value: number, min: number, max: number): void {
-  if (typeof value !== "number" || Number.isNaN(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be a number in [${min}, ${max}], got ${value}`);
-  }
-}
-
-function dropUndefined<T extends object>(options: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(options)) {
-    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  }
-  return out;
 }

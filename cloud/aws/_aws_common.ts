@@ -1,4 +1,5 @@
 import { ServiceError } from "../errors.ts";
+import { checkInteger } from "../../internal/mod.ts";
 
 /** Settings every AWS adapter takes. Credentials come from the SDK's default chain. */
 export interface AwsClientOptions {
@@ -21,9 +22,7 @@ export const REGION_DEFAULT = "us-east-1";
 /** Resolves the shared client settings, checking them once. */
 export function clientConfig(options: AwsClientOptions) {
   const maxAttempts = options.maxAttempts ?? 3;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 10) {
-    throw new RangeError(`maxAttempts must be an integer in 1..10, got ${maxAttempts}`);
-  }
+  checkInteger("maxAttempts", maxAttempts, 1, 10);
   const region = options.region ?? REGION_DEFAULT;
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
     throw new RangeError(`region ${JSON.stringify(region)} does not look like "us-east-1"`);

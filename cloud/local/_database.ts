@@ -6,6 +6,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname, join } from "node:path";
 import { mkdirSync } from "node:fs";
+import { checkInteger } from "../../internal/mod.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { CorruptStoreError, StorageError } from "../errors.ts";
 import { toStorageError } from "./_fs_errors.ts";
@@ -168,9 +169,7 @@ const BUSY_BLOCK_MS_DEFAULT = 1;
 export function openDatabase(path: string, options: DatabaseOptions = {}): Database {
   const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
   const busyBlockMs = options.busyBlockMs ?? BUSY_BLOCK_MS_DEFAULT;
-  if (!Number.isInteger(busyBlockMs) || busyBlockMs < 0 || busyBlockMs > 100) {
-    throw new RangeError(`busyBlockMs must be an integer in 0..100, got ${busyBlockMs}`);
-  }
+  checkInteger("busyBlockMs", busyBlockMs, 0, 100);
   const clock = options.clock ?? systemClock;
   try {
     mkdirSync(dirname(path), { recursive: true });

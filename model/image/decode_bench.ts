@@ -10,6 +10,7 @@
  * @module
  */
 import { unzipSync } from "fflate";
+import { quantileSorted } from "../../internal/mod.ts";
 import { decodeImage, IMAGE_PIXELS_MAX } from "./decode.ts";
 import { ImageError } from "./errors.ts";
 import {
@@ -159,7 +160,7 @@ async function printMedians(runsDefault: number): Promise<void> {
       timesMs.push(performance.now() - started);
     }
     timesMs.sort((a, b) => a - b);
-    const median = timesMs[timesMs.length >> 1];
+    const median = quantileSorted(timesMs, 0.5);
     const fmt = (ms: number) => ms < 1 ? ms.toFixed(3) : ms.toFixed(1);
     console.log(
       `| ${name} | ${timesMs.length} | ${fmt(median)} | ${fmt(timesMs[0])} | ${
