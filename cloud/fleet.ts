@@ -151,6 +151,11 @@ export const INSTANCE_NAME_PREFIX = "app-tier-instance-";
 export const CREATE_COUNT_MAX = 20;
 /** Default cap on non-terminated instances in a fleet (the service itself runs at most 15). */
 export const INSTANCES_MAX_DEFAULT = 32;
+/**
+ * Longest time an idle instance may be kept waiting for work (a worker's and the policy's
+ * keep-alive): a day; longer is a configuration mistake.
+ */
+export const KEEP_ALIVE_MS_MAX = 86_400_000;
 
 /** The name of instance number `n` (1-based). */
 export function instanceName(n: number): string {

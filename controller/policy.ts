@@ -11,7 +11,12 @@
  * @module
  */
 // The fleet states are the fleet port's own (EC2's names; the local fleet uses the same).
-import { INSTANCE_STATES, type InstanceExit, type InstanceState } from "../cloud/fleet.ts";
+import {
+  INSTANCE_STATES,
+  type InstanceExit,
+  type InstanceState,
+  KEEP_ALIVE_MS_MAX,
+} from "../cloud/fleet.ts";
 export { INSTANCE_STATES, type InstanceExit, type InstanceState };
 
 /** One instance as the fleet reports it. */
@@ -178,7 +183,7 @@ export const POLICY_DEFAULTS: PolicyConfig = Object.freeze({
 /** Limits on the settings themselves. */
 export const POLICY_LIMITS = Object.freeze({
   instancesMaxLimit: 10_000,
-  keepAliveMsLimit: 86_400_000,
+  keepAliveMsLimit: KEEP_ALIVE_MS_MAX,
   tickMsMin: 1,
   tickMsLimit: 3_600_000,
   actionSettleMsLimit: 3_600_000,
