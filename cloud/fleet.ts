@@ -149,7 +149,7 @@ export type WorkerStatus =
 export const INSTANCE_NAME_PREFIX = "app-tier-instance-";
 /** Most instances one create call makes. */
 export const CREATE_COUNT_MAX = 20;
-/** Default cap on non-terminated instances in a fleet (the service itself runs at most 15). */
+/** Default cap on non-terminated instances in a fleet; the service's `--max` stays within it. */
 export const INSTANCES_MAX_DEFAULT = 32;
 /**
  * Longest time an idle instance may be kept waiting for work (a worker's and the policy's

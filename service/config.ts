@@ -17,14 +17,15 @@ import { VISIBILITY_TIMEOUT_MS_MIN } from "../worker/worker_loop.ts";
 import { API_TOKEN_CHARS_MAX, API_TOKEN_CHARS_MIN, validateApiToken } from "../web/auth.ts";
 import {
   ConfigError,
+  filePath,
   httpUrl,
   inheritedFlags,
   integer,
   list,
   oneOf,
   parseSettings,
-  path,
   pattern,
+  type ReadOptions,
   type ServiceCommand,
   type Setting,
   settingsHelp,
@@ -170,7 +171,7 @@ export const SETTINGS: { readonly [P in SettingPath]: Setting<ValueAt<P>> } = {
     commands: ALL,
     inherit: true,
     default: "data",
-    value: path("DIR"),
+    value: filePath("DIR"),
     doc: "the embedded backend's directory (queues, blobs, fleet state)",
   },
   port: {
@@ -274,7 +275,7 @@ export const SETTINGS: { readonly [P in SettingPath]: Setting<ValueAt<P>> } = {
       doc: "DIR/faces.gallery if enroll wrote one there, else none",
       text: (context) => defaultGallery(context.get("dataDir") as string),
     },
-    value: path("FILE"),
+    value: filePath("FILE"),
     doc: "the gallery file; without one every face is Unknown",
   },
   threshold: {
@@ -394,7 +395,7 @@ export const SETTINGS: { readonly [P in SettingPath]: Setting<ValueAt<P>> } = {
     flag: "user-data-file",
     commands: STACK,
     unset: "generated: runs the worker from --app-dir as --app-user at every boot",
-    value: path("FILE"),
+    value: filePath("FILE"),
     doc: "the cloud-init script new instances boot with",
   },
   "aws.appDir": {
@@ -452,15 +453,8 @@ export const SETTINGS: { readonly [P in SettingPath]: Setting<ValueAt<P>> } = {
 /** `--help`'s headings over groups of rows, by path prefix. */
 const HELP_GROUPS = { "aws.": "AWS only (--backend aws)" };
 
-/** Options for {@linkcode parseServiceConfig}. */
-export interface ParseOptions {
-  /** Environment lookup (`PORT`, `FR_API_TOKEN`). @default {(name) => Deno.env.get(name)} */
-  env?: (name: string) => string | undefined;
-  /** Reads `--api-token-file`. @default {Deno.readTextFileSync} */
-  readTextFile?: (path: string) => string;
-  /** CPU cores, for `start`'s default maximum. @default {navigator.hardwareConcurrency} */
-  cores?: number;
-}
+/** Options for {@linkcode parseServiceConfig}: environment (`PORT`, `FR_API_TOKEN`), file reader, cores. */
+export type ParseOptions = ReadOptions;
 
 /**
  * Parses and validates the command line of `start`, `serve`, `worker` or `blobs` against
@@ -551,9 +545,9 @@ function nest(values: ReadonlyMap<string, unknown>): Record<string, unknown> {
 
 /** The gallery `deno task enroll` writes by default, when it exists in the data directory. */
 function defaultGallery(dataDir: string): string | undefined {
-  const path = `${dataDir.replace(/\/+$/, "")}/faces.gallery`;
+  const file = `${dataDir.replace(/\/+$/, "")}/faces.gallery`;
   try {
-    return Deno.statSync(path).isFile ? path : undefined;
+    return Deno.statSync(file).isFile ? file : undefined;
   } catch {
     return undefined;
   }

@@ -250,14 +250,8 @@ export function settingsMarkdown(table: SettingsTable): string {
  * @throws {RangeError} when the markers are missing or out of order
  */
 export function replaceBetween(text: string, begin: string, end: string, block: string): string {
-  const from = text.indexOf(`${begin}\n`);
-  const to = text.indexOf(`\n${end}`, from);
-  if (from < 0 || to < 0) {
-    throw new RangeError(
-      `the markers ${JSON.stringify(begin)} and ${JSON.stringify(end)} are missing`,
-    );
-  }
-  return `${text.slice(0, from + begin.length + 1)}${block}${text.slice(to)}`;
+  const [from, to] = between(text, begin, end);
+  return `${text.slice(0, from)}${block}${text.slice(to)}`;
 }
 
 /**
@@ -265,6 +259,12 @@ export function replaceBetween(text: string, begin: string, end: string, block: 
  * @throws {RangeError} when the markers are missing or out of order
  */
 export function textBetween(text: string, begin: string, end: string): string {
+  const [from, to] = between(text, begin, end);
+  return text.slice(from, to);
+}
+
+/** Where the text between the marker lines starts and ends. */
+function between(text: string, begin: string, end: string): [number, number] {
   const from = text.indexOf(`${begin}\n`);
   const to = text.indexOf(`\n${end}`, from);
   if (from < 0 || to < 0) {
@@ -272,7 +272,7 @@ export function textBetween(text: string, begin: string, end: string): string {
       `the markers ${JSON.stringify(begin)} and ${JSON.stringify(end)} are missing`,
     );
   }
-  return text.slice(from + begin.length + 1, to);
+  return [from + begin.length + 1, to];
 }
 
 // ---- value types -------------------------------------------------------------------------
@@ -326,7 +326,7 @@ export function httpUrl(): ValueType<string> {
 }
 
 /** A file or directory path: any non-empty text without a NUL. */
-export function path(arg: string): ValueType<string> {
+export function filePath(arg: string): ValueType<string> {
   return {
     arg,
     parse(text) {
