@@ -152,8 +152,13 @@ export const INSTANCE_NAME_PREFIX = "app-tier-instance-";
 export const INSTANCE_NUMBER_MAX = 999_999_999;
 /** Most instances one create call makes. */
 export const CREATE_COUNT_MAX = 20;
-/** Default cap on non-terminated instances in a fleet (the service itself runs at most 15). */
+/** Default cap on non-terminated instances in a fleet; the service's `--max` stays within it. */
 export const INSTANCES_MAX_DEFAULT = 32;
+/**
+ * Longest time an idle instance may be kept waiting for work (a worker's and the policy's
+ * keep-alive): a day; longer is a configuration mistake.
+ */
+export const KEEP_ALIVE_MS_MAX = 86_400_000;
 
 /**
  * The name of instance number `n`: `app-tier-instance-<n>`, numbered from 1, the one form every

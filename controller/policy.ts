@@ -18,6 +18,7 @@ import {
   instanceName,
   instanceNumber,
   type InstanceState,
+  KEEP_ALIVE_MS_MAX,
 } from "../cloud/fleet.ts";
 import { checkInteger, checkNumber, dropUndefined } from "../internal/mod.ts";
 export { INSTANCE_STATES, type InstanceExit, type InstanceState };
@@ -189,7 +190,7 @@ export const POLICY_DEFAULTS: PolicyConfig = Object.freeze({
 /** Limits on the settings themselves. */
 export const POLICY_LIMITS = Object.freeze({
   instancesMaxLimit: 10_000,
-  keepAliveMsLimit: 86_400_000,
+  keepAliveMsLimit: KEEP_ALIVE_MS_MAX,
   tickMsMin: 1,
   tickMsLimit: 3_600_000,
   actionSettleMsLimit: 3_600_000,

@@ -3,7 +3,7 @@
  * on SIGINT/SIGTERM.
  * @module
  */
-import { ConfigError, parseServiceConfig, USAGE } from "./config.ts";
+import { ConfigError, parseServiceConfig, settingsUsage } from "./config.ts";
 import { startStack } from "./stack.ts";
 
 /** A signal this soon after the first is a copy of it (see `deno task`), not a second Ctrl-C. */
@@ -30,7 +30,7 @@ export async function runService(
     return 2;
   }
   if (config === "help") {
-    console.log(`Usage: deno task ${command} [settings]\n\n${USAGE}`);
+    console.log(`Usage: deno task ${command} [settings]\n\n${settingsUsage(command)}`);
     return 0;
   }
   let stack;

@@ -13,7 +13,7 @@ import { resolve } from "node:path";
 import { listAll, readAll } from "../cloud/blob_store.ts";
 import { NotFoundError } from "../cloud/errors.ts";
 import { openBackend } from "./backend.ts";
-import { ConfigError, parseServiceConfig, serviceNames, USAGE } from "./config.ts";
+import { ConfigError, parseServiceConfig, serviceNames, settingsUsage } from "./config.ts";
 
 const HELP = `Usage:
   deno task blobs list in|out [--prefix P] [settings]   one line per object: key, bytes, time
@@ -21,8 +21,7 @@ const HELP = `Usage:
 
 in = <id>-in-bucket (the uploads), out = <id>-out-bucket (the labels).
 
-Settings (the deployment's, as for start/serve):
-${USAGE}`;
+${settingsUsage("blobs")}`;
 
 /** Where the command's output goes (injected by tests). */
 export interface BlobsOutput {
@@ -69,7 +68,7 @@ export async function runBlobs(args: readonly string[], out: BlobsOutput = stdio
   }
   let config;
   try {
-    config = parseServiceConfig("worker", rest);
+    config = parseServiceConfig("blobs", rest);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     out.error(`blobs: ${error.message}`);

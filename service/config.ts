@@ -1,14 +1,37 @@
 /**
  * The service's settings, read once at start from flags (and a few environment variables) and
  * validated together, so a bad value stops the process before anything starts and the message
- * names the setting.
+ * names the setting. Each setting is one row of {@linkcode SETTINGS}; `settings.ts` reads the
+ * table.
  * @module
  */
 import { parseThreshold, type Threshold } from "../model/gallery/match.ts";
-import { parseArgs } from "node:util";
+import { THREADS_MAX } from "../model/runtime/session.ts";
+import { INSTANCES_MAX_DEFAULT, KEEP_ALIVE_MS_MAX } from "../cloud/fleet.ts";
+import { VISIBILITY_TIMEOUT_MS_MAX } from "../cloud/message_queue.ts";
 import { type ResourceNames, resourceNames } from "../cloud/resource_names.ts";
+import { POLICY_LIMITS } from "../controller/policy.ts";
+import { IMDS_BASE_URL_DEFAULT } from "../worker/instance_metadata.ts";
+import { VISIBILITY_TIMEOUT_MS_MIN } from "../worker/worker_loop.ts";
 // The leaf module, not web/mod.ts: workers read this file too and must not load the web tier.
-import { validateApiToken } from "../web/auth.ts";
+import { API_TOKEN_CHARS_MAX, API_TOKEN_CHARS_MIN, validateApiToken } from "../web/auth.ts";
+import {
+  ConfigError,
+  filePath,
+  httpUrl,
+  inheritedFlags,
+  integer,
+  list,
+  oneOf,
+  parseSettings,
+  pattern,
+  type ReadOptions,
+  type ServiceCommand,
+  type Setting,
+  settingsHelp,
+} from "./settings.ts";
+
+export { ConfigError, type ServiceCommand };
 
 /** Where the queues, blobs and instances live. */
 export type BackendKind = "local" | "aws";
@@ -18,120 +41,53 @@ export type BackendKind = "local" | "aws";
  */
 export type ModelBackend = "web" | "native" | "auto";
 
-/** Every setting of `deno task start`, `serve` and `worker`. */
+/**
+ * Every setting of `deno task start`, `serve`, `worker` and `blobs`. Each field's flag, default,
+ * range and meaning are in its row of {@linkcode SETTINGS} (and in `--help` and the README, both
+ * generated from it).
+ */
 export interface ServiceConfig {
-  /** `--backend`: `local` (embedded: files, SQLite, local processes) or `aws`. @default {"local"} */
   readonly backend: BackendKind;
-  /** `--id`: the deployment id in every resource name (`<id>-in-bucket`...). @default {"fr"} */
   readonly id: string;
-  /** `--region`: the AWS region. @default {"us-east-1"} */
   readonly region: string;
-  /** `--data`: the embedded backend's directory. @default {"data"} */
   readonly dataDir: string;
-  /** `--port` or env `PORT`: the web tier's port. @default {8000} */
   readonly port: number;
-  /**
-   * `--hostname`: the web tier's listen address. @default {"127.0.0.1"} for `start` (a whole
-   * stack on one machine: reachable from it only, until you say otherwise), `"0.0.0.0"` for
-   * `serve` (a server behind a load balancer)
-   */
   readonly hostname: string;
-  /**
-   * `--api-token-file FILE`, `--api-token T` or env `FR_API_TOKEN`: a bearer token every route
-   * but `GET /healthz` then requires. The file form keeps it out of `ps`. @default {none: open}
-   */
   readonly apiToken: string | undefined;
-  /**
-   * `--drain-ms`: on SIGINT/SIGTERM, how long clients waiting for answers get before the rest
-   * are answered 503 with their request ids. @default {10000}
-   */
   readonly drainMs: number;
-  /**
-   * `--uploads-per-client-max`: most uploads in progress from one client address (more → 429).
-   * Behind a proxy every client has the proxy's address: raise it. @default {128}
-   */
   readonly uploadsPerClientMax: number;
-  /**
-   * `--max`: most app instances running at once. @default the number of CPU cores for
-   * `start` (one single-threaded worker per core: more only adds contention and memory), 15
-   * for `serve` (the course's shape)
-   */
   readonly instancesMax: number;
-  /** `--keep-alive-ms`: how long an idle instance waits for work before stopping. @default {0} */
   readonly keepAliveMs: number;
-  /** `--tick-ms`: the controller's period. @default {1000} */
   readonly tickMs: number;
-  /**
-   * `--web-instance`: which web process of the deployment this is (`serve` only). 1 runs the
-   * controller and the dead-letter sweep and consumes `<id>-resp-queue`; any other number is a
-   * web process only, consuming `<id>-resp-queue-<n>`, named in its request messages so workers
-   * answer it there. @default {1}
-   */
   readonly webInstance: number;
-  /**
-   * `--gallery`: the gallery file. Omitted: `<data>/faces.gallery` when it exists (where
-   * `deno task enroll` writes by default), else none (every face is `Unknown`).
-   */
   readonly gallery: string | undefined;
-  /**
-   * `--threshold`: the largest descriptor distance that still names a gallery person (else
-   * `Unknown`), or `none` for the nearest person always (closed set: the course's behaviour).
-   * @default {0.6}
-   */
   readonly threshold: Threshold;
-  /**
-   * `--model-backend`: `web` (onnxruntime-web, WASM), `native` (onnxruntime-node) or `auto`
-   * (native, falling back to web when the addon does not load). `web` by default because it
-   * runs wherever Deno does, with no native addon; `native` starts in about half the time and
-   * recognises about 3× faster (bench/worker_startup.ts, bench/service_load.ts).
-   * @default {"web"}
-   */
   readonly modelBackend: ModelBackend;
-  /** `--threads`: inference threads per worker. @default {1} */
   readonly threads: number;
-  /**
-   * `--visibility-timeout-ms`: how long a received request stays hidden; a dead worker's
-   * request comes back after at most this long. @default {10000}
-   */
   readonly visibilityTimeoutMs: number;
-  /** `--receive-count-max`: deliveries before a request goes to the dead-letter queue. @default {3} */
   readonly receiveCountMax: number;
-  /** `--imds-url`: the EC2 metadata service (workers on AWS). @default {"http://169.254.169.254"} */
   readonly imdsUrl: string;
-  /** `--worker-log`: where local worker processes' output goes. @default {"inherit"} */
   readonly workerOutput: "inherit" | "null";
+  /** Undefined: the storage monitor's default, a share of the file system. */
+  readonly diskFreeBytesMin: number | undefined;
   /** AWS only: how new app instances are launched, and where the services answer. */
   readonly aws: AwsSettings;
 }
 
-/** AWS-only settings (ignored by the local backend). */
+/** AWS-only settings (ignored by the local backend); see {@linkcode SETTINGS}. */
 export interface AwsSettings {
-  /** `--ami`: the AMI with the worker installed; needed to launch instances. */
   readonly imageId: string | undefined;
-  /** `--instance-type`. @default {"t2.micro"} */
   readonly instanceType: string;
-  /** `--key-name`: an EC2 key pair for SSH. */
   readonly keyName: string | undefined;
-  /** `--security-groups`: comma-separated ids. */
   readonly securityGroupIds: readonly string[];
-  /** `--subnet`. */
   readonly subnetId: string | undefined;
-  /** `--iam-profile`: an instance profile with S3, SQS and ec2:StopInstances rights. */
   readonly iamInstanceProfileName: string | undefined;
-  /**
-   * `--user-data-file`: the cloud-init script new instances boot with. Without it, one is
-   * generated that runs `deno task worker` from `appDir` at every boot (`service/user_data.ts`).
-   */
   readonly userDataFile: string | undefined;
-  /** `--app-dir`: where the AMI holds the project. @default {"/opt/face-recognition"} */
   readonly appDir: string;
-  /** `--app-user`: the account on the AMI that runs the worker. @default {"ubuntu"} */
   readonly appUser: string;
-  /** `--s3-endpoint`, `--sqs-endpoint`, `--ec2-endpoint`: emulators or VPC endpoints. */
   readonly s3Endpoint: string | undefined;
   readonly sqsEndpoint: string | undefined;
   readonly ec2Endpoint: string | undefined;
-  /** `--sqs-protocol json|query`: query for emulators that only speak it. @default {"json"} */
   readonly sqsProtocol: "json" | "query";
 }
 
@@ -146,86 +102,369 @@ export interface ServiceNames extends ResourceNames {
   readonly requestsBucket: string;
 }
 
-/** Which command is reading the settings (their defaults differ a little). */
-export type ServiceCommand = "start" | "serve" | "worker";
-
-/** A setting with a bad value; the message names it and says what is accepted. */
-export class ConfigError extends Error {
-  /** The flag, e.g. `--max`. */
-  readonly setting: string;
-  constructor(setting: string, message: string) {
-    super(`${setting}: ${message}`);
-    this.name = "ConfigError";
-    this.setting = setting;
-  }
-}
-
-/** Most app instances any deployment may ask for (the local fleet's own cap is 32). */
-export const INSTANCES_MAX_LIMIT = 32;
-/** The course's maximum, `serve`'s default. */
-export const INSTANCES_MAX_COURSE = 15;
 /** Most web processes of one deployment (`--web-instance`). */
 export const WEB_INSTANCES_MAX = 99;
-/** Most inference threads per worker. */
-export const THREADS_MAX = 64;
+/** The course's maximum, `serve`'s default `--max`. */
+export const INSTANCES_MAX_COURSE = 15;
+/** Default cap on `--disk-free-bytes-min` when it is not given: 64 MiB. */
+export const DISK_FREE_BYTES_MIN_CAP = 64 * 1024 * 1024;
+/** Default share of the file system kept free when that is below the cap: 5 %. */
+export const DISK_FREE_FRACTION_MIN = 0.05;
+/** Largest `--disk-free-bytes-min`: 1 TiB (more is a typo, not a reserve). */
+export const DISK_FREE_BYTES_MIN_MAX = 2 ** 40;
+/** Where the AMI holds the project, when `--app-dir` does not say. */
+export const APP_DIR_DEFAULT = "/opt/face-recognition";
+/** The AMI account that runs the worker, when `--app-user` does not say. */
+export const APP_USER_DEFAULT = "ubuntu";
+/** What a Linux user name looks like (`useradd`'s portable rule). */
+export const LINUX_USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 
-const FLAGS = {
-  backend: { type: "string" },
-  id: { type: "string" },
-  region: { type: "string" },
-  data: { type: "string" },
-  port: { type: "string" },
-  hostname: { type: "string" },
-  "api-token": { type: "string" },
-  "api-token-file": { type: "string" },
-  "drain-ms": { type: "string" },
-  "uploads-per-client-max": { type: "string" },
-  max: { type: "string" },
-  "keep-alive-ms": { type: "string" },
-  "tick-ms": { type: "string" },
-  "web-instance": { type: "string" },
-  gallery: { type: "string" },
-  threshold: { type: "string" },
-  "model-backend": { type: "string" },
-  threads: { type: "string" },
-  "visibility-timeout-ms": { type: "string" },
-  "receive-count-max": { type: "string" },
-  "imds-url": { type: "string" },
-  "worker-log": { type: "string" },
-  ami: { type: "string" },
-  "instance-type": { type: "string" },
-  "key-name": { type: "string" },
-  "security-groups": { type: "string" },
-  subnet: { type: "string" },
-  "iam-profile": { type: "string" },
-  "user-data-file": { type: "string" },
-  "app-dir": { type: "string" },
-  "app-user": { type: "string" },
-  "s3-endpoint": { type: "string" },
-  "sqs-endpoint": { type: "string" },
-  "ec2-endpoint": { type: "string" },
-  "sqs-protocol": { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const;
+const ALL: readonly ServiceCommand[] = ["start", "serve", "worker", "blobs"];
+const STACK: readonly ServiceCommand[] = ["start", "serve"];
+const STACK_AND_WORKER: readonly ServiceCommand[] = ["start", "serve", "worker"];
 
-/** Options for {@linkcode parseServiceConfig}. */
-export interface ParseOptions {
-  /** Environment lookup (`PORT`, `FR_API_TOKEN`). @default {(name) => Deno.env.get(name)} */
-  env?: (name: string) => string | undefined;
-  /** Reads `--api-token-file`. @default {Deno.readTextFileSync} */
-  readTextFile?: (path: string) => string;
-  /** CPU cores, for `start`'s default maximum. @default {navigator.hardwareConcurrency} */
-  cores?: number;
-}
+/** A path of {@linkcode ServiceConfig}: `port`, `aws.instanceType`. */
+export type SettingPath = Exclude<keyof ServiceConfig, "aws"> | `aws.${keyof AwsSettings}`;
+type ValueAt<P extends SettingPath> = P extends `aws.${infer K extends keyof AwsSettings}`
+  ? AwsSettings[K]
+  : P extends keyof ServiceConfig ? ServiceConfig[P]
+  : never;
 
 /**
- * Parses and validates the command line of `start`, `serve` or `worker`.
+ * THE settings table: one row per setting of {@linkcode ServiceConfig}, by its path, in the order
+ * `--help`, the README and a worker's inherited flags list them. Parsing, validation, each
+ * command's `--help`, {@linkcode workerFlags} and the README's settings list are generated from it
+ * (`deno task settings:readme` rewrites the README's block).
+ */
+export const SETTINGS: { readonly [P in SettingPath]: Setting<ValueAt<P>> } = {
+  backend: {
+    flag: "backend",
+    commands: ALL,
+    inherit: true,
+    default: "local",
+    value: oneOf(["local", "aws"] as const),
+    doc: "where queues, blobs and instances live: local (files, SQLite, local processes) or aws",
+  },
+  id: {
+    flag: "id",
+    commands: ALL,
+    inherit: true,
+    default: "fr",
+    value: {
+      arg: "ID",
+      accepts: "1-40 lowercase letters, digits and hyphens",
+      parse: (text) => resourceNames(text) && text,
+      format: String,
+    },
+    doc: "the deployment id in every resource name (ID-in-bucket…); required with --backend aws",
+  },
+  region: {
+    flag: "region",
+    commands: ALL,
+    inherit: true,
+    default: "us-east-1",
+    value: pattern("R", /^[a-z]{2}(-[a-z]+)+-\d$/, "an AWS region like us-east-1"),
+    doc: "the AWS region",
+  },
+  dataDir: {
+    flag: "data",
+    commands: ALL,
+    inherit: true,
+    default: "data",
+    value: filePath("DIR"),
+    doc: "the embedded backend's directory (queues, blobs, fleet state)",
+  },
+  port: {
+    flag: "port",
+    env: "PORT",
+    commands: STACK,
+    default: "8000",
+    value: integer(0, 65_535),
+    doc: "the web tier's port",
+  },
+  hostname: {
+    flag: "hostname",
+    commands: STACK,
+    // `start` is a whole stack on one machine: reachable from it only until you say otherwise;
+    // `serve` is a server behind a load balancer.
+    default: "0.0.0.0",
+    defaultFor: { start: "127.0.0.1" },
+    value: pattern(
+      "H",
+      /^(?:[A-Za-z0-9.-]{1,253}|[0-9A-Fa-f:.]{2,45})$/,
+      "an IP address or host name, like 127.0.0.1 or 0.0.0.0",
+    ),
+    doc: "the web tier's listen address",
+  },
+  apiToken: {
+    flag: "api-token",
+    // The file form keeps the token out of `ps`; the flag and the variable do not.
+    fileFlag: "api-token-file",
+    env: "FR_API_TOKEN",
+    commands: STACK,
+    unset: "none: every route is open",
+    value: {
+      arg: "T",
+      accepts: `${API_TOKEN_CHARS_MIN}..${API_TOKEN_CHARS_MAX} characters (a file: its first line)`,
+      parse: (text) => (validateApiToken(text), text),
+      format: String,
+    },
+    doc: "a bearer token every route but GET /healthz then requires",
+  },
+  drainMs: {
+    flag: "drain-ms",
+    commands: STACK,
+    default: "10000",
+    value: integer(0, 600_000),
+    unit: "ms",
+    doc: "on SIGINT/SIGTERM, how long waiting clients get their answers before the rest get 503",
+  },
+  uploadsPerClientMax: {
+    flag: "uploads-per-client-max",
+    commands: STACK,
+    default: "128",
+    value: integer(1, 1_000_000),
+    // Behind a proxy every client has the proxy's address: raise it there.
+    doc: "most uploads in progress from one client address (more get 429)",
+  },
+  instancesMax: {
+    flag: "max",
+    commands: STACK,
+    // `start`: one single-threaded worker per core; more only adds contention and memory.
+    default: String(INSTANCES_MAX_COURSE),
+    defaultFor: {
+      start: {
+        doc: "CPU cores",
+        text: ({ cores }) => String(Math.max(1, Math.min(cores, INSTANCES_MAX_DEFAULT))),
+      },
+    },
+    value: integer(1, INSTANCES_MAX_DEFAULT),
+    doc: "most app instances running at once",
+  },
+  keepAliveMs: {
+    flag: "keep-alive-ms",
+    commands: STACK_AND_WORKER,
+    inherit: true,
+    default: "0",
+    value: integer(0, KEEP_ALIVE_MS_MAX),
+    unit: "ms",
+    doc: "how long an idle instance waits for work before it stops",
+  },
+  tickMs: {
+    flag: "tick-ms",
+    commands: STACK,
+    default: "1000",
+    value: integer(10, POLICY_LIMITS.tickMsLimit),
+    unit: "ms",
+    doc: "the controller's period",
+  },
+  webInstance: {
+    flag: "web-instance",
+    commands: ["serve"],
+    default: "1",
+    value: integer(1, WEB_INSTANCES_MAX),
+    // Instance 1 runs the controller and the dead-letter sweep and consumes `<id>-resp-queue`;
+    // instance n consumes `<id>-resp-queue-<n>`, named in its requests so workers answer there.
+    doc: "which web process of the deployment this is; only 1 runs the controller",
+  },
+  gallery: {
+    flag: "gallery",
+    commands: STACK_AND_WORKER,
+    inherit: true,
+    default: {
+      doc: "DIR/faces.gallery if enroll wrote one there, else none",
+      text: (context) => defaultGallery(context.get("dataDir") as string),
+    },
+    value: filePath("FILE"),
+    doc: "the gallery file; without one every face is Unknown",
+  },
+  threshold: {
+    flag: "threshold",
+    commands: STACK_AND_WORKER,
+    inherit: true,
+    default: "0.6",
+    value: { arg: "T|none", parse: parseThreshold, format: String },
+    doc: "the largest descriptor distance that still names a person; none: the nearest always",
+  },
+  modelBackend: {
+    flag: "model-backend",
+    commands: STACK_AND_WORKER,
+    inherit: true,
+    // `web` runs wherever Deno does, with no native addon; `native` starts in about half the time
+    // and recognises about 3× faster (bench/worker_startup.ts, bench/service_load.ts).
+    default: "web",
+    value: oneOf(["web", "native", "auto"] as const),
+    doc: "onnxruntime build: web (WASM), native, or auto (native if its addon loads, else web)",
+  },
+  threads: {
+    flag: "threads",
+    commands: STACK_AND_WORKER,
+    inherit: true,
+    default: "1",
+    value: integer(1, THREADS_MAX),
+    doc: "inference threads per worker",
+  },
+  visibilityTimeoutMs: {
+    flag: "visibility-timeout-ms",
+    commands: STACK_AND_WORKER,
+    inherit: true,
+    default: "10000",
+    value: integer(VISIBILITY_TIMEOUT_MS_MIN, VISIBILITY_TIMEOUT_MS_MAX),
+    unit: "ms",
+    doc: "how long a received request stays hidden: a dead worker's request returns after it",
+  },
+  receiveCountMax: {
+    flag: "receive-count-max",
+    commands: STACK,
+    default: "3",
+    value: integer(1, 1000),
+    doc: "deliveries before a request goes to the dead-letter queue",
+  },
+  imdsUrl: {
+    flag: "imds-url",
+    commands: STACK_AND_WORKER,
+    inherit: true,
+    default: IMDS_BASE_URL_DEFAULT,
+    value: httpUrl(),
+    doc: "the EC2 instance metadata service (workers on AWS)",
+  },
+  workerOutput: {
+    flag: "worker-log",
+    commands: STACK,
+    default: "inherit",
+    value: oneOf(["inherit", "null"] as const),
+    doc: "where local worker processes' output goes",
+  },
+  diskFreeBytesMin: {
+    flag: "disk-free-bytes-min",
+    commands: STACK,
+    unset: `${DISK_FREE_FRACTION_MIN * 100} % of the file system, at most ${
+      DISK_FREE_BYTES_MIN_CAP / 2 ** 20
+    } MiB`,
+    value: integer(0, DISK_FREE_BYTES_MIN_MAX),
+    unit: "bytes",
+    doc: "embedded backend: uploads get 507 while the data directory has less free",
+  },
+  "aws.imageId": {
+    flag: "ami",
+    commands: STACK,
+    unset: "none: cannot launch instances",
+    value: pattern("AMI", /^ami-[0-9a-f]{8,17}$/, "an AMI id like ami-0123456789abcdef0"),
+    doc: "the AMI with the worker installed",
+  },
+  "aws.instanceType": {
+    flag: "instance-type",
+    commands: STACK,
+    default: "t2.micro",
+    value: pattern("T", /^[a-z0-9-]+\.[a-z0-9]+$/, "an instance type like t2.micro"),
+    doc: "the app instances' type",
+  },
+  "aws.keyName": {
+    flag: "key-name",
+    commands: STACK,
+    value: pattern("K", /^[\x20-\x7e]{1,255}$/, "a key pair name of 1-255 ASCII characters"),
+    doc: "an EC2 key pair for SSH into app instances",
+  },
+  "aws.securityGroupIds": {
+    flag: "security-groups",
+    commands: STACK,
+    default: { doc: "none", text: () => "" },
+    value: list(
+      pattern("SG", /^sg-[0-9a-f]{8,17}$/, "a security group id like sg-0123abcd"),
+      "SG,SG…",
+    ),
+    doc: "the app instances' security groups",
+  },
+  "aws.subnetId": {
+    flag: "subnet",
+    commands: STACK,
+    value: pattern("S", /^subnet-[0-9a-f]{8,17}$/, "a subnet id like subnet-0123abcd"),
+    doc: "the app instances' subnet",
+  },
+  "aws.iamInstanceProfileName": {
+    flag: "iam-profile",
+    commands: STACK,
+    value: pattern(
+      "P",
+      /^[\w+=,.@-]{1,128}$/,
+      "an instance profile name of 1-128 letters, digits and +=,.@_-",
+    ),
+    doc: "the app instances' profile, with S3, SQS and ec2:StopInstances rights",
+  },
+  "aws.userDataFile": {
+    flag: "user-data-file",
+    commands: STACK,
+    unset: "generated: runs the worker from --app-dir as --app-user at every boot",
+    value: filePath("FILE"),
+    doc: "the cloud-init script new instances boot with",
+  },
+  "aws.appDir": {
+    flag: "app-dir",
+    commands: STACK,
+    default: APP_DIR_DEFAULT,
+    value: pattern(
+      "DIR",
+      /^\/[A-Za-z0-9._\/-]*$/,
+      "an absolute path of letters, digits, '.', '_', '-' and '/'",
+    ),
+    doc: "where the AMI holds the project",
+  },
+  "aws.appUser": {
+    flag: "app-user",
+    commands: STACK,
+    default: APP_USER_DEFAULT,
+    value: pattern("USER", LINUX_USER_NAME, "a Linux user name"),
+    doc: "the AMI account that runs the worker",
+  },
+  "aws.s3Endpoint": {
+    flag: "s3-endpoint",
+    commands: ALL,
+    inherit: true,
+    unset: "AWS's own",
+    value: httpUrl(),
+    doc: "where S3 answers: an emulator or a VPC endpoint",
+  },
+  "aws.sqsEndpoint": {
+    flag: "sqs-endpoint",
+    commands: STACK_AND_WORKER,
+    inherit: true,
+    unset: "AWS's own",
+    value: httpUrl(),
+    doc: "where SQS answers: an emulator or a VPC endpoint",
+  },
+  "aws.ec2Endpoint": {
+    flag: "ec2-endpoint",
+    commands: STACK_AND_WORKER,
+    inherit: true,
+    unset: "AWS's own",
+    value: httpUrl(),
+    doc: "where EC2 answers: an emulator or a VPC endpoint",
+  },
+  "aws.sqsProtocol": {
+    flag: "sqs-protocol",
+    commands: STACK_AND_WORKER,
+    inherit: true,
+    default: "json",
+    value: oneOf(["json", "query"] as const),
+    doc: "SQS's wire protocol; query for emulators that speak only it",
+  },
+};
+
+/** `--help`'s headings over groups of rows, by path prefix. */
+const HELP_GROUPS = { "aws.": "AWS only (--backend aws)" };
+
+/** Options for {@linkcode parseServiceConfig}: environment (`PORT`, `FR_API_TOKEN`), file reader, cores. */
+export type ParseOptions = ReadOptions;
+
+/**
+ * Parses and validates the command line of `start`, `serve`, `worker` or `blobs` against
+ * {@linkcode SETTINGS}. A setting the command does not take has its default.
  *
- * @param command which command (defaults differ)
+ * @param command which command (defaults and accepted flags differ)
  * @param args the flags, e.g. `Deno.args`
  * @param options environment and core count
  * @returns the validated settings, or `"help"` when `--help` was given
- * @throws {ConfigError} naming the first bad or unknown setting
+ * @throws {ConfigError} naming the first bad or unknown setting, or a flag of another command
  * @example
  * ```ts
  * const config = parseServiceConfig("start", ["--max", "4"]);
@@ -237,147 +476,22 @@ export function parseServiceConfig(
   args: readonly string[],
   options: ParseOptions = {},
 ): ServiceConfig | "help" {
-  const env = options.env ?? ((name: string) => Deno.env.get(name));
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: [...args], options: FLAGS, strict: true }));
-  } catch (error) {
-    const text = (error as Error).message;
-    const flag = /'(-[^' ]+)/.exec(text)?.[1] ?? "arguments";
-    throw new ConfigError(flag, `${text}; see --help`);
-  }
-  if (values.help) return "help";
-  const str = (flag: keyof typeof FLAGS) => values[flag] as string | undefined;
-
-  const backend = oneOf("--backend", str("backend") ?? "local", ["local", "aws"] as const);
-  const id = str("id") ?? "fr";
-  try {
-    resourceNames(id);
-  } catch (error) {
-    throw new ConfigError("--id", (error as Error).message);
-  }
-  if (backend === "aws" && str("id") === undefined) {
+  const parsed = parseSettings(SETTINGS, command, args, options);
+  if (parsed === "help") return "help";
+  const config = nest(parsed.values) as unknown as ServiceConfig;
+  if (config.backend === "aws" && !parsed.given.has("id")) {
     throw new ConfigError("--id", "required with --backend aws (it names the buckets and queues)");
   }
-  const region = str("region") ?? "us-east-1";
-  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
-    throw new ConfigError(
-      "--region",
-      `${JSON.stringify(region)} is not an AWS region like us-east-1`,
-    );
-  }
-  const dataDir = str("data") ?? "data";
-  if (dataDir.length === 0) throw new ConfigError("--data", "must be a directory path");
-  const cores = options.cores ?? navigator.hardwareConcurrency ?? 1;
-  const maxDefault = command === "start"
-    ? Math.max(1, Math.min(cores, INSTANCES_MAX_LIMIT))
-    : INSTANCES_MAX_COURSE;
-  const webInstance = integer("--web-instance", str("web-instance") ?? "1", 1, WEB_INSTANCES_MAX);
-  if (webInstance !== 1 && command !== "serve") {
-    throw new ConfigError(
-      "--web-instance",
-      `only \`deno task serve\` takes it (extra web processes beside instance 1); got ${webInstance}`,
-    );
-  }
-  const imdsUrl = str("imds-url") ?? "http://169.254.169.254";
-  if (!/^https?:\/\/[^/\s]+/.test(imdsUrl)) {
-    throw new ConfigError("--imds-url", `${JSON.stringify(imdsUrl)} is not an http(s) URL`);
-  }
-  return Object.freeze({
-    backend,
-    id,
-    region,
-    dataDir,
-    port: integer("--port", str("port") ?? env("PORT") ?? "8000", 0, 65_535),
-    hostname: hostname(str("hostname") ?? (command === "start" ? "127.0.0.1" : "0.0.0.0")),
-    // Workers answer no HTTP: they neither need the secret nor should fail over it.
-    apiToken: command === "worker"
-      ? undefined
-      : apiToken(str("api-token"), str("api-token-file"), env("FR_API_TOKEN"), options),
-    drainMs: integer("--drain-ms", str("drain-ms") ?? "10000", 0, 600_000),
-    uploadsPerClientMax: integer(
-      "--uploads-per-client-max",
-      str("uploads-per-client-max") ?? "128",
-      1,
-      1_000_000,
-    ),
-    instancesMax: integer("--max", str("max") ?? String(maxDefault), 1, INSTANCES_MAX_LIMIT),
-    keepAliveMs: integer("--keep-alive-ms", str("keep-alive-ms") ?? "0", 0, 86_400_000),
-    tickMs: integer("--tick-ms", str("tick-ms") ?? "1000", 10, 3_600_000),
-    webInstance,
-    gallery: str("gallery") ?? defaultGallery(dataDir),
-    threshold: threshold(str("threshold") ?? "0.6"),
-    modelBackend: oneOf(
-      "--model-backend",
-      str("model-backend") ?? "web",
-      ["auto", "web", "native"] as const,
-    ),
-    threads: integer("--threads", str("threads") ?? "1", 1, THREADS_MAX),
-    visibilityTimeoutMs: integer(
-      "--visibility-timeout-ms",
-      str("visibility-timeout-ms") ?? "10000",
-      1_000,
-      43_200_000,
-    ),
-    receiveCountMax: integer("--receive-count-max", str("receive-count-max") ?? "3", 1, 1000),
-    imdsUrl,
-    workerOutput: oneOf(
-      "--worker-log",
-      str("worker-log") ?? "inherit",
-      ["inherit", "null"] as const,
-    ),
-    aws: Object.freeze({
-      imageId: pattern(
-        "--ami",
-        str("ami"),
-        /^ami-[0-9a-f]{8,17}$/,
-        "an AMI id like ami-0123456789abcdef0",
-      ),
-      instanceType: pattern(
-        "--instance-type",
-        str("instance-type"),
-        /^[a-z0-9-]+\.[a-z0-9]+$/,
-        "an instance type like t2.micro",
-      ) ?? "t2.micro",
-      keyName: str("key-name"),
-      securityGroupIds: (str("security-groups") ?? "").split(",").filter((g) => g !== "").map((g) =>
-        pattern(
-          "--security-groups",
-          g,
-          /^sg-[0-9a-f]{8,17}$/,
-          "comma-separated ids like sg-0123abcd",
-        )!
-      ),
-      subnetId: pattern(
-        "--subnet",
-        str("subnet"),
-        /^subnet-[0-9a-f]{8,17}$/,
-        "a subnet id like subnet-0123abcd",
-      ),
-      iamInstanceProfileName: str("iam-profile"),
-      userDataFile: str("user-data-file"),
-      appDir: pattern(
-        "--app-dir",
-        str("app-dir"),
-        /^\/[A-Za-z0-9._\/-]*$/,
-        "an absolute path of letters, digits, '.', '_', '-' and '/'",
-      ) ?? "/opt/face-recognition",
-      appUser: pattern(
-        "--app-user",
-        str("app-user"),
-        /^[a-z_][a-z0-9_-]{0,31}$/,
-        "a Linux user name",
-      ) ?? "ubuntu",
-      s3Endpoint: url("--s3-endpoint", str("s3-endpoint")),
-      sqsEndpoint: url("--sqs-endpoint", str("sqs-endpoint")),
-      ec2Endpoint: url("--ec2-endpoint", str("ec2-endpoint")),
-      sqsProtocol: oneOf(
-        "--sqs-protocol",
-        str("sqs-protocol") ?? "json",
-        ["json", "query"] as const,
-      ),
-    }),
-  });
+  return config;
+}
+
+/**
+ * The settings part of a command's `--help`: exactly the settings it takes.
+ * @param command the command
+ * @returns lines to print under the usage line
+ */
+export function settingsUsage(command: ServiceCommand): string {
+  return settingsHelp(SETTINGS, command, HELP_GROUPS);
 }
 
 /**
@@ -394,180 +508,46 @@ export function serviceNames(config: Pick<ServiceConfig, "id">): ServiceNames {
 }
 
 /**
- * The flags that give a worker process the same deployment as this one (local fleets pass
- * them on each worker's command line).
+ * The flags that give a worker process the same deployment as this one: the inherited settings
+ * of {@linkcode SETTINGS} (local fleets pass them on each worker's command line, EC2 boot scripts
+ * on the worker's). Never the API token: workers answer no HTTP.
  * @param config the settings
  * @returns flags for `service/worker.ts`
  */
 export function workerFlags(config: ServiceConfig): string[] {
-  const flags = [
-    "--backend",
-    config.backend,
-    "--id",
-    config.id,
-    "--region",
-    config.region,
-    "--data",
-    config.dataDir,
-    "--keep-alive-ms",
-    String(config.keepAliveMs),
-    "--model-backend",
-    config.modelBackend,
-    "--threshold",
-    String(config.threshold),
-    "--threads",
-    String(config.threads),
-    "--visibility-timeout-ms",
-    String(config.visibilityTimeoutMs),
-    "--imds-url",
-    config.imdsUrl,
-  ];
-  if (config.gallery !== undefined) flags.push("--gallery", config.gallery);
-  const aws = config.aws;
-  for (
-    const [flag, value] of [
-      ["--s3-endpoint", aws.s3Endpoint],
-      ["--sqs-endpoint", aws.sqsEndpoint],
-      ["--ec2-endpoint", aws.ec2Endpoint],
-    ] as const
-  ) if (value !== undefined) flags.push(flag, value);
-  if (aws.sqsProtocol !== "json") flags.push("--sqs-protocol", aws.sqsProtocol);
-  return flags;
+  return inheritedFlags(SETTINGS, (path) => valueAt(config, path));
 }
 
-/** The help text shared by the three commands. */
-export const USAGE = `Settings (flags; each has a default):
-  --backend local|aws          where queues, blobs and instances live (local)
-  --id ID                      deployment id in resource names (fr; required for aws)
-  --region R                   AWS region (us-east-1)
-  --data DIR                   embedded backend directory (data)
-  --port N, env PORT           web tier port (8000)
-  --hostname H                 web tier listen address (start: 127.0.0.1; serve: 0.0.0.0)
-  --api-token-file FILE        require "Authorization: Bearer <token>" (the file's first line)
-                               on every route but /healthz; or --api-token T, or env
-                               FR_API_TOKEN (visible in ps / the environment) (none: open)
-  --drain-ms N                 on Ctrl-C/SIGTERM: time waiting clients get their answers before
-                               the rest get 503 with their request ids (10000)
-  --uploads-per-client-max N   uploads in progress from one address; more get 429 (128)
-  --max N                      most app instances (start: CPU cores; serve: 15)
-  --keep-alive-ms N            idle time before an instance stops (0)
-  --tick-ms N                  controller period (1000)
-  --web-instance N             serve only: an extra web process (2..99) beside instance 1, with
-                               its own response queue; only instance 1 runs the controller (1)
-  --gallery FILE               gallery file (default DIR/faces.gallery when it exists)
-  --threshold T|none           match distance threshold (default 0.6; none: nearest person)
-  --model-backend web|native|auto  onnxruntime build (default web; auto: native if it loads)
-  --threads N                  inference threads per worker (1)
-  --visibility-timeout-ms N    a dead worker's request returns after this (10000)
-  --receive-count-max N        deliveries before the dead-letter queue (3)
-  --imds-url URL               EC2 metadata service (http://169.254.169.254)
-  --worker-log inherit|null    local workers' output (inherit)
-AWS only:
-  --ami AMI                    AMI with the worker installed (needed to launch instances)
-  --instance-type T            (t2.micro)
-  --key-name K, --security-groups sg-1,sg-2, --subnet S, --iam-profile P
-  --user-data-file FILE        cloud-init script for new instances (default: generated, runs
-                               the worker from --app-dir as --app-user at every boot)
-  --app-dir DIR                the project's directory on the AMI (/opt/face-recognition)
-  --app-user USER              the AMI account that runs the worker (ubuntu)
-  --s3-endpoint / --sqs-endpoint / --ec2-endpoint URL   emulators or VPC endpoints
-  --sqs-protocol json|query    (json)`;
-
-/** A listen address: an IPv4 or IPv6 literal or a host name, nothing else. */
-function hostname(text: string): string {
-  return pattern(
-    "--hostname",
-    text,
-    /^(?:[A-Za-z0-9.-]{1,253}|[0-9A-Fa-f:.]{2,45})$/,
-    "an IP address or host name, like 127.0.0.1 or 0.0.0.0",
-  )!;
+/** The value at a path of the config (`aws.s3Endpoint`). */
+function valueAt(config: ServiceConfig, path: string): unknown {
+  return path.split(".").reduce<unknown>(
+    (at, key) => (at as Record<string, unknown>)[key],
+    config,
+  );
 }
 
-/** The token from at most one source, read and checked once. */
-function apiToken(
-  flag: string | undefined,
-  file: string | undefined,
-  envToken: string | undefined,
-  options: ParseOptions,
-): string | undefined {
-  if (flag !== undefined && file !== undefined) {
-    throw new ConfigError("--api-token", "give --api-token or --api-token-file, not both");
-  }
-  let token = flag;
-  let setting = "--api-token";
-  if (file !== undefined) {
-    setting = "--api-token-file";
-    try {
-      token = (options.readTextFile ?? Deno.readTextFileSync)(file).split(/\r?\n/)[0];
-    } catch (error) {
-      throw new ConfigError(
-        setting,
-        `cannot read ${JSON.stringify(file)}: ${(error as Error).message}`,
-      );
+/** The flat values by path as a frozen nested object (`aws.x` → `{ aws: { x } }`). */
+function nest(values: ReadonlyMap<string, unknown>): Record<string, unknown> {
+  const root: Record<string, unknown> = {};
+  for (const [path, value] of values) {
+    const keys = path.split(".");
+    let at = root;
+    for (const key of keys.slice(0, -1)) {
+      at = (at[key] ??= {}) as Record<string, unknown>;
     }
-  } else if (token === undefined && envToken !== undefined && envToken !== "") {
-    setting = "FR_API_TOKEN";
-    token = envToken;
+    at[keys.at(-1)!] = value;
   }
-  if (token === undefined) return undefined;
-  try {
-    validateApiToken(token);
-  } catch (error) {
-    throw new ConfigError(setting, (error as Error).message);
+  for (const value of Object.values(root)) {
+    if (typeof value === "object" && value !== null) Object.freeze(value);
   }
-  return token;
-}
-
-function integer(setting: string, text: string, min: number, max: number): number {
-  const value = /^-?\d+$/.test(text.trim()) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ConfigError(
-      setting,
-      `must be an integer in [${min}, ${max}], got ${JSON.stringify(text)}`,
-    );
-  }
-  return value;
-}
-
-function pattern(
-  setting: string,
-  text: string | undefined,
-  re: RegExp,
-  what: string,
-): string | undefined {
-  if (text !== undefined && !re.test(text)) {
-    throw new ConfigError(setting, `must be ${what}, got ${JSON.stringify(text)}`);
-  }
-  return text;
-}
-
-function url(setting: string, text: string | undefined): string | undefined {
-  return pattern(setting, text, /^https?:\/\/[^/\s]+/, "an http(s) URL");
-}
-
-function oneOf<T extends string>(setting: string, text: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(text)) {
-    throw new ConfigError(
-      setting,
-      `must be one of ${allowed.join(", ")}, got ${JSON.stringify(text)}`,
-    );
-  }
-  return text as T;
-}
-
-function threshold(text: string): Threshold {
-  try {
-    return parseThreshold(text);
-  } catch (error) {
-    throw new ConfigError("--threshold", (error as Error).message);
-  }
+  return Object.freeze(root);
 }
 
 /** The gallery `deno task enroll` writes by default, when it exists in the data directory. */
 function defaultGallery(dataDir: string): string | undefined {
-  const path = `${dataDir.replace(/\/+$/, "")}/faces.gallery`;
+  const file = `${dataDir.replace(/\/+$/, "")}/faces.gallery`;
   try {
-    return Deno.statSync(path).isFile ? path : undefined;
+    return Deno.statSync(file).isFile ? file : undefined;
   } catch {
     return undefined;
   }

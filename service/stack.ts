@@ -48,7 +48,10 @@ export interface StackOptions {
   readonly stopGraceMs?: number;
   /** @default {JSON lines on stdout} */
   readonly log?: StackLog;
-  /** Embedded backend: when the data directory counts as full (uploads then get 507). */
+  /**
+   * Embedded backend: when the data directory counts as full (uploads then get 507), over
+   * `config.diskFreeBytesMin`.
+   */
   readonly storage?: StorageMonitorOptions;
   /** Controller policy settings over the configured ones (back-off, settle times; tests). */
   readonly policy?: PolicyOptions;
@@ -216,7 +219,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     health,
     clock: backend.clock,
     log: (line) => log({ component: "storage", dataDir: config.dataDir, ...line }),
-  }, options.storage).run(halt.signal);
+  }, { diskFreeBytesMin: config.diskFreeBytesMin, ...options.storage }).run(halt.signal);
   log({
     component: "service",
     event: "listening",

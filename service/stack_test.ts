@@ -3,7 +3,8 @@
  * process: nothing is posted, so nothing is started.
  */
 import assert from "node:assert/strict";
-import { parseServiceConfig, type ServiceConfig } from "./config.ts";
+import { diskSpace } from "../cloud/local/disk_space.ts";
+import { DISK_FREE_BYTES_MIN_MAX, parseServiceConfig, type ServiceConfig } from "./config.ts";
 import { startStack } from "./stack.ts";
 
 async function withStack(
@@ -79,4 +80,25 @@ Deno.test("with --api-token, the stack answers 401 without it over HTTP, and /he
       await health.body?.cancel();
     },
   );
+});
+
+Deno.test("--disk-free-bytes-min above the free space makes /healthz report disk_full and uploads get 507", async () => {
+  const probe = await Deno.makeTempDir({ prefix: "fr-stack-test-" });
+  const { freeBytes } = diskSpace(probe);
+  await Deno.remove(probe);
+  const minBytes = freeBytes + 2 ** 30;
+  assert.ok(minBytes <= DISK_FREE_BYTES_MIN_MAX, `${freeBytes} bytes free: too many for the test`);
+  await withStack("start", ["--disk-free-bytes-min", String(minBytes)], async (url) => {
+    let health: { issues?: { code?: string }[] } = {};
+    for (let i = 0; i < 50 && !JSON.stringify(health).includes("disk_full"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      health = await (await fetch(`${url}/healthz`)).json();
+    }
+    assert.match(JSON.stringify(health), /disk_full/);
+    const form = new FormData();
+    form.append("inputFile", new File([new Uint8Array(10)], "a.jpg"));
+    const upload = await fetch(url, { method: "POST", body: form });
+    assert.equal(upload.status, 507);
+    await upload.body?.cancel();
+  });
 });

@@ -18,18 +18,15 @@ import type { Clock } from "../cloud/clock.ts";
 import type { DiskSpace } from "../cloud/local/disk_space.ts";
 import { checkInteger } from "../internal/mod.ts";
 import { DISK_FULL_MESSAGE, type HealthBoard } from "../web/mod.ts";
+import { DISK_FREE_BYTES_MIN_CAP, DISK_FREE_FRACTION_MIN } from "./config.ts";
 
 /** The health board source this monitor reports under. */
 export const STORAGE_SOURCE = "storage";
-/** Default cap on `diskFreeBytesMin`: 64 MiB. */
-export const DISK_FREE_BYTES_MIN_CAP = 64 * 1024 * 1024;
-/** Default share of the file system kept free when that is below the cap: 5 %. */
-export const DISK_FREE_FRACTION_MIN = 0.05;
 
 /** Options for {@linkcode StorageMonitor}. */
 export interface StorageMonitorOptions {
   /**
-   * Uploads are refused while less than this is free, in bytes.
+   * Uploads are refused while less than this is free, in bytes (`--disk-free-bytes-min`).
    * @default {min(DISK_FREE_BYTES_MIN_CAP, 5 % of the file system)}
    */
   readonly diskFreeBytesMin?: number;

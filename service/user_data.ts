@@ -12,13 +12,20 @@
  * (`deno install --frozen && deno task model:build`, run as `user`); see `docs/aws.md`.
  * @module
  */
-import { ConfigError, type ServiceConfig, workerFlags } from "./config.ts";
+import {
+  APP_DIR_DEFAULT,
+  APP_USER_DEFAULT,
+  ConfigError,
+  LINUX_USER_NAME,
+  type ServiceConfig,
+  workerFlags,
+} from "./config.ts";
 
 /** Where the AMI keeps the project, and who runs the worker. */
 export interface WorkerBootOptions {
-  /** The project's directory on the AMI. @default {"/opt/face-recognition"} */
+  /** The project's directory on the AMI. @default {APP_DIR_DEFAULT} */
   appDir?: string;
-  /** The account that runs the worker (owns the project and Deno's cache). @default {"ubuntu"} */
+  /** The account that runs the worker (owns the project and Deno's cache). @default {APP_USER_DEFAULT} */
   user?: string;
   /** The Deno executable, an absolute path or a name on systemd's PATH. @default {"deno"} */
   deno?: string;
@@ -50,8 +57,8 @@ export function shellQuote(value: string): string {
  * @throws {ConfigError} for a value that cannot be written into the script safely (a line break)
  */
 export function workerUserData(config: ServiceConfig, options: WorkerBootOptions = {}): string {
-  const appDir = options.appDir ?? "/opt/face-recognition";
-  const user = options.user ?? "ubuntu";
+  const appDir = options.appDir ?? APP_DIR_DEFAULT;
+  const user = options.user ?? APP_USER_DEFAULT;
   const deno = options.deno ?? "deno";
   const args = ["task", "worker", ...workerFlags(config)];
   for (const value of [appDir, user, deno, ...args]) {
@@ -63,7 +70,7 @@ export function workerUserData(config: ServiceConfig, options: WorkerBootOptions
       );
     }
   }
-  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) {
+  if (!LINUX_USER_NAME.test(user)) {
     throw new ConfigError("--app-user", `${JSON.stringify(user)} is not a Linux user name`);
   }
   return `#!/bin/bash

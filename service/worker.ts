@@ -9,7 +9,8 @@
  * fleet, and exits with `EXIT_CODE_NOT_READY` (on EC2 it also stops its instance), so the
  * controller backs off and reports the reason instead of respawning it every tick.
  *
- * Settings: see `--help` (the same flags as `deno task start`; the local fleet passes them on).
+ * Settings: see `--help` (the settings of `start` a worker inherits; the local fleet and the EC2
+ * boot script pass them on, `workerFlags`).
  * @module
  */
 import {
@@ -17,7 +18,7 @@ import {
   parseServiceConfig,
   type ServiceConfig,
   serviceNames,
-  USAGE,
+  settingsUsage,
 } from "./config.ts";
 import type { InstanceReporter } from "../cloud/fleet.ts";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
@@ -43,7 +44,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (config === "help") {
-    console.log(`Usage: deno task worker [settings]\n\n${USAGE}`);
+    console.log(`Usage: deno task worker [settings]\n\n${settingsUsage("worker")}`);
     return 0;
   }
   const workerName = Deno.env.get("FR_INSTANCE_NAME") ?? `worker-${Deno.pid}`;

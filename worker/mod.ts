@@ -5,7 +5,6 @@
  * @module
  */
 export {
-  KEEP_ALIVE_MS_MAX,
   type RecognitionResult,
   type Recognize,
   type ResolvedWorkerOptions,

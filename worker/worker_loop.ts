@@ -12,6 +12,7 @@
  */
 import type { BlobStore } from "../cloud/blob_store.ts";
 import { type Clock, systemClock } from "../cloud/clock.ts";
+import { KEEP_ALIVE_MS_MAX } from "../cloud/fleet.ts";
 import {
   CloudError,
   LimitExceededError,
@@ -138,8 +139,6 @@ export const WORKER_DEFAULTS = Object.freeze({
   requestsMax: Infinity,
 });
 
-/** Longest keep-alive accepted: a day; longer is a configuration mistake. */
-export const KEEP_ALIVE_MS_MAX = 86_400_000;
 /** Shortest visibility timeout: the heartbeat must get a chance to run. */
 export const VISIBILITY_TIMEOUT_MS_MIN = 1_000;
 
