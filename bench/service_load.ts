@@ -43,7 +43,7 @@ const flags = ["--gallery", course.gallery, "--model-backend", values["model-bac
 if (values.max) flags.push("--max", values.max);
 const loadAverageBefore = Deno.loadavg()[0];
 const t = await startTestStack(flags);
-const fleet = t.stack.backend.fleet!;
+const fleet = t.stack.backend.fleet;
 const sampler = sampleFleet(() => fleet.describe(), 200);
 /** Per request, in the order they were sent: the first `concurrency` arrive all at once. */
 const overheadsMs: number[] = [];

@@ -137,6 +137,18 @@ export interface Fleet {
    * rows). @throws {NotFoundError}
    */
   markWorker?(id: string, status: WorkerStatus): Promise<void>;
+  /**
+   * Resolves once everything this handle set in motion has come to rest: every instance it
+   * started has stopped again (asked to, or on its own) and every stop or terminate it was asked
+   * for has taken effect, with what the handle learned on the way recorded (a local worker's
+   * exit), so `close()` loses nothing. It stops nothing itself: call it after stopping what was
+   * started (an orderly shutdown), or to wait for runs that end by themselves. Instances this
+   * handle neither started nor stopped are not waited for; a start or stop whose call failed
+   * left nothing in motion.
+   * @throws {ServiceError} (`Timeout`) when the instances do not come to rest within the
+   *   adapter's limit, or the backend cannot be asked
+   */
+  settled(): Promise<void>;
   /** Releases clients and timers. Running instances keep running (as on EC2). */
   close(): Promise<void>;
 }

@@ -27,7 +27,10 @@ export interface Backend {
   /** Absent in a local worker, which stops by exiting and needs no fleet. */
   readonly fleet: Fleet | undefined;
   readonly clock: Clock;
-  /** The local fleet, when the backend is local and a fleet was asked for (for shutdown). */
+  /**
+   * The local fleet, when the backend is local and a fleet was asked for: the same handle as
+   * `fleet`, for what only local processes have (`processId`, for fault tests and operators).
+   */
   readonly localFleet: LocalFleet | undefined;
   /**
    * The room left on the data directory's file system (embedded backend only: S3 and SQS do
@@ -50,6 +53,12 @@ export interface Backend {
   /** Closes every port. */
   close(): Promise<void>;
 }
+
+/**
+ * The ports of a process that opened the fleet (`fleet: true`: the web tier with its
+ * controller, an EC2 worker that stops itself).
+ */
+export type FleetBackend = Backend & { readonly fleet: Fleet };
 
 /** Options for {@linkcode openBackend}. */
 export interface OpenBackendOptions {
@@ -91,6 +100,11 @@ export function defaultWorkerCommand(): string[] {
  * @throws {ConfigError} when the backend cannot be used as configured
  * @throws {CloudError} when the data directory or the cloud refuses
  */
+export function openBackend(
+  config: ServiceConfig,
+  options: OpenBackendOptions & { fleet: true },
+): Promise<FleetBackend>;
+export function openBackend(config: ServiceConfig, options: OpenBackendOptions): Promise<Backend>;
 export async function openBackend(
   config: ServiceConfig,
   options: OpenBackendOptions,

@@ -12,7 +12,6 @@ import {
   type PolicyOptions,
 } from "../controller/mod.ts";
 import { CREATE_COUNT_MAX, type Fleet } from "../cloud/fleet.ts";
-import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import {
   createApp,
   HealthBoard,
@@ -25,7 +24,7 @@ import {
 } from "../web/mod.ts";
 import { ensureModels } from "../model/build.ts";
 import { modelDir } from "../model/model_store.ts";
-import { type Backend, ensureResources, openBackend } from "./backend.ts";
+import { type Backend, ensureResources, type FleetBackend, openBackend } from "./backend.ts";
 import { type ServiceConfig, type ServiceNames, serviceNames } from "./config.ts";
 import { answerDeadLetters } from "./dead_letters.ts";
 import { StorageMonitor, type StorageMonitorOptions } from "./storage_monitor.ts";
@@ -68,7 +67,7 @@ export interface Stack {
   readonly localUrl: string;
   readonly config: ServiceConfig;
   readonly names: ServiceNames;
-  readonly backend: Backend;
+  readonly backend: FleetBackend;
   /** What is wrong with the stack now: `/healthz`, the status page and upload refusals read it. */
   readonly health: HealthBoard;
   /**
@@ -112,7 +111,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     workerCommand: options.workerCommand,
     stopGraceMs: options.stopGraceMs,
   });
-  const fleet = backend.fleet!;
+  const fleet = backend.fleet;
   await ensureResources(backend, names, config);
   // Web instance 1 consumes the deployment's response queue; each extra one a queue of its own,
   // named in its request messages (replyTo), so every answer reaches the process that waits.
@@ -329,8 +328,8 @@ function reportController(
  * Creates stopped instances until the fleet holds `size` (not counting terminated ones), so a
  * burst only has to start them.
  */
-async function ensurePool(backend: Backend, size: number, log: StackLog): Promise<void> {
-  const fleet = backend.fleet!;
+async function ensurePool(backend: FleetBackend, size: number, log: StackLog): Promise<void> {
+  const { fleet } = backend;
   const live = (await fleet.describe()).filter((i) => i.state !== "terminated");
   let missing = size - live.length;
   while (missing > 0) {
@@ -340,14 +339,22 @@ async function ensurePool(backend: Backend, size: number, log: StackLog): Promis
   log({ component: "service", event: "pool_ready", instances: Math.max(size, live.length) });
 }
 
-/** Stops every instance and, locally, waits for the worker processes to exit. */
-async function stopAll(backend: Backend, handles: readonly Fleet[], log: StackLog): Promise<void> {
-  const fleet = backend.fleet!;
+/** Stops every instance and waits for the stops, and the runs our handles started, to end. */
+async function stopAll(
+  backend: FleetBackend,
+  handles: readonly Fleet[],
+  log: StackLog,
+): Promise<void> {
+  const { fleet } = backend;
   const live = await fleet.describe({ states: ["pending", "running"] });
   if (live.length > 0) await fleet.stop(live.map((i) => i.id));
-  for (const handle of handles) if (handle instanceof LocalFleet) await handle.settled();
-  // Processes no handle of ours started (a previous run's) are not our children: wait for
-  // them through the shared state.
+  for (const handle of handles) {
+    await handle.settled().catch((error) => {
+      log({ component: "service", event: "instances_not_settled", error: String(error) });
+    });
+  }
+  // Instances already stopping that no handle of ours stopped (a previous run began it): wait
+  // for them through the shared state.
   for (let k = 0; k < 200; k++) {
     const left = await fleet.describe({ states: ["pending", "running", "stopping"] });
     if (left.length === 0) break;

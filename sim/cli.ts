@@ -161,6 +161,47 @@ export function parseCli(args: readonly string[]): CliOptions {
   };
 }
 
+/** What a replay changes in a run of the command line (a sweep's point, one of `--policy all`). */
+export interface ReplayOverrides {
+  readonly policy?: PolicyName;
+  readonly settings?: SimOptions;
+}
+
+/**
+ * The command that replays one run exactly: its workload, profile, policy, seed and every
+ * setting the command line gave, with `overrides` over them. Output flags (`--json`, `--svg`,
+ * `--decisions`) are left out: they change what is written, not the run.
+ *
+ * @param cli The parsed command line.
+ * @param seed The run's seed (the resolved one, so a default seed is spelled out).
+ * @param overrides The run's own policy or settings, for one run of several.
+ * @returns A shell command line, arguments quoted where the shell needs it.
+ * @example
+ * ```ts
+ * replayCommand(parseCli(["--workload", "burst:100"]), 1); // "deno task sim --workload burst:100 --profile aws --policy controller --seed 1"
+ * ```
+ */
+export function replayCommand(
+  cli: CliOptions,
+  seed: number,
+  overrides: ReplayOverrides = {},
+): string {
+  const policy = overrides.policy ?? (cli.policy === "all" ? "controller" : cli.policy);
+  const settings: SimOptions = { ...cli.settings, ...overrides.settings, seed };
+  const args = ["--workload", cli.workload, "--profile", cli.profile, "--policy", policy];
+  for (const key of SIM_KEYS) {
+    const value = settings[key];
+    if (value === undefined) continue;
+    args.push(BOOLEAN_KEYS.has(key) ? `--${flagName(key)}=${value}` : `--${flagName(key)}`);
+    if (!BOOLEAN_KEYS.has(key)) args.push(String(value));
+  }
+  return ["deno", "task", "sim", ...args.map(shellQuote)].join(" ");
+}
+
+function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
 /** The --help text. */
 export function usage(): string {
   const settings = SIM_KEYS.map((k) => `--${flagName(k)}`).join(" ");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseCli, usage, UsageError } from "./cli.ts";
+import { parseCli, replayCommand, usage, UsageError } from "./cli.ts";
 import { flagName, resolveSimConfig, SIM_KEYS } from "./config.ts";
 
 Deno.test("parseCli reads the documented contract flags", () => {
@@ -61,4 +61,41 @@ Deno.test("resolveSimConfig fills a profile's defaults and names a bad setting",
     /instancesMax must be a whole number/,
   );
   assert.throws(() => resolveSimConfig({ bogus: 1 } as never), /unknown setting "bogus"/);
+});
+
+Deno.test("replayCommand spells out the run: workload, profile, policy, seed and every setting given", () => {
+  const cli = parseCli([
+    "--workload",
+    "burst:100+poisson:2:10m@1m",
+    "--profile",
+    "local",
+    "--keep-alive-ms=5000",
+    "--worker-self-stop",
+    "false",
+    "--json",
+    "--svg",
+    "out/x.svg",
+  ]);
+  const replay = replayCommand(cli, 1, { policy: "keda", settings: { tickMs: 2_000 } });
+  assert.equal(
+    replay,
+    "deno task sim --workload burst:100+poisson:2:10m@1m --profile local --policy keda " +
+      "--seed 1 --keep-alive-ms 5000 --worker-self-stop=false --tick-ms 2000",
+  );
+  // The printed arguments parse back to the same run.
+  const again = parseCli(replay.split(" ").slice(3));
+  assert.deepEqual(again.settings, {
+    seed: 1,
+    tickMs: 2_000,
+    keepAliveMs: 5_000,
+    workerSelfStop: false,
+  });
+  assert.equal(again.policy, "keda");
+  assert.equal(again.profile, "local");
+  assert.equal(again.workload, cli.workload);
+  // A trace file whose name the shell would split is quoted.
+  assert.equal(
+    replayCommand(parseCli(["--workload", "trace:my trace's.csv"]), 7),
+    "deno task sim --workload 'trace:my trace'\\''s.csv' --profile aws --policy controller --seed 7",
+  );
 });

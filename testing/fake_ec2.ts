@@ -36,7 +36,8 @@ interface FakeInstance {
   State: { Code: number; Name: string };
   StateTransitionReason: string;
   Tags: { Key: string; Value: string }[];
-  seenTransient: boolean;
+  /** How many DescribeInstances calls have seen the current transient state. */
+  seenTransient: number;
 }
 
 /** An SDK-shaped service error (what the SDK throws for an EC2 error response). */
@@ -57,8 +58,18 @@ function userInitiated(now: Date): string {
 /** The page size this fake uses, small so that tests exercise NextToken. */
 export const FAKE_PAGE_INSTANCES = 2;
 
+/** Options for {@linkcode installFakeEc2}. */
+export interface FakeEc2Options {
+  /**
+   * How many DescribeInstances calls see a transient state (pending, stopping, shutting-down)
+   * before it has finished, for tests of waiting on slow transitions. @default {1}
+   */
+  transientLooks?: number;
+}
+
 /** Installs the fake on every EC2Client; call `restore()` when done. */
-export function installFakeEc2() {
+export function installFakeEc2(options: FakeEc2Options = {}) {
+  let transientLooks = options.transientLooks ?? 1;
   const stub = mockClient(EC2Client);
   const instances = new Map<string, FakeInstance>();
   let sequence = 0;
@@ -67,7 +78,7 @@ export function installFakeEc2() {
   const change = (i: FakeInstance, to: string) => {
     const previous = { ...i.State };
     i.State = { Code: CODES[to], Name: to };
-    i.seenTransient = false;
+    i.seenTransient = 0;
     return { InstanceId: i.InstanceId, CurrentState: { ...i.State }, PreviousState: previous };
   };
   const lookup = (ids: string[]) => {
@@ -102,7 +113,7 @@ export function installFakeEc2() {
         State: { Code: 0, Name: "pending" },
         StateTransitionReason: "",
         Tags: tags.map((t: { Key: string; Value: string }) => ({ ...t })),
-        seenTransient: false,
+        seenTransient: 0,
       };
       instances.set(i.InstanceId, i);
       created.push(i);
@@ -175,13 +186,14 @@ export function installFakeEc2() {
 
   stub.on(DescribeInstancesCommand).callsFake((input) => {
     calls.push("DescribeInstances");
-    // Time passes between calls: a transient state seen once has finished by the next look.
+    // Time passes between calls: a transient state seen `transientLooks` times has finished by
+    // the next look.
     for (const i of instances.values()) {
       const next = { pending: "running", stopping: "stopped", "shutting-down": "terminated" }[
         i.State.Name
       ];
-      if (next && i.seenTransient) change(i, next);
-      else if (next) i.seenTransient = true;
+      if (next && i.seenTransient >= transientLooks) change(i, next);
+      else if (next) i.seenTransient++;
     }
     if (input.MaxResults !== undefined && (input.MaxResults < 5 || input.MaxResults > 1000)) {
       throw ec2Error("InvalidParameterValue", "MaxResults must be between 5 and 1000");
@@ -216,6 +228,8 @@ export function installFakeEc2() {
     calls,
     /** How many instances exist in any state. */
     size: () => instances.size,
+    /** Changes {@linkcode FakeEc2Options.transientLooks} from now on. */
+    setTransientLooks: (looks: number) => void (transientLooks = looks),
     restore: () => stub.restore(),
   };
 }

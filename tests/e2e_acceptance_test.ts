@@ -29,7 +29,7 @@ Deno.test({
     const t = await startTestStack(["--gallery", course.gallery]);
     const { stack } = t;
     const instancesMax = stack.config.instancesMax;
-    const fleet = stack.backend.fleet!;
+    const fleet = stack.backend.fleet;
     const sampler = sampleFleet(() => fleet.describe(), 200);
     try {
       const emptyBefore = await stack.backend.queue.counts(stack.names.requestQueue);

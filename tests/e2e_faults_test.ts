@@ -140,7 +140,7 @@ Deno.test({
     const course = await courseData();
     const t = await startTestStack(["--gallery", course.gallery, "--max", "2"]);
     const { stack } = t;
-    const fleet = stack.backend.fleet!;
+    const fleet = stack.backend.fleet;
     const sampler = sampleFleet(() => fleet.describe(), 200);
     try {
       const files = course.files.slice(0, 30);

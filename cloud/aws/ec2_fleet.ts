@@ -108,6 +108,14 @@ export class Ec2Fleet implements Fleet {
   readonly #pollIntervalMs: number;
   readonly #transitionWaitMsMax: number;
   readonly #clock: Clock;
+  /**
+   * Instances this handle started, stopped or terminated that it has not yet seen at rest
+   * (stopped or terminated), each with the number of the call that set it moving (so a start
+   * during a wait is not forgotten on the strength of an older look); {@linkcode Ec2Fleet.settled}
+   * waits for them. At most one entry per instance of the fleet.
+   */
+  readonly #inMotion = new Map<string, number>();
+  #calls = 0;
 
   /**
    * @param options the launch template, region and limits
@@ -193,12 +201,14 @@ export class Ec2Fleet implements Fleet {
     if (ids.length === 0) return;
     validateInstanceIds(ids);
     await this.#call(new StartInstancesCommand({ InstanceIds: [...ids] }), "starting instances");
+    this.#setMoving(ids);
   }
 
   async stop(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     validateInstanceIds(ids);
     await this.#call(new StopInstancesCommand({ InstanceIds: [...ids] }), "stopping instances");
+    this.#setMoving(ids);
   }
 
   async terminate(ids: readonly string[]): Promise<void> {
@@ -208,6 +218,7 @@ export class Ec2Fleet implements Fleet {
       new TerminateInstancesCommand({ InstanceIds: [...ids] }),
       "terminating instances",
     );
+    this.#setMoving(ids);
   }
 
   async describe(filter: DescribeFilter = {}): Promise<Instance[]> {
@@ -239,9 +250,43 @@ export class Ec2Fleet implements Fleet {
     );
   }
 
+  /**
+   * Polls every `pollIntervalMs` until each instance this handle started, stopped or terminated
+   * is stopped or terminated (or gone); see {@linkcode Fleet.settled}. An instance started here
+   * is at rest again once its worker stops it when idle, or the controller stops it.
+   * @throws {ServiceError} (`Timeout`) after `transitionWaitMsMax`, or when describe fails
+   */
+  async settled(): Promise<void> {
+    const startMs = this.#clock.nowMs();
+    while (this.#inMotion.size > 0) {
+      const looked = new Map(this.#inMotion);
+      const moving = new Set(
+        (await this.describe({ ids: [...looked.keys()] }))
+          .filter((i) => i.state !== "stopped" && i.state !== "terminated").map((i) => i.id),
+      );
+      for (const [id, call] of looked) {
+        if (!moving.has(id) && this.#inMotion.get(id) === call) this.#inMotion.delete(id);
+      }
+      if (this.#inMotion.size === 0) return;
+      if (this.#clock.nowMs() - startMs > this.#transitionWaitMsMax) {
+        throw new ServiceError(
+          "Timeout",
+          `instances ${[...moving].join(", ")} did not stop within ` +
+            `transitionWaitMsMax = ${this.#transitionWaitMsMax}; stop them, then wait again`,
+        );
+      }
+      await this.#clock.sleepMs(this.#pollIntervalMs);
+    }
+  }
+
   close(): Promise<void> {
     if (this.#ownsClient) this.#client.destroy();
     return Promise.resolve();
+  }
+
+  #setMoving(ids: readonly string[]): void {
+    const call = ++this.#calls;
+    for (const id of ids) this.#inMotion.set(id, call);
   }
 
   /** Every page of DescribeInstances for our fleet tag plus `filters`. */

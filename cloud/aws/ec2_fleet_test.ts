@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { fleetContract } from "../contract/fleet_contract.ts";
+import { ServiceError } from "../errors.ts";
 import { Ec2Fleet } from "./ec2_fleet.ts";
 import { FAKE_PAGE_INSTANCES, installFakeEc2 } from "../../testing/fake_ec2.ts";
 
@@ -48,6 +49,64 @@ Deno.test("Ec2Fleet.create launches, names, waits for running, then stops", asyn
     // Five instances over pages of two: describe must have followed NextToken.
     assert.equal((await fleet.describe()).length, 5);
   } finally {
+    await fleet.close();
+    fake.restore();
+  }
+});
+
+Deno.test("Ec2Fleet.settled waits out slow stops: afterwards every instance it stopped is stopped", async () => {
+  // Real EC2 takes tens of seconds to stop; here a stop stays `stopping` for five looks.
+  const fake = installFakeEc2({ transientLooks: 5 });
+  const fleet = new Ec2Fleet({
+    launch: { imageId: "ami-0123456789abcdef0" },
+    credentials: CREDENTIALS,
+    pollIntervalMs: 0,
+  });
+  try {
+    const [a, b, untouched] = await fleet.create(3);
+    await fleet.start([a.id, b.id]);
+    for (let k = 0; k < 6; k++) await fleet.describe(); // running now
+    await fleet.stop([a.id, b.id]);
+    await fleet.settled();
+    const after = await fleet.describe();
+    assert.deepEqual(after.map((i) => [i.id, i.state]), [
+      [a.id, "stopped"],
+      [b.id, "stopped"],
+      [untouched.id, "stopped"],
+    ]);
+  } finally {
+    await fleet.close();
+    fake.restore();
+  }
+});
+
+Deno.test("Ec2Fleet.settled gives up after transitionWaitMsMax with a Timeout naming the instances", async () => {
+  const fake = installFakeEc2();
+  const creator = new Ec2Fleet({
+    launch: { imageId: "ami-0123456789abcdef0" },
+    credentials: CREDENTIALS,
+    pollIntervalMs: 0,
+  });
+  // Each look at the clock is one second later: the wait runs out after a few polls.
+  let nowMs = 0;
+  const clock = { nowMs: () => (nowMs += 1_000), sleepMs: () => Promise.resolve() };
+  const fleet = new Ec2Fleet({
+    launch: { imageId: "ami-0123456789abcdef0" },
+    credentials: CREDENTIALS,
+    pollIntervalMs: 1_000,
+    transitionWaitMsMax: 3_000,
+    clock,
+  });
+  try {
+    const [stuck] = await creator.create(1);
+    fake.setTransientLooks(Number.MAX_SAFE_INTEGER); // it never leaves `pending`
+    await fleet.start([stuck.id]);
+    const error = await fleet.settled().then(() => undefined, (e) => e);
+    assert.ok(error instanceof ServiceError, `got ${error}`);
+    assert.equal(error.serviceCode, "Timeout");
+    assert.match(error.message, new RegExp(`${stuck.id}.*transitionWaitMsMax = 3000`));
+  } finally {
+    await creator.close();
     await fleet.close();
     fake.restore();
   }

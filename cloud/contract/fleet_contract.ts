@@ -1,6 +1,7 @@
 /**
  * The fleet contract: the behaviour every {@linkcode Fleet} adapter must show (local worker
- * processes; the EC2 adapter against a mocked EC2 API).
+ * processes; the EC2 adapter against a mocked EC2 API: EC2 itself cannot run here, so its
+ * `settled()` is checked against the mock's transitions, not real instance timings).
  * @module
  */
 import assert from "node:assert/strict";
@@ -12,6 +13,9 @@ import {
 } from "../errors.ts";
 import type { Fleet, Instance, InstanceState } from "../fleet.ts";
 import { eventually } from "./helpers.ts";
+
+/** How long the contract watches `settled()` stay pending while instances run. */
+const SETTLE_PROBE_MS = 300;
 
 /** How to get a fleet under test. */
 export interface FleetTarget {
@@ -116,6 +120,26 @@ export async function fleetContract(t: Deno.TestContext, target: FleetTarget) {
     assert.ok(error instanceof LimitExceededError, `got ${error}`);
     assert.equal(error.limitName, "instancesMax");
   });
+
+  await step(
+    "settled waits while runs it started go on and resolves once its stops took effect",
+    async (f) => {
+      const [a, b] = await f.create(2);
+      await f.settled(); // nothing in motion: resolves at once
+      await f.start([a.id, b.id]);
+      let settled = false;
+      const settling = f.settled().then(() => settled = true);
+      await waitForStates(f, [a.id, b.id], ["running"]);
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_PROBE_MS));
+      assert.equal(settled, false, "settled while instances it started still run");
+      await f.stop([a.id, b.id]);
+      await settling;
+      // No waiting here: what a caller sees right after settled() (a shutdown then closes).
+      const after = await f.describe({ ids: [a.id, b.id] });
+      assert.deepEqual(after.map((i) => i.state), ["stopped", "stopped"]);
+      await f.settled();
+    },
+  );
 
   await step("terminate is final: a terminated instance cannot start again", async (f) => {
     const [a] = await f.create(1);

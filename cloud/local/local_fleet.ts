@@ -5,7 +5,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import { InvalidStateError, NotFoundError } from "../errors.ts";
+import { InvalidStateError, NotFoundError, ServiceError } from "../errors.ts";
 import {
   byInstanceNumber,
   checkCreateCount,
@@ -90,6 +90,15 @@ interface ProcessEnd {
 const LIVE_STATES: readonly InstanceState[] = ["pending", "running", "stopping"];
 
 /**
+ * How long {@linkcode LocalFleet.settled} waits, beyond `stopGraceMs` (when the fleet kills a
+ * worker that ignored SIGTERM), for a stopped worker it did not start to be recorded stopped by
+ * whoever did (its parent learns its exit).
+ */
+export const SETTLE_SLACK_MS = 10_000;
+/** How often `settled` looks at instances it stopped but did not start. */
+const SETTLE_POLL_MS = 50;
+
+/**
  * A {@linkcode Fleet} of local worker processes.
  *
  * @example
@@ -107,6 +116,12 @@ export class LocalFleet implements Fleet {
   readonly #children = new Map<string, Deno.ChildProcess>();
   readonly #exits = new Set<Promise<void>>();
   readonly #killTimers = new Map<string, AbortController>();
+  /**
+   * Instances this handle asked to stop whose process another handle started, each with the
+   * number of the stop call (a stop during a wait is not forgotten on an older look).
+   */
+  readonly #stopsElsewhere = new Map<string, number>();
+  #stopCalls = 0;
   #closed = false;
 
   private constructor(database: Database, options: ResolvedOptions) {
@@ -212,8 +227,11 @@ export class LocalFleet implements Fleet {
         row.pid,
         row.pid_started,
       );
-      if (claimed && row.pid !== null) this.#signalStop(row.id, row.pid, row.pid_started);
-      else if (claimed) await this.#transition(row.id, ["stopping"], "stopped", null, null);
+      if (claimed && row.pid !== null) {
+        // Our own child's exit handler records its end; another's, a later reconcile.
+        if (!this.#children.has(row.id)) this.#stopsElsewhere.set(row.id, ++this.#stopCalls);
+        this.#signalStop(row.id, row.pid, row.pid_started);
+      } else if (claimed) await this.#transition(row.id, ["stopping"], "stopped", null, null);
     }
   }
 
@@ -260,11 +278,39 @@ export class LocalFleet implements Fleet {
   }
 
   /**
-   * Resolves when every worker process this object started has exited and been recorded;
-   * for tests and orderly shutdown after stopping everything.
+   * Resolves when every worker process this object started has exited and been recorded, and
+   * every worker it stopped that another handle started is no longer `stopping` (see
+   * {@linkcode Fleet.settled}).
+   * @throws {ServiceError} (`Timeout`) when such a worker is still stopping `stopGraceMs` +
+   *   {@linkcode SETTLE_SLACK_MS} after the call
    */
   async settled(): Promise<void> {
-    while (this.#exits.size > 0) await Promise.all([...this.#exits]);
+    const { clock, stopGraceMs } = this.#options;
+    const startMs = clock.nowMs();
+    for (;;) {
+      while (this.#exits.size > 0) await Promise.all([...this.#exits]);
+      if (this.#stopsElsewhere.size === 0 || this.#closed) return;
+      const looked = new Map(this.#stopsElsewhere);
+      const stopping = new Set(
+        (await this.describe({ ids: [...looked.keys()] }))
+          .filter((i) => i.state === "stopping").map((i) => i.id),
+      );
+      for (const [id, call] of looked) {
+        if (!stopping.has(id) && this.#stopsElsewhere.get(id) === call) {
+          this.#stopsElsewhere.delete(id);
+        }
+      }
+      if (this.#stopsElsewhere.size === 0) continue;
+      if (clock.nowMs() - startMs > stopGraceMs + SETTLE_SLACK_MS) {
+        throw new ServiceError(
+          "Timeout",
+          `instances ${[...this.#stopsElsewhere.keys()].join(", ")} are still stopping ` +
+            `${stopGraceMs + SETTLE_SLACK_MS} ms into the wait; the process that started them ` +
+            "records their end: is it still running?",
+        );
+      }
+      await clock.sleepMs(SETTLE_POLL_MS);
+    }
   }
 
   /**

@@ -238,3 +238,25 @@ Deno.test("LocalFleet upgrades a version 2 database in place, keeping its instan
     await Deno.remove(env.dir, { recursive: true });
   }
 });
+
+Deno.test("LocalFleet.settled waits for a worker it stopped that another handle started", async () => {
+  const env = await setUp(60_000);
+  const starter = await LocalFleet.open(env.db, env.options);
+  const stopper = await LocalFleet.open(env.db, env.options);
+  try {
+    const [w] = await starter.create(1);
+    await starter.start([w.id]);
+    await waitForStates(stopper, [w.id], ["running"]);
+    await stopper.stop([w.id]);
+    await stopper.settled();
+    // No waiting here: a shutdown closes right after settled().
+    const [after] = await stopper.describe({ ids: [w.id] });
+    assert.equal(after.state, "stopped");
+    assert.equal(after.lastExit?.kind, "stopped");
+  } finally {
+    await starter.settled();
+    await stopper.close();
+    await starter.close();
+    await env.tearDown();
+  }
+});
