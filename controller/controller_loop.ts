@@ -21,6 +21,7 @@ import {
   type InstanceView,
   type NotReadyCondition,
   type PolicyConfig,
+  PolicyInvariantError,
   type PolicyOptions,
   type PolicyState,
   resolvePolicyConfig,
@@ -200,7 +201,7 @@ export class Controller {
       try {
         await this.tick();
       } catch (error) {
-        if (error instanceof Error && error.name === "PolicyInvariantError") throw error;
+        if (error instanceof PolicyInvariantError) throw error;
         this.#log({ event: "tick_failed", error: describe(error) });
       }
       const elapsedMs = this.#clock.nowMs() - startedMs;

@@ -15,6 +15,7 @@ import { type Clock, systemClock } from "../cloud/clock.ts";
 import {
   CloudError,
   LimitExceededError,
+  NotFoundError,
   StaleReceiptError,
   StorageError,
 } from "../cloud/errors.ts";
@@ -34,6 +35,7 @@ import {
   type RecognitionResponse,
   replyQueueOf,
 } from "../protocol/mod.ts";
+import { ImageError } from "../model/image/errors.ts";
 
 /** What recognising one image yields (the model's `Recognizer.recognize`). */
 export interface RecognitionResult {
@@ -43,8 +45,8 @@ export interface RecognitionResult {
 }
 
 /**
- * Recognises one image. Throws an error with a string `code` and `name === "ImageError"` for an
- * image that can never be recognised (the client's fault); any other error counts as ours and the
+ * Recognises one image. Throws the model's {@linkcode ImageError} for an image that can never be
+ * recognised (the client's fault: answered `image_<code>`); any other error counts as ours and the
  * request is retried.
  */
 export type Recognize = (bytes: Uint8Array) => Promise<RecognitionResult>;
@@ -340,9 +342,8 @@ async function serve(
   try {
     result = await deps.recognize(bytes);
   } catch (error) {
-    const code = imageErrorCode(error);
-    if (code === undefined) throw error;
-    return refuse(`image_${code}`, (error as Error).message);
+    if (!(error instanceof ImageError)) throw error;
+    return refuse(`image_${error.code}`, error.message);
   }
   const recognizedMs = clock.nowMs();
   const label = new TextEncoder().encode(result.label);
@@ -379,9 +380,7 @@ async function readImage(
     object = await blobs.get(o.routes.inBucket, key);
   } catch (error) {
     // A missing object stays missing (the web tier writes before it enqueues): refuse, don't retry.
-    if (error instanceof CloudError && error.code === "not_found") {
-      if ((error as { kind?: string }).kind === "object") return "image_missing";
-    }
+    if (error instanceof NotFoundError && error.kind === "object") return "image_missing";
     if (error instanceof CloudError && error.code === "invalid_name") return "image_missing";
     throw error;
   }
@@ -412,23 +411,11 @@ function imageReadMessage(code: string, key: string, o: ResolvedWorkerOptions): 
     : `the image ${key} is not in ${o.routes.inBucket}; upload it again`;
 }
 
-/** The code of a model `ImageError` (matched by shape so this folder needs no model import). */
-function imageErrorCode(error: unknown): string | undefined {
-  if (error instanceof Error && error.name === "ImageError") {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === "string" && /^[a-z_]{1,40}$/.test(code)) return code;
-  }
-  return undefined;
-}
-
 /** A queue or bucket that does not exist: retrying cannot help, the deployment is wrong. */
 function isUnusableResource(error: unknown): boolean {
   if (!(error instanceof CloudError)) return false;
   if (error instanceof LimitExceededError || error instanceof StaleReceiptError) return false;
-  if (error.code === "not_found") {
-    const kind = (error as { kind?: string }).kind;
-    return kind === "queue" || kind === "bucket";
-  }
+  if (error instanceof NotFoundError) return error.kind === "queue" || error.kind === "bucket";
   return error.code === "corrupt_store";
 }
 
