@@ -19,7 +19,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   model: [],
   protocol: ["cloud"],
   controller: ["cloud"],
-  sim: ["controller", "cloud"],
+  // protocol: the worker's log events, which the validation reads back (sim/log_lines.ts).
+  sim: ["controller", "protocol", "cloud"],
   web: ["protocol", "cloud"],
   worker: ["protocol", "cloud", "model"],
   service: ["web", "worker", "controller", "protocol", "model", "cloud"],

@@ -34,6 +34,8 @@ import {
   type RecognitionRequest,
   type RecognitionResponse,
   replyQueueOf,
+  type WorkerEvent,
+  type WorkerWriteStep,
 } from "../protocol/mod.ts";
 import { ImageError } from "../model/image/errors.ts";
 
@@ -71,8 +73,8 @@ export interface WorkerDeps {
   readonly clock?: Clock;
 }
 
-/** One JSON log line. */
-export type WorkerLog = (line: Readonly<Record<string, unknown>>) => void;
+/** Receives each event the loop logs (the process adds the component and the worker's name). */
+export type WorkerLog = (event: WorkerEvent) => void;
 
 /** Options for {@linkcode runWorker}. */
 export interface WorkerOptions {
@@ -289,14 +291,13 @@ async function handleMessage(
     const replyTo = replyQueueOf(request, o.routes.responseQueue);
     await persist("respond", () => queue.send(replyTo, encodeResponse(response)), clock, o);
     await persist("delete", () => queue.delete(requestQueue, message.receipt), clock, o);
-    o.log({
-      event: response.ok ? "answered" : "refused",
-      id: request.id,
-      stem: request.stem,
-      ...(response.ok ? { label: response.label } : { code: response.error.code }),
-      receiveCount: message.receiveCount,
-      serviceMs,
-    });
+    const { id, stem } = request;
+    const { receiveCount } = message;
+    o.log(
+      response.ok
+        ? { event: "answered", id, stem, label: response.label, receiveCount, serviceMs }
+        : { event: "refused", id, stem, code: response.error.code, receiveCount, serviceMs },
+    );
     return response.ok ? "answered" : "refused";
   } catch (error) {
     if (isUnusableResource(error)) throw error;
@@ -429,7 +430,7 @@ async function releaseQuietly(queue: MessageQueue, name: string, receipt: string
   }
 }
 
-function logRefused(o: ResolvedWorkerOptions, step: string, error: StorageError): void {
+function logRefused(o: ResolvedWorkerOptions, step: WorkerWriteStep, error: StorageError): void {
   o.log({
     event: "storage_refused",
     step,
@@ -446,7 +447,7 @@ function logRefused(o: ResolvedWorkerOptions, step: string, error: StorageError)
  * when the worker is told to stop; any other error is thrown at once.
  */
 async function persist<T>(
-  step: string,
+  step: WorkerWriteStep,
   write: () => Promise<T>,
   clock: Clock,
   o: ResolvedWorkerOptions,
