@@ -25,6 +25,14 @@ const routes: WorkerRoutes = {
   deadLetterQueue: "t-req-dlq",
 };
 
+/** Describes the instance until the EC2 stand-in has moved it past pending. */
+async function untilRunning(fleet: Ec2Fleet, id: string): Promise<void> {
+  for (let k = 0; k < 10; k++) {
+    if ((await fleet.describe({ ids: [id] }))[0].state === "running") return;
+  }
+  throw new Error(`${id} is not running after 10 describes`);
+}
+
 /** The line as the process prints it, decoded as `sim/validate.ts` decodes it. */
 function roundTrip<T>(line: T, decode: (value: unknown) => T): void {
   const text = JSON.stringify(line);
@@ -108,11 +116,11 @@ Deno.test("every line the controller writes decodes to the event it wrote", asyn
       reason: "ModelError: bad",
     });
     // The worker stops its own instance once it is running (EC2 refuses a pending one).
-    while ((await fleet.describe({ ids: [one.id] }))[0].state !== "running");
+    await untilRunning(fleet, one.id);
     await fleet.stop([one.id]);
     await controller.tick(); // workers_not_ready
     clock.advanceMs(1_000);
-    while ((await fleet.describe({ ids: [two.id] }))[0].state !== "running");
+    await untilRunning(fleet, two.id);
     await fleet.markWorker!(two.id, { ready: true, atMs: clock.nowMs() });
     await queue.purge(REQ);
     await controller.tick(); // workers_ready; stops with nothing pending
