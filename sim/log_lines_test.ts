@@ -13,7 +13,6 @@ import {
   LogLineError,
   WORKER_EVENT_KINDS,
 } from "./log_lines.ts";
-import { measureBurst } from "./validate.ts";
 
 /** Examples of every worker event kind, each shape of a kind with two; the type keeps it complete. */
 const WORKER_EXAMPLES: { [K in WorkerEventKind]: Extract<WorkerEvent, { event: K }>[] } = {
@@ -230,24 +229,4 @@ Deno.test("decodeStackLine leaves other components' lines unread", () => {
   assert.equal(decodeStackLine({ component: "service", event: "listening", url: 1 }), null);
   assert.equal(decodeStackLine({ component: "web", event: "request_failed" }), null);
   assert.equal(decodeStackLine({ event: "answered" }), null);
-});
-
-Deno.test("measureBurst refuses a malformed worker line, naming when it was stamped", () => {
-  const line = written(workerLine("w", { ...WORKER_EXAMPLES.ready[0], readyMs: 0 }));
-  const record = {
-    requests: 1,
-    instancesMax: 1,
-    tickMs: 1000,
-    successes: 1,
-    makespanMs: 1,
-    latencyMs: { p50: 1, p95: 1 },
-    loadAverage: { before: 0, after: 0 },
-    lines: [{ atMs: 1234, entry: { ...(line as object), readyMs: "soon" } }],
-    answers: [],
-    uploadsMs: [],
-  };
-  assert.throws(() => measureBurst(record), {
-    name: "LogLineError",
-    message: 'the line stamped 1234 ms: worker line "ready": readyMs must be a number, got "soon"',
-  });
 });

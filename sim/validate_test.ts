@@ -113,6 +113,15 @@ Deno.test("measureBurst takes boots, service, queue calls, uploads and responses
   assert.equal(m.uploadMs.length, 10);
 });
 
+Deno.test("measureBurst refuses a malformed worker line, naming when it was stamped", () => {
+  const run = record();
+  const lines = [...run.lines, { atMs: 1234, entry: { ...ready("w", 0), readyMs: "soon" } }];
+  assert.throws(() => measureBurst({ ...run, lines }), {
+    name: "LogLineError",
+    message: 'the line stamped 1234 ms: worker line "ready": readyMs must be a number, got "soon"',
+  });
+});
+
 Deno.test("fitLocalProfile adds a boot's warm-up to its start and fits service to warm answers", () => {
   const fit = fitLocalProfile([measureBurst(record())], 2, { warmupAnswers: 1 });
   // Warm answers: 100 ms ×4 and 200 ms ×4 (mean 150); worker 1's first is 850 over, worker 2's 450.

@@ -34,9 +34,8 @@ import {
   type RecognitionRequest,
   type RecognitionResponse,
   replyQueueOf,
-  type WorkerEvent,
-  type WorkerWriteStep,
 } from "../protocol/mod.ts";
+import type { WorkerEvent, WorkerWriteStep } from "../protocol/worker_events.ts";
 import { ImageError } from "../model/image/errors.ts";
 
 /** What recognising one image yields (the model's `Recognizer.recognize`). */
