@@ -12,13 +12,7 @@
  */
 import type { BlobStore } from "../cloud/blob_store.ts";
 import { type Clock, systemClock } from "../cloud/clock.ts";
-import {
-  CloudError,
-  LimitExceededError,
-  NotFoundError,
-  StaleReceiptError,
-  StorageError,
-} from "../cloud/errors.ts";
+import { CloudError, NotFoundError, StaleReceiptError, StorageError } from "../cloud/errors.ts";
 import {
   type MessageQueue,
   type ReceivedMessage,
@@ -411,12 +405,20 @@ function imageReadMessage(code: string, key: string, o: ResolvedWorkerOptions): 
     : `the image ${key} is not in ${o.routes.inBucket}; upload it again`;
 }
 
-/** A queue or bucket that does not exist: retrying cannot help, the deployment is wrong. */
+/**
+ * A queue or bucket that does not exist, or a store that is not ours: retrying cannot help, the
+ * deployment is wrong.
+ */
 function isUnusableResource(error: unknown): boolean {
   if (!(error instanceof CloudError)) return false;
-  if (error instanceof LimitExceededError || error instanceof StaleReceiptError) return false;
-  if (error instanceof NotFoundError) return error.kind === "queue" || error.kind === "bucket";
-  return error.code === "corrupt_store";
+  switch (error.code) {
+    case "not_found":
+      return error instanceof NotFoundError && (error.kind === "queue" || error.kind === "bucket");
+    case "corrupt_store":
+      return true;
+    default:
+      return false;
+  }
 }
 
 async function releaseQuietly(queue: MessageQueue, name: string, receipt: string): Promise<void> {
