@@ -40,13 +40,16 @@ export class InvalidNameError extends CloudError {
   }
 }
 
+/** What kind of thing a {@linkcode NotFoundError} did not find. */
+export type NotFoundKind = "bucket" | "object" | "queue" | "instance";
+
 /** A bucket, object, queue or instance does not exist. */
 export class NotFoundError extends CloudError {
-  /** What kind of thing: "bucket", "object", "queue", "instance". */
-  readonly kind: string;
+  /** What kind of thing: a missing bucket or queue is a deployment error, a missing object not. */
+  readonly kind: NotFoundKind;
   /** Its name or id. */
   readonly resource: string;
-  constructor(kind: string, resource: string, hint: string, options?: ErrorOptions) {
+  constructor(kind: NotFoundKind, resource: string, hint: string, options?: ErrorOptions) {
     super("not_found", `${kind} ${JSON.stringify(resource)} does not exist; ${hint}`, options);
     this.kind = kind;
     this.resource = resource;

@@ -21,11 +21,13 @@ import {
   type InstanceView,
   type NotReadyCondition,
   type PolicyConfig,
+  PolicyInvariantError,
   type PolicyOptions,
   type PolicyState,
   resolvePolicyConfig,
   type ScalingDecision,
 } from "./policy.ts";
+import type { AppliedDecisions, ControllerEvent } from "./log_events.ts";
 
 /** What the controller talks to. */
 export interface ControllerDeps {
@@ -35,8 +37,8 @@ export interface ControllerDeps {
   readonly clock?: Clock;
 }
 
-/** One JSON log line. */
-export type ControllerLog = (line: Readonly<Record<string, unknown>>) => void;
+/** Receives each event the controller logs (the service adds the component). */
+export type ControllerLog = (event: ControllerEvent) => void;
 
 /** Options for {@linkcode Controller}. */
 export interface ControllerOptions {
@@ -75,11 +77,7 @@ export interface TickReport {
   /** The policy's log: inputs, desired, clamps, decisions. */
   readonly decision: DecisionLog;
   /** Names started, created (then started) and stopped, as the fleet names them. */
-  readonly applied: {
-    readonly started: readonly string[];
-    readonly launched: readonly string[];
-    readonly stopped: readonly string[];
-  };
+  readonly applied: AppliedDecisions;
   /** Fleet calls that failed; the next tick observes again and retries what is still needed. */
   readonly errors: readonly string[];
 }
@@ -201,7 +199,7 @@ export class Controller {
       try {
         await this.tick();
       } catch (error) {
-        if (error instanceof Error && error.name === "PolicyInvariantError") throw error;
+        if (error instanceof PolicyInvariantError) throw error;
         this.#log({ event: "tick_failed", error: describe(error) });
       }
       const elapsedMs = this.#clock.nowMs() - startedMs;

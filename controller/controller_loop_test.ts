@@ -6,6 +6,7 @@ import { ManualClock } from "../cloud/clock.ts";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
 import { Controller, type ControllerCondition } from "./controller_loop.ts";
+import type { ControllerEvent } from "./log_events.ts";
 
 const REQ = "c-req-queue";
 
@@ -32,7 +33,7 @@ async function setUp(instancesMax = 8) {
     fleet,
     fleetOptions,
     lines,
-    log: (line: Readonly<Record<string, unknown>>) => lines.push({ ...line }),
+    log: (line: ControllerEvent) => lines.push({ ...line }),
     async running(): Promise<string[]> {
       return (await fleet.describe({ states: ["pending", "running"] })).map((i) => i.name);
     },

@@ -42,3 +42,18 @@ export {
   type ControllerOptions,
   type TickReport,
 } from "./controller_loop.ts";
+export {
+  type AppliedDecisions,
+  type ControllerCrashedEvent,
+  type ControllerDeadLetterEvent,
+  type ControllerDecisionEvent,
+  type ControllerEvent,
+  type ControllerEventKind,
+  type ControllerFailureEvent,
+  type ControllerLine,
+  controllerLine,
+  type ControllerSweepFailedEvent,
+  type ControllerTickFailedEvent,
+  type ControllerWorkersNotReadyEvent,
+  type ControllerWorkersReadyEvent,
+} from "./log_events.ts";

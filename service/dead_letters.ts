@@ -7,6 +7,7 @@
  * @module
  */
 import type { MessageQueue } from "../cloud/message_queue.ts";
+import type { ControllerDeadLetterEvent } from "../controller/log_events.ts";
 import {
   decodeRequest,
   encodeResponse,
@@ -31,7 +32,7 @@ export interface DeadLetterRoutes {
  *
  * @param queue the message queue port
  * @param routes the dead-letter and response queues
- * @param log receives one JSON-able line per dead letter
+ * @param log receives one event per dead letter (the service logs it as the controller's)
  * @returns how many dead letters were handled
  * @example
  * ```ts
@@ -41,7 +42,7 @@ export interface DeadLetterRoutes {
 export async function answerDeadLetters(
   queue: MessageQueue,
   routes: DeadLetterRoutes,
-  log: (line: Readonly<Record<string, unknown>>) => void = () => {},
+  log: (event: ControllerDeadLetterEvent) => void = () => {},
 ): Promise<number> {
   let handled = 0;
   while (handled < DEAD_LETTERS_PER_SWEEP_MAX) {

@@ -8,6 +8,8 @@
 import {
   Controller,
   type ControllerCondition,
+  type ControllerLine,
+  controllerLine,
   type ControllerLog,
   type PolicyOptions,
 } from "../controller/mod.ts";
@@ -29,8 +31,11 @@ import { type ServiceConfig, type ServiceNames, serviceNames } from "./config.ts
 import { answerDeadLetters } from "./dead_letters.ts";
 import { StorageMonitor, type StorageMonitorOptions } from "./storage_monitor.ts";
 
-/** One JSON log line. */
-export type StackLog = (line: Readonly<Record<string, unknown>>) => void;
+/**
+ * One JSON log line: the controller's are typed (`controller/log_events.ts`); the service's, the
+ * web tier's and the storage monitor's are plain records.
+ */
+export type StackLog = (line: ControllerLine | Readonly<Record<string, unknown>>) => void;
 
 /** Options for {@linkcode startStack}. */
 export interface StackOptions {
@@ -184,7 +189,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     ? httpUrl("127.0.0.1", server.addr.port)
     : url;
 
-  const controllerLog: ControllerLog = (line) => log({ component: "controller", ...line });
+  const controllerLog: ControllerLog = (event) => log(controllerLine(event));
   /** Every fleet handle a controller used; each supervises the processes it started. */
   const handles: Fleet[] = [fleet];
   const runController = (fleetHandle: Fleet) => {
@@ -205,7 +210,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     );
     const done = controller.run(abort.signal).catch((error) => {
       // A policy invariant broke: a bug. Say so loudly; the web tier keeps answering what it can.
-      log({ component: "controller", event: "crashed", error: String(error) });
+      controllerLog({ event: "crashed", error: String(error) });
     });
     return { abort, done };
   };
@@ -372,13 +377,9 @@ async function sweepLoop(
 ): Promise<void> {
   while (!signal.aborted) {
     try {
-      await answerDeadLetters(
-        backend.queue,
-        names,
-        (line) => log({ component: "controller", ...line }),
-      );
+      await answerDeadLetters(backend.queue, names, (event) => log(controllerLine(event)));
     } catch (error) {
-      log({ component: "controller", event: "dead_letter_sweep_failed", error: String(error) });
+      log(controllerLine({ event: "dead_letter_sweep_failed", error: String(error) }));
     }
     await backend.clock.sleepMs(periodMs, signal);
   }

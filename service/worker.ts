@@ -26,7 +26,13 @@ import { type Backend, localDatabasePath, openBackend } from "./backend.ts";
 import { Recognizer } from "../model/recognizer.ts";
 import { stopOwnInstance } from "../worker/instance_metadata.ts";
 import { runWorker, type WorkerLog } from "../worker/worker_loop.ts";
+import { workerLine } from "../protocol/worker_events.ts";
 import { EXIT_CODE_NOT_READY, notReadyReason, openReadiness } from "../worker/readiness.ts";
+
+/** The name in this worker's log lines and responses: its instance's, or its pid. */
+function ownName(): string {
+  return Deno.env.get("FR_INSTANCE_NAME") ?? `worker-${Deno.pid}`;
+}
 
 /** Process start → model loaded, the figure to watch on a small machine. */
 function sinceProcessStartMs(): number {
@@ -47,9 +53,8 @@ async function main(): Promise<number> {
     console.log(`Usage: deno task worker [settings]\n\n${settingsUsage("worker")}`);
     return 0;
   }
-  const workerName = Deno.env.get("FR_INSTANCE_NAME") ?? `worker-${Deno.pid}`;
-  const log: WorkerLog = (line) =>
-    console.log(JSON.stringify({ component: "worker", worker: workerName, ...line }));
+  const workerName = ownName();
+  const log: WorkerLog = (event) => console.log(JSON.stringify(workerLine(workerName, event)));
   // The first SIGTERM/SIGINT finishes the request in hand (its client may be waiting through a
   // web tier's drain) and takes no more; a second releases it at once for another worker. The
   // local fleet's SIGKILL after its stop grace bounds both.
@@ -181,15 +186,13 @@ async function mainOrReport(): Promise<number> {
   try {
     return await main();
   } catch (error) {
-    const e = error as Error & { code?: string; path?: string };
-    console.log(JSON.stringify({
-      component: "worker",
-      worker: Deno.env.get("FR_INSTANCE_NAME") ?? `worker-${Deno.pid}`,
+    const e = error as Error & { code?: unknown; path?: unknown };
+    console.log(JSON.stringify(workerLine(ownName(), {
       event: "failed",
       error: `${e?.name ?? "Error"}: ${e?.message ?? String(error)}`,
       ...(typeof e?.code === "string" ? { code: e.code } : {}),
       ...(typeof e?.path === "string" ? { path: e.path } : {}),
-    }));
+    })));
     return 1;
   }
 }

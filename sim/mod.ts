@@ -33,6 +33,14 @@ export {
 } from "./distributions.ts";
 export { Engine, type EngineLimits, type Outcome, SimInvariantError } from "./engine.ts";
 export { EventQueue, EventQueueFullError } from "./event_queue.ts";
+export {
+  CONTROLLER_EVENT_KINDS,
+  decodeControllerLine,
+  decodeStackLine,
+  decodeWorkerLine,
+  LogLineError,
+  WORKER_EVENT_KINDS,
+} from "./log_lines.ts";
 export { type OracleBound, oracleBound, type OracleInput } from "./oracle.ts";
 export {
   createPolicy,

@@ -30,6 +30,7 @@
  */
 import { median, quantile } from "../internal/mod.ts";
 import { UsageError } from "./cli.ts";
+import { decodeStackLine, LogLineError } from "./log_lines.ts";
 import { resolveSimConfig, type SimOptions } from "./config.ts";
 import { buildReport, type Report } from "./report.ts";
 import { simulate } from "./simulation.ts";
@@ -162,11 +163,14 @@ interface MutableBoot {
 
 /**
  * Takes the simulator's parameters out of one stack run's stamped lines, client answers and
- * upload times. Lines other than the controller's decisions and the workers' `ready` and
- * `answered` are ignored.
+ * upload times. Every worker and controller line is decoded into its event
+ * (see `log_lines.ts`); only the controller's decisions and the workers' `ready` and `answered`
+ * are measured, other components' lines are not read.
  *
  * @param record One run.
  * @returns Per-boot start and service times, per-request upload and response times.
+ * @throws {LogLineError} naming the line (by its stamp) and the field, for a worker or
+ *   controller line that is not one of their events
  */
 export function measureBurst(record: BurstRecord): BurstMeasurement {
   const lines = [...record.lines].sort((a, b) => a.atMs - b.atMs);
@@ -175,17 +179,17 @@ export function measureBurst(record: BurstRecord): BurstMeasurement {
   const boots: MutableBoot[] = [];
   const answeredAt = new Map<string, number>();
   let firstStartMs: number | null = null;
-  for (const { atMs, entry } of lines) {
-    if (entry.component === "controller" && entry.event === "decision") {
-      const started = (entry.applied as { started?: unknown } | undefined)?.started;
-      if (!Array.isArray(started)) continue;
-      for (const name of started) if (typeof name === "string") startAt.set(name, atMs);
+  for (const { atMs, entry: raw } of lines) {
+    const entry = decodeStamped(raw, atMs);
+    if (entry?.component === "controller" && entry.event === "decision") {
+      const { started } = entry.applied;
+      for (const name of started) startAt.set(name, atMs);
       if (started.length > 0 && firstStartMs === null && atMs >= 0) firstStartMs = atMs;
       continue;
     }
-    if (entry.component !== "worker" || typeof entry.worker !== "string") continue;
+    if (entry?.component !== "worker") continue;
     const worker = entry.worker;
-    if (entry.event === "ready" && typeof entry.readyMs === "number") {
+    if (entry.event === "ready") {
       const since = startAt.get(worker);
       const boot: MutableBoot = {
         worker,
@@ -197,8 +201,8 @@ export function measureBurst(record: BurstRecord): BurstMeasurement {
       };
       boots.push(boot);
       current.set(worker, boot);
-    } else if (entry.event === "answered" && typeof entry.serviceMs === "number") {
-      if (typeof entry.id === "string") answeredAt.set(entry.id, atMs);
+    } else if (entry.event === "answered") {
+      answeredAt.set(entry.id, atMs);
       const boot = current.get(worker);
       if (boot === undefined) continue;
       if (boot.lastAnswerAtMs !== null) {
@@ -219,6 +223,16 @@ export function measureBurst(record: BurstRecord): BurstMeasurement {
     responseMs,
     firstStartMs,
   };
+}
+
+/** One stamped line, decoded; a malformed one is refused naming its stamp. */
+function decodeStamped(entry: unknown, atMs: number): ReturnType<typeof decodeStackLine> {
+  try {
+    return decodeStackLine(entry);
+  } catch (error) {
+    if (!(error instanceof LogLineError)) throw error;
+    throw new LogLineError(error.at, `the line stamped ${atMs} ms: ${error.message}`);
+  }
 }
 
 /** A median/p95 pair, rounded to whole ms, never below `floorMs`. */

@@ -11,6 +11,43 @@ import {
   validate,
   validationText,
 } from "./validate.ts";
+import { controllerLine } from "../controller/log_events.ts";
+import { workerLine } from "../protocol/worker_events.ts";
+
+/** A controller tick that started `started`, as the controller logs it. */
+function decision(started: string[]): StampedLine["entry"] {
+  const inputs = {
+    visible: started.length,
+    inFlight: 0,
+    delayed: 0,
+    pending: 0,
+    running: 0,
+    stopping: 0,
+    stopped: started.length,
+    awaiting: 0,
+    busy: 0,
+  };
+  return {
+    ...controllerLine({
+      event: "decision",
+      nowMs: 0,
+      inputs,
+      demand: started.length,
+      desired: started.length,
+      target: started.length,
+      clamps: [],
+      decisions: started.map((name) => ({ action: "start", id: `i-${name}`, name })),
+      notReady: null,
+      applied: { started, launched: [], stopped: [] },
+      errors: [],
+    }),
+  };
+}
+
+/** A worker's ready line, as the worker logs it. */
+function ready(worker: string, readyMs: number): StampedLine["entry"] {
+  return { ...workerLine(worker, { event: "ready", modelBackend: "web", importMs: 50, readyMs }) };
+}
 
 /**
  * A small stack run written the way bench/validate_sim.ts records one: a tick that starts two
@@ -18,24 +55,11 @@ import {
  */
 function record(): BurstRecord {
   const lines: StampedLine[] = [
-    { atMs: -600, entry: { component: "controller", event: "decision", applied: { started: [] } } },
-    {
-      atMs: 400,
-      entry: {
-        component: "controller",
-        event: "decision",
-        applied: { started: ["app-tier-instance-1", "app-tier-instance-2"] },
-      },
-    },
+    { atMs: -600, entry: decision([]) },
+    { atMs: 400, entry: decision(["app-tier-instance-1", "app-tier-instance-2"]) },
     { atMs: 900, entry: { component: "service", event: "noise" } },
-    {
-      atMs: 2400,
-      entry: { component: "worker", worker: "app-tier-instance-1", event: "ready", readyMs: 1900 },
-    },
-    {
-      atMs: 2600,
-      entry: { component: "worker", worker: "app-tier-instance-2", event: "ready", readyMs: 2100 },
-    },
+    { atMs: 2400, entry: ready("app-tier-instance-1", 1900) },
+    { atMs: 2600, entry: ready("app-tier-instance-2", 2100) },
   ];
   // Worker 1: a cold first answer (1000 ms), then 100 ms answers 5 ms apart (queue calls).
   // Worker 2: a cold first answer (600 ms), then 200 ms ones, 5 ms apart.
@@ -43,11 +67,14 @@ function record(): BurstRecord {
     lines.push({
       atMs,
       entry: {
-        component: "worker",
-        worker: `app-tier-instance-${worker}`,
-        event: "answered",
-        id,
-        serviceMs,
+        ...workerLine(`app-tier-instance-${worker}`, {
+          event: "answered",
+          id,
+          stem: id,
+          label: "Paul",
+          receiveCount: 1,
+          serviceMs,
+        }),
       },
     });
   let t1 = 2400 + 1000;
@@ -84,6 +111,15 @@ Deno.test("measureBurst takes boots, service, queue calls, uploads and responses
   assert.deepEqual(m.boots[1].overheadMs, [5, 5, 5, 5]);
   assert.deepEqual(m.responseMs, Array(10).fill(3));
   assert.equal(m.uploadMs.length, 10);
+});
+
+Deno.test("measureBurst refuses a malformed worker line, naming when it was stamped", () => {
+  const run = record();
+  const lines = [...run.lines, { atMs: 1234, entry: { ...ready("w", 0), readyMs: "soon" } }];
+  assert.throws(() => measureBurst({ ...run, lines }), {
+    name: "LogLineError",
+    message: 'the line stamped 1234 ms: worker line "ready": readyMs must be a number, got "soon"',
+  });
 });
 
 Deno.test("fitLocalProfile adds a boot's warm-up to its start and fits service to warm answers", () => {

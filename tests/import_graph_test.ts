@@ -34,7 +34,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   model: ["internal"],
   protocol: ["cloud", "internal"],
   controller: ["cloud", "internal"],
-  sim: ["controller", "cloud", "internal"],
+  // protocol: the worker's log events, which the validation reads back (sim/log_lines.ts).
+  sim: ["controller", "protocol", "cloud", "internal"],
   web: ["protocol", "cloud", "internal"],
   worker: ["protocol", "cloud", "model", "internal"],
   service: ["web", "worker", "controller", "protocol", "model", "cloud", "internal"],

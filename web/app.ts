@@ -25,12 +25,13 @@ import {
   type RecognitionRequest,
   REQUEST_IMAGE_BYTES_MAX,
 } from "../protocol/mod.ts";
-import { WebError } from "./errors.ts";
+import { WebError, type WebErrorCode } from "./errors.ts";
 import { FileNameError, parseUploadName, validateFileNameCharsMax } from "./file_name.ts";
 import {
   type FilePart,
   multipartBoundary,
   MultipartError,
+  type MultipartErrorCode,
   openFilePart,
   UploadTooLargeError,
 } from "./multipart.ts";
@@ -633,6 +634,16 @@ async function openPart(
   }
 }
 
+/** The code a client sees for each multipart refusal: a missing field is its own case. */
+const MULTIPART_WEB_CODES: Readonly<Record<MultipartErrorCode, WebErrorCode>> = {
+  bad_boundary: "bad_multipart",
+  missing_field: "missing_field",
+  too_many_parts: "bad_multipart",
+  not_a_file: "bad_multipart",
+  malformed_header: "bad_multipart",
+  truncated: "bad_multipart",
+};
+
 /**
  * Maps a failure while reading or storing the upload to its status. Client errors carry no
  * request id: the request was refused and will never have a result.
@@ -640,8 +651,7 @@ async function openPart(
 function uploadError(error: unknown, o: ResolvedOptions, requestId: string | undefined): Error {
   if (error instanceof WebError) return error;
   if (error instanceof MultipartError) {
-    const code = /has no field/.test(error.message) ? "missing_field" : "bad_multipart";
-    return new WebError(400, code, error.message);
+    return new WebError(400, MULTIPART_WEB_CODES[error.code], error.message);
   }
   if (error instanceof UploadTooLargeError) {
     const message = error.limitName === "bodyBytesMax"

@@ -353,6 +353,48 @@ Deno.test("POST / maps missing field, bad multipart, bad names and wrong content
   }
 });
 
+Deno.test("POST /requests names only a body without the file field missing_field; other broken bodies are bad_multipart", async () => {
+  const stack = await openTestStack();
+  const b = "bnd";
+  const type = `multipart/form-data; boundary=${b}`;
+  const field = (name: string) =>
+    `--${b}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\nx\r\n`;
+  try {
+    const cases: [Request, string, RegExp][] = [
+      [
+        uploadRequest("a.jpg", "x", { field: "image", path: "/requests" }),
+        "missing_field",
+        /no field/,
+      ],
+      // Past partsMax (16) the field is "not found": still a malformed body, not a missing field.
+      [
+        rawRequest(
+          Array.from({ length: 17 }, (_, k) => field(`f${k}`)).join("") + `--${b}--\r\n`,
+          type,
+          "/requests",
+        ),
+        "bad_multipart",
+        /not found in the first partsMax = 16 parts/,
+      ],
+      [
+        rawRequest(`${field("inputFile")}--${b}--\r\n`, type, "/requests"),
+        "bad_multipart",
+        /not a file/,
+      ],
+      [rawRequest("garbage", type, "/requests"), "bad_multipart", /no opening boundary/],
+    ];
+    for (const [request, code, message] of cases) {
+      const res = await stack.app.request(request);
+      assert.equal(res.status, 400, code);
+      const body = await res.json();
+      assert.equal(body.error.code, code, body.error.message);
+      assert.match(body.error.message, message);
+    }
+  } finally {
+    await stack.close();
+  }
+});
+
 Deno.test("POST / answers 503 with Retry-After once waitingRequestsMax requests are waiting", async () => {
   const clock = new ManualClock(Date.now());
   await withWorker(

@@ -79,6 +79,7 @@ export {
   type FilePart,
   multipartBoundary,
   MultipartError,
+  type MultipartErrorCode,
   type MultipartLimits,
   openFilePart,
   UploadTooLargeError,

@@ -26,11 +26,31 @@ export interface MultipartLimits {
   onBytes?: (byteCount: number) => void;
 }
 
+/**
+ * Why a multipart body was refused, so callers branch without parsing messages:
+ * - `bad_boundary`: the Content-Type has no usable boundary, or the body does not use it;
+ * - `missing_field`: the body closed without the file field;
+ * - `too_many_parts`: the file field is not among the first `partsMax` parts;
+ * - `not_a_file`: the field has no file name;
+ * - `malformed_header`: a header line or parameter is malformed;
+ * - `truncated`: the body ended early, or reading it failed or was aborted.
+ */
+export type MultipartErrorCode =
+  | "bad_boundary"
+  | "missing_field"
+  | "too_many_parts"
+  | "not_a_file"
+  | "malformed_header"
+  | "truncated";
+
 /** The body is not well-formed multipart, or lacks the file field: the client's fault (400). */
 export class MultipartError extends Error {
-  constructor(message: string) {
+  /** A stable machine-readable kind. */
+  readonly code: MultipartErrorCode;
+  constructor(code: MultipartErrorCode, message: string) {
     super(message);
     this.name = "MultipartError";
+    this.code = code;
   }
 }
 
@@ -103,11 +123,13 @@ export function multipartBoundary(contentType: string | null | undefined): strin
   const boundary = params.get("boundary");
   if (boundary === undefined) {
     throw new MultipartError(
+      "bad_boundary",
       "multipart/form-data without a boundary parameter; let your HTTP client build the body",
     );
   }
   if (boundary.length > BOUNDARY_CHARS_MAX || !BOUNDARY_PATTERN.test(boundary)) {
     throw new MultipartError(
+      "bad_boundary",
       `multipart boundary ${JSON.stringify(boundary.slice(0, 80))} is not 1-70 RFC 2046 characters`,
     );
   }
@@ -162,14 +184,21 @@ export async function openFilePart(
     // A virtual CRLF lets the first boundary match the same delimiter as the others.
     input.unshift(CRLF);
     if (!await input.skipThrough(delimiter, partHeaderBytesMax)) {
-      throw new MultipartError("multipart body has no opening boundary; check the boundary");
+      throw new MultipartError(
+        "bad_boundary",
+        "multipart body has no opening boundary; check the boundary",
+      );
     }
     for (let part = 1;; part++) {
       if (await readBoundaryTail(input) === "close") {
-        throw new MultipartError(`multipart body has no field ${JSON.stringify(fieldName)}`);
+        throw new MultipartError(
+          "missing_field",
+          `multipart body has no field ${JSON.stringify(fieldName)}`,
+        );
       }
       if (part > partsMax) {
         throw new MultipartError(
+          "too_many_parts",
           `field ${JSON.stringify(fieldName)} not found in the first partsMax = ${partsMax} parts`,
         );
       }
@@ -177,12 +206,16 @@ export async function openFilePart(
       const disposition = parseDisposition(headers.get("content-disposition"));
       if (disposition.name !== fieldName) {
         if (!await input.skipThrough(delimiter, Infinity)) {
-          throw new MultipartError("multipart body ended inside a part; send the whole body");
+          throw new MultipartError(
+            "truncated",
+            "multipart body ended inside a part; send the whole body",
+          );
         }
         continue;
       }
       if (disposition.fileName === undefined) {
         throw new MultipartError(
+          "not_a_file",
           `field ${JSON.stringify(fieldName)} is not a file (no filename); send it as a file`,
         );
       }
@@ -208,7 +241,10 @@ function filePart(
       try {
         const chunk = await input.readUntil(delimiter);
         if (chunk === null) {
-          throw new MultipartError("multipart body ended inside the file; send the whole file");
+          throw new MultipartError(
+            "truncated",
+            "multipart body ended inside the file; send the whole file",
+          );
         }
         if (chunk === "done") return controller.close();
         fileBytes += chunk.byteLength;
@@ -239,13 +275,16 @@ function filePart(
 /** After a delimiter: `--` closes the body; otherwise optional padding then CRLF. */
 async function readBoundaryTail(input: ByteInput): Promise<"close" | "part"> {
   const two = await input.take(2);
-  if (two === null) throw new MultipartError("multipart body ended after a boundary");
+  if (two === null) throw new MultipartError("truncated", "multipart body ended after a boundary");
   if (two[0] === 45 && two[1] === 45) return "close"; // "--"
   input.unshift(two);
   // RFC 2046 allows transport padding (spaces and tabs) before the CRLF.
   const line = await input.takeThrough(CRLF, 256);
   if (line === null || !/^[ \t]*$/.test(latin1(line))) {
-    throw new MultipartError("multipart boundary line is followed by junk; check the boundary");
+    throw new MultipartError(
+      "bad_boundary",
+      "multipart boundary line is followed by junk; check the boundary",
+    );
   }
   return "part";
 }
@@ -256,12 +295,15 @@ async function readPartHeaders(
 ): Promise<Map<string, string>> {
   const headers = new Map<string, string>();
   const first = await input.take(2);
-  if (first === null) throw new MultipartError("multipart body ended in a part's headers");
+  if (first === null) {
+    throw new MultipartError("truncated", "multipart body ended in a part's headers");
+  }
   if (first[0] === 13 && first[1] === 10) return headers; // a part with no headers
   input.unshift(first);
   const block = await input.takeThrough(encoder.encode("\r\n\r\n"), partHeaderBytesMax);
   if (block === null) {
     throw new MultipartError(
+      "malformed_header",
       `a part's headers do not end within partHeaderBytesMax = ${partHeaderBytesMax} bytes`,
     );
   }
@@ -271,7 +313,10 @@ async function readPartHeaders(
   for (const line of text.split("\r\n")) {
     const colon = line.indexOf(":");
     if (colon <= 0 || /[\r\n]/.test(line)) {
-      throw new MultipartError(`malformed part header line ${JSON.stringify(line.slice(0, 80))}`);
+      throw new MultipartError(
+        "malformed_header",
+        `malformed part header line ${JSON.stringify(line.slice(0, 80))}`,
+      );
     }
     headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
   }
@@ -282,11 +327,14 @@ function parseDisposition(
   value: string | undefined,
 ): { name: string | undefined; fileName: string | undefined } {
   if (value === undefined) {
-    throw new MultipartError("a part has no Content-Disposition header");
+    throw new MultipartError("malformed_header", "a part has no Content-Disposition header");
   }
   const [type, ...rest] = splitParams(value);
   if (type.trim().toLowerCase() !== "form-data") {
-    throw new MultipartError(`a part's Content-Disposition is ${type.trim()}, not form-data`);
+    throw new MultipartError(
+      "malformed_header",
+      `a part's Content-Disposition is ${type.trim()}, not form-data`,
+    );
   }
   const params = parseParams(rest);
   let fileName = params.get("filename");
@@ -298,11 +346,13 @@ function parseDisposition(
 /** RFC 5987 `UTF-8''percent-encoded`. */
 function decodeExtended(value: string): string {
   const match = /^utf-8'[^']*'(.*)$/i.exec(value);
-  if (!match) throw new MultipartError("filename* must be UTF-8''<percent-encoded name>");
+  if (!match) {
+    throw new MultipartError("malformed_header", "filename* must be UTF-8''<percent-encoded name>");
+  }
   try {
     return decodeURIComponent(match[1]);
   } catch {
-    throw new MultipartError("filename* has broken percent-encoding");
+    throw new MultipartError("malformed_header", "filename* has broken percent-encoding");
   }
 }
 
@@ -323,7 +373,12 @@ function splitParams(value: string): string[] {
       current = "";
     } else current += ch;
   }
-  if (quoted) throw new MultipartError(`unterminated quoted string in ${JSON.stringify(value)}`);
+  if (quoted) {
+    throw new MultipartError(
+      "malformed_header",
+      `unterminated quoted string in ${JSON.stringify(value)}`,
+    );
+  }
   out.push(current);
   return out;
 }
@@ -334,16 +389,26 @@ function parseParams(items: string[]): Map<string, string> {
     const trimmed = item.trim();
     if (trimmed === "") continue;
     const eq = trimmed.indexOf("=");
-    if (eq <= 0) throw new MultipartError(`malformed parameter ${JSON.stringify(trimmed)}`);
+    if (eq <= 0) {
+      throw new MultipartError(
+        "malformed_header",
+        `malformed parameter ${JSON.stringify(trimmed)}`,
+      );
+    }
     const key = trimmed.slice(0, eq).trim().toLowerCase();
     let value = trimmed.slice(eq + 1).trim();
     if (value.startsWith('"')) {
       if (value.length < 2 || !value.endsWith('"')) {
-        throw new MultipartError(`malformed quoted parameter ${JSON.stringify(trimmed)}`);
+        throw new MultipartError(
+          "malformed_header",
+          `malformed quoted parameter ${JSON.stringify(trimmed)}`,
+        );
       }
       value = value.slice(1, -1).replace(/\\(.)/g, "$1");
     }
-    if (params.has(key)) throw new MultipartError(`parameter ${key} is given twice`);
+    if (params.has(key)) {
+      throw new MultipartError("malformed_header", `parameter ${key} is given twice`);
+    }
     params.set(key, value);
   }
   return params;
@@ -404,7 +469,9 @@ class ByteInput {
   #checkSignal(): void {
     if (!this.#signal?.aborted) return;
     const reason = this.#signal.reason;
-    this.failure = reason instanceof Error ? reason : new MultipartError("reading was aborted");
+    this.failure = reason instanceof Error
+      ? reason
+      : new MultipartError("truncated", "reading was aborted");
     throw this.failure;
   }
 
@@ -423,7 +490,10 @@ class ByteInput {
     } catch (error) {
       if (error === this.failure) throw error;
       // The client went away or the connection broke: for us, a truncated body.
-      this.failure = new MultipartError(`reading the upload failed: ${(error as Error).message}`);
+      this.failure = new MultipartError(
+        "truncated",
+        `reading the upload failed: ${(error as Error).message}`,
+      );
       throw this.failure;
     }
     if (result.done) {

@@ -3,6 +3,7 @@ import * as fc from "fast-check";
 import {
   multipartBoundary,
   MultipartError,
+  type MultipartErrorCode,
   type MultipartLimits,
   openFilePart,
   UploadTooLargeError,
@@ -134,39 +135,70 @@ Deno.test("openFilePart accepts a preamble, transport padding, lower-case header
 Deno.test("openFilePart refuses broken bodies with a MultipartError that says what is wrong", async () => {
   const b = "bnd";
   const disp = 'Content-Disposition: form-data; name="inputFile"; filename="a.jpg"';
-  const cases: [Uint8Array, RegExp][] = [
-    [encoder.encode(""), /no opening boundary/],
-    [encoder.encode("no boundary here at all"), /no opening boundary/],
-    [manual("other", `${disp}\r\n\r\nx`), /no opening boundary/],
-    [encoder.encode(`--${b}--\r\n`), /no field "inputFile"/],
-    [manual(b, 'Content-Disposition: form-data; name="other"\r\n\r\nx'), /no field "inputFile"/],
-    [manual(b, 'Content-Disposition: form-data; name="inputFile"\r\n\r\nx'), /not a file/],
-    [manual(b, "Content-Type: image/jpeg\r\n\r\nx"), /no Content-Disposition/],
-    [manual(b, 'Content-Disposition: attachment; name="inputFile"\r\n\r\nx'), /not form-data/],
-    [manual(b, "no colon here\r\n\r\nx"), /malformed part header/],
-    [manual(b, 'Content-Disposition: form-data; name="inputFile; filename="a"\r\n\r\nx'), /quote/],
+  const cases: [Uint8Array, RegExp, MultipartErrorCode][] = [
+    [encoder.encode(""), /no opening boundary/, "bad_boundary"],
+    [encoder.encode("no boundary here at all"), /no opening boundary/, "bad_boundary"],
+    [manual("other", `${disp}\r\n\r\nx`), /no opening boundary/, "bad_boundary"],
+    [encoder.encode(`--${b}--\r\n`), /no field "inputFile"/, "missing_field"],
+    [
+      manual(b, 'Content-Disposition: form-data; name="other"\r\n\r\nx'),
+      /no field "inputFile"/,
+      "missing_field",
+    ],
+    [
+      manual(b, 'Content-Disposition: form-data; name="inputFile"\r\n\r\nx'),
+      /not a file/,
+      "not_a_file",
+    ],
+    [manual(b, "Content-Type: image/jpeg\r\n\r\nx"), /no Content-Disposition/, "malformed_header"],
+    [
+      manual(b, 'Content-Disposition: attachment; name="inputFile"\r\n\r\nx'),
+      /not form-data/,
+      "malformed_header",
+    ],
+    [manual(b, "no colon here\r\n\r\nx"), /malformed part header/, "malformed_header"],
+    [
+      manual(b, 'Content-Disposition: form-data; name="inputFile; filename="a"\r\n\r\nx'),
+      /quote/,
+      "malformed_header",
+    ],
     [
       manual(b, `Content-Disposition: form-data; name=inputFile; filename*=latin1''x\r\n\r\nx`),
       /filename\*/,
+      "malformed_header",
     ],
     [
       manual(b, `Content-Disposition: form-data; name=inputFile; filename*=UTF-8''%E0%A4\r\n\r\nx`),
       /percent/,
+      "malformed_header",
     ],
-    [encoder.encode(`--${b}\r\n${disp}`), /headers/],
-    [encoder.encode(`--${b}junk\r\n${disp}\r\n\r\nx`), /junk/],
-    [encoder.encode(`--${b}`), /ended after a boundary/],
+    [encoder.encode(`--${b}\r\n${disp}`), /headers/, "malformed_header"],
+    [encoder.encode(`--${b}junk\r\n${disp}\r\n\r\nx`), /junk/, "bad_boundary"],
+    [encoder.encode(`--${b}`), /ended after a boundary/, "truncated"],
     [
       encoder.encode(`--${b}\r\nContent-Disposition: form-data; name=a\r\n\r\nxx`),
       /ended inside a part/,
+      "truncated",
+    ],
+    [
+      encoder.encode(
+        Array.from(
+          { length: 17 },
+          (_, k) => `--${b}\r\nContent-Disposition: form-data; name=f${k}\r\n\r\nx\r\n`,
+        )
+          .join("") + `--${b}--\r\n`,
+      ),
+      /not found in the first partsMax = 16 parts/,
+      "too_many_parts",
     ],
   ];
-  for (const [body, message] of cases) {
+  for (const [body, message, code] of cases) {
     await assert.rejects(
       () => readFile(chunked(body, [5]), b),
       (e: Error) => {
         assert.ok(e instanceof MultipartError, `${message}: got ${e}`);
         assert.match(e.message, message);
+        assert.equal((e as MultipartError).code, code, e.message);
         return true;
       },
     );

@@ -13,12 +13,7 @@
 import type { BlobStore } from "../cloud/blob_store.ts";
 import { type Clock, systemClock } from "../cloud/clock.ts";
 import { KEEP_ALIVE_MS_MAX } from "../cloud/fleet.ts";
-import {
-  CloudError,
-  LimitExceededError,
-  StaleReceiptError,
-  StorageError,
-} from "../cloud/errors.ts";
+import { CloudError, NotFoundError, StaleReceiptError, StorageError } from "../cloud/errors.ts";
 import {
   type MessageQueue,
   type ReceivedMessage,
@@ -37,6 +32,8 @@ import {
   replyQueueOf,
   REQUEST_IMAGE_BYTES_MAX,
 } from "../protocol/mod.ts";
+import type { WorkerEvent, WorkerWriteStep } from "../protocol/worker_events.ts";
+import { ImageError } from "../model/image/errors.ts";
 
 /** What recognising one image yields (the model's `Recognizer.recognize`). */
 export interface RecognitionResult {
@@ -46,8 +43,8 @@ export interface RecognitionResult {
 }
 
 /**
- * Recognises one image. Throws an error with a string `code` and `name === "ImageError"` for an
- * image that can never be recognised (the client's fault); any other error counts as ours and the
+ * Recognises one image. Throws the model's {@linkcode ImageError} for an image that can never be
+ * recognised (the client's fault: answered `image_<code>`); any other error counts as ours and the
  * request is retried.
  */
 export type Recognize = (bytes: Uint8Array) => Promise<RecognitionResult>;
@@ -72,8 +69,8 @@ export interface WorkerDeps {
   readonly clock?: Clock;
 }
 
-/** One JSON log line. */
-export type WorkerLog = (line: Readonly<Record<string, unknown>>) => void;
+/** Receives each event the loop logs (the process adds the component and the worker's name). */
+export type WorkerLog = (event: WorkerEvent) => void;
 
 /** Options for {@linkcode runWorker}. */
 export interface WorkerOptions {
@@ -291,14 +288,13 @@ async function handleMessage(
     const replyTo = replyQueueOf(request, o.routes.responseQueue);
     await persist("respond", () => queue.send(replyTo, encodeResponse(response)), clock, o);
     await persist("delete", () => queue.delete(requestQueue, message.receipt), clock, o);
-    o.log({
-      event: response.ok ? "answered" : "refused",
-      id: request.id,
-      stem: request.stem,
-      ...(response.ok ? { label: response.label } : { code: response.error.code }),
-      receiveCount: message.receiveCount,
-      serviceMs,
-    });
+    const { id, stem } = request;
+    const { receiveCount } = message;
+    o.log(
+      response.ok
+        ? { event: "answered", id, stem, label: response.label, receiveCount, serviceMs }
+        : { event: "refused", id, stem, code: response.error.code, receiveCount, serviceMs },
+    );
     return response.ok ? "answered" : "refused";
   } catch (error) {
     if (isUnusableResource(error)) throw error;
@@ -344,9 +340,8 @@ async function serve(
   try {
     result = await deps.recognize(bytes);
   } catch (error) {
-    const code = imageErrorCode(error);
-    if (code === undefined) throw error;
-    return refuse(`image_${code}`, (error as Error).message);
+    if (!(error instanceof ImageError)) throw error;
+    return refuse(`image_${error.code}`, error.message);
   }
   const recognizedMs = clock.nowMs();
   const label = new TextEncoder().encode(result.label);
@@ -383,9 +378,7 @@ async function readImage(
     object = await blobs.get(o.routes.inBucket, key);
   } catch (error) {
     // A missing object stays missing (the web tier writes before it enqueues): refuse, don't retry.
-    if (error instanceof CloudError && error.code === "not_found") {
-      if ((error as { kind?: string }).kind === "object") return "image_missing";
-    }
+    if (error instanceof NotFoundError && error.kind === "object") return "image_missing";
     if (error instanceof CloudError && error.code === "invalid_name") return "image_missing";
     throw error;
   }
@@ -416,24 +409,20 @@ function imageReadMessage(code: string, key: string, o: ResolvedWorkerOptions): 
     : `the image ${key} is not in ${o.routes.inBucket}; upload it again`;
 }
 
-/** The code of a model `ImageError` (matched by shape so this folder needs no model import). */
-function imageErrorCode(error: unknown): string | undefined {
-  if (error instanceof Error && error.name === "ImageError") {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === "string" && /^[a-z_]{1,40}$/.test(code)) return code;
-  }
-  return undefined;
-}
-
-/** A queue or bucket that does not exist: retrying cannot help, the deployment is wrong. */
+/**
+ * A queue or bucket that does not exist, or a store that is not ours: retrying cannot help, the
+ * deployment is wrong.
+ */
 function isUnusableResource(error: unknown): boolean {
   if (!(error instanceof CloudError)) return false;
-  if (error instanceof LimitExceededError || error instanceof StaleReceiptError) return false;
-  if (error.code === "not_found") {
-    const kind = (error as { kind?: string }).kind;
-    return kind === "queue" || kind === "bucket";
+  switch (error.code) {
+    case "not_found":
+      return error instanceof NotFoundError && (error.kind === "queue" || error.kind === "bucket");
+    case "corrupt_store":
+      return true;
+    default:
+      return false;
   }
-  return error.code === "corrupt_store";
 }
 
 async function releaseQuietly(queue: MessageQueue, name: string, receipt: string): Promise<void> {
@@ -446,7 +435,7 @@ async function releaseQuietly(queue: MessageQueue, name: string, receipt: string
   }
 }
 
-function logRefused(o: ResolvedWorkerOptions, step: string, error: StorageError): void {
+function logRefused(o: ResolvedWorkerOptions, step: WorkerWriteStep, error: StorageError): void {
   o.log({
     event: "storage_refused",
     step,
@@ -463,7 +452,7 @@ function logRefused(o: ResolvedWorkerOptions, step: string, error: StorageError)
  * when the worker is told to stop; any other error is thrown at once.
  */
 async function persist<T>(
-  step: string,
+  step: WorkerWriteStep,
   write: () => Promise<T>,
   clock: Clock,
   o: ResolvedWorkerOptions,

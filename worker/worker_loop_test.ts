@@ -5,6 +5,7 @@ import { ManualClock } from "../cloud/clock.ts";
 import { LocalBlobStore } from "../cloud/local/local_blob_store.ts";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
 import { decodeResponse, encodeRequest, type RecognitionResponse } from "../protocol/mod.ts";
+import { ImageError } from "../model/image/errors.ts";
 import {
   type Recognize,
   resolveWorkerOptions,
@@ -20,16 +21,6 @@ const routes: WorkerRoutes = {
   outBucket: "t-out-bucket",
   deadLetterQueue: "t-req-dlq",
 };
-
-/** The model's error type has this shape (model/image/errors.ts); the worker matches by shape. */
-class ImageError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = "ImageError";
-    this.code = code;
-  }
-}
 
 interface Stack {
   dir: string;
@@ -184,7 +175,11 @@ Deno.test("runWorker answers an undecodable image with image_<code> and stores n
   try {
     await submit(stack, "b1", "bad.jpg", new Uint8Array([0xff, 0xd8]));
     const recognize: Recognize = () =>
-      Promise.reject(new ImageError("truncated", "The JPEG stops early; upload the whole file."));
+      Promise.reject(
+        new ImageError("truncated", "The JPEG stops early; upload the whole file.", {
+          format: "jpeg",
+        }),
+      );
     const report = await runWorker({ ...stack, recognize }, options);
     assert.equal(report.refused, 1);
     const [answer] = await responses(stack);

@@ -6,6 +6,7 @@
  * to the package folder.
  * @module
  */
+import { CodecLoadError } from "./_format_codecs.ts";
 
 /** One decoder instance's exports (jpeg.wasm). */
 interface JpegExports {
@@ -65,7 +66,7 @@ async function compile(name: string): Promise<WebAssembly.Module> {
   try {
     return await WebAssembly.compile(await Deno.readFile(url));
   } catch (error) {
-    throw new Error(
+    throw new CodecLoadError(
       `Cannot load imagescript's ${name} decoder from ${url.pathname}: ${error}. ` +
         "Run `deno install` and grant read access to node_modules.",
       { cause: error },

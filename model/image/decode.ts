@@ -580,7 +580,6 @@ export async function decodeImage(
     stored = await decodeStored(bytes, probe, limits);
   } catch (error) {
     if (error instanceof ImageError || error instanceof CodecLoadError) throw error;
-    if (error instanceof Error && error.message.startsWith("Cannot load imagescript")) throw error;
     throw decodeFailure(probe, error);
   }
   return stored.oriented ? stored.image : applyOrientation(stored.image, probe.orientation);
