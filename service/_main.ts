@@ -5,11 +5,12 @@
  */
 import { ConfigError, parseServiceConfig, settingsUsage } from "./config.ts";
 import { startStack } from "./stack.ts";
+import { serviceLine, type StackLine } from "./log_events.ts";
 
 /** A signal this soon after the first is a copy of it (see `deno task`), not a second Ctrl-C. */
 export const REPEAT_SIGNAL_MS_MIN = 500;
 
-const log = (line: Record<string, unknown>) => console.log(JSON.stringify(line));
+const log = (line: StackLine) => console.log(JSON.stringify(line));
 
 /**
  * Runs `deno task start` or `deno task serve` until SIGINT or SIGTERM.
@@ -53,7 +54,7 @@ export async function runService(
       firstSignalMs = nowMs;
       stopped.resolve();
     } else if (nowMs - firstSignalMs >= REPEAT_SIGNAL_MS_MIN) {
-      log({ component: "service", event: "drain_cut_short", reason: "a second signal" });
+      log(serviceLine({ event: "drain_cut_short", reason: "a second signal" }));
       stack.endDrain();
     }
   };

@@ -8,7 +8,6 @@
 import {
   Controller,
   type ControllerCondition,
-  type ControllerLine,
   controllerLine,
   type ControllerLog,
   type PolicyOptions,
@@ -30,12 +29,13 @@ import { type Backend, ensureResources, type FleetBackend, openBackend } from ".
 import { type ServiceConfig, type ServiceNames, serviceNames } from "./config.ts";
 import { answerDeadLetters } from "./dead_letters.ts";
 import { StorageMonitor, type StorageMonitorOptions } from "./storage_monitor.ts";
+import { serviceLine, type StackLine } from "./log_events.ts";
 
 /**
  * One JSON log line: the controller's are typed (`controller/log_events.ts`); the service's, the
  * web tier's and the storage monitor's are plain records.
  */
-export type StackLog = (line: ControllerLine | Readonly<Record<string, unknown>>) => void;
+export type StackLog = (line: StackLine) => void;
 
 /** Options for {@linkcode startStack}. */
 export interface StackOptions {
@@ -128,7 +128,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   if (config.gallery === undefined) {
     const message = "no gallery: every face is labelled Unknown. Enroll people with " +
       "`deno task enroll --gallery data/faces.gallery …` (or pass --gallery FILE) and restart";
-    log({ component: "service", event: "no_gallery", message });
+    log(serviceLine({ event: "no_gallery", message }));
     health.report("gallery", { code: "no_gallery", message }, backend.clock.nowMs());
   }
   if (options.command === "start") await ensurePool(backend, config.instancesMax, log);
@@ -224,8 +224,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     clock: backend.clock,
     log: (line) => log({ component: "storage", dataDir: config.dataDir, ...line }),
   }, { diskFreeBytesMin: config.diskFreeBytesMin, ...options.storage }).run(halt.signal);
-  log({
-    component: "service",
+  log(serviceLine({
     event: "listening",
     url,
     ...(localUrl === url ? {} : { localUrl }),
@@ -237,7 +236,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     responseQueue,
     controller: lead,
     names,
-  });
+  }));
 
   let closing: Promise<void> | undefined;
   return {
@@ -254,7 +253,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
       const fresh = await backend.openFleet();
       handles.push(fresh);
       controller = runController(fresh);
-      log({ component: "service", event: "controller_restarted" });
+      log(serviceLine({ event: "controller_restarted" }));
     },
     endDrain() {
       drainOver.abort();
@@ -262,7 +261,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     close() {
       closing ??= (async () => {
         const clock = backend.clock;
-        log({ component: "service", event: "draining", drainMs: config.drainMs });
+        log(serviceLine({ event: "draining", drainMs: config.drainMs }));
         // No new connections; uploads that still arrive on open ones get 503 with Retry-After;
         // open requests go on.
         stop.abort();
@@ -274,11 +273,12 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
           drainOver.abort();
           await clock.sleepMs(CLOSE_GRACE_MS, serverDone.signal);
         }
-        log({
-          component: "service",
-          event: drained ? "drained" : "drain_ended",
-          ...(drained ? {} : { note: "clients still waiting were answered 503 with their ids" }),
-        });
+        log(serviceLine(
+          drained ? { event: "drained" } : {
+            event: "drain_ended",
+            note: "clients still waiting were answered 503 with their ids",
+          },
+        ));
         // Only now: the workers and the controller served the waiting clients until here.
         halt.abort();
         controller?.abort.abort();
@@ -287,7 +287,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
         if (options.command === "start") await stopAll(backend, handles, log);
         for (const handle of handles.slice(1)) await handle.close();
         await backend.close();
-        log({ component: "service", event: "stopped" });
+        log(serviceLine({ event: "stopped" }));
       })();
       return closing;
     },
@@ -308,10 +308,10 @@ function httpUrl(hostname: string, port: number): string {
 async function prepareLocalWorkers(log: StackLog): Promise<void> {
   try {
     await ensureModels(modelDir(), {
-      log: (line) => log({ component: "service", event: "model_build", message: line }),
+      log: (line) => log(serviceLine({ event: "model_build", message: line })),
     });
   } catch (error) {
-    log({ component: "service", event: "model_build_failed", error: String(error) });
+    log(serviceLine({ event: "model_build_failed", error: String(error) }));
   }
 }
 
@@ -341,7 +341,7 @@ async function ensurePool(backend: FleetBackend, size: number, log: StackLog): P
     const created = await fleet.create(Math.min(missing, CREATE_COUNT_MAX));
     missing -= created.length;
   }
-  log({ component: "service", event: "pool_ready", instances: Math.max(size, live.length) });
+  log(serviceLine({ event: "pool_ready", instances: Math.max(size, live.length) }));
 }
 
 /** Stops every instance and waits for the stops, and the runs our handles started, to end. */
@@ -355,7 +355,7 @@ async function stopAll(
   if (live.length > 0) await fleet.stop(live.map((i) => i.id));
   for (const handle of handles) {
     await handle.settled().catch((error) => {
-      log({ component: "service", event: "instances_not_settled", error: String(error) });
+      log(serviceLine({ event: "instances_not_settled", error: String(error) }));
     });
   }
   // Instances already stopping that no handle of ours stopped (a previous run began it): wait
@@ -365,7 +365,7 @@ async function stopAll(
     if (left.length === 0) break;
     await backend.clock.sleepMs(50);
   }
-  log({ component: "service", event: "instances_stopped", count: live.length });
+  log(serviceLine({ event: "instances_stopped", count: live.length }));
 }
 
 async function sweepLoop(

@@ -34,13 +34,19 @@ export interface StorageMonitorOptions {
   readonly probeMs?: number;
 }
 
+/** What the monitor says: a probe that failed, free space under the threshold, and back. */
+export type StorageEvent =
+  | { readonly event: "storage_probe_failed"; readonly error: string }
+  | { readonly event: "storage_low"; readonly freeBytes: number; readonly minBytes: number }
+  | { readonly event: "storage_recovered"; readonly freeBytes: number; readonly minBytes: number };
+
 /** What the monitor uses: the probe (an adapter), the board, the clock, a log. */
 export interface StorageMonitorDeps {
   readonly diskSpace: () => DiskSpace;
   readonly health: HealthBoard;
   readonly clock: Clock;
   /** @default {ignore} */
-  readonly log?: (line: Readonly<Record<string, unknown>>) => void;
+  readonly log?: (event: StorageEvent) => void;
 }
 
 /**
