@@ -91,6 +91,28 @@ export interface TestStack {
 }
 
 /**
+ * The settings every test stack starts with: its own data dir, an ephemeral port on loopback,
+ * workers quiet unless `FR_E2E_VERBOSE=1`, and a gallery when given.
+ *
+ * @param dataDir the stack's data directory
+ * @param gallery the gallery file, if any
+ * @returns flags for `start` or `serve` (more may follow; a later flag wins)
+ */
+export function testStackFlags(dataDir: string, gallery?: string): string[] {
+  return [
+    "--data",
+    dataDir,
+    "--port",
+    "0",
+    "--hostname",
+    "127.0.0.1",
+    "--worker-log",
+    VERBOSE ? "inherit" : "null",
+    ...(gallery === undefined ? [] : ["--gallery", gallery]),
+  ];
+}
+
+/**
  * Starts `deno task start`'s stack in this process (workers are real processes) on a free port.
  * @param flags extra command-line settings, e.g. `["--max", "2"]`
  * @param options stack options over the test defaults
@@ -101,14 +123,7 @@ export async function startTestStack(
 ): Promise<TestStack> {
   const dataDir = await Deno.makeTempDir({ prefix: "fr-e2e-data-" });
   const config = parseServiceConfig("start", [
-    "--data",
-    dataDir,
-    "--port",
-    "0",
-    "--hostname",
-    "127.0.0.1",
-    "--worker-log",
-    VERBOSE ? "inherit" : "null",
+    ...testStackFlags(dataDir),
     // dispose() drains like Ctrl-C; a test that left a client waiting should not wait 10 s.
     "--drain-ms",
     "2000",

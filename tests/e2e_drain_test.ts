@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, waitFor } from "../testing/e2e.ts";
+import { courseData, E2E_READY, E2E_SKIP_NOTE, testStackFlags, waitFor } from "../testing/e2e.ts";
 import { spawnService } from "../testing/service_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -34,14 +34,7 @@ Deno.test({
     const course = await courseData();
     const dataDir = await Deno.makeTempDir({ prefix: "fr-e2e-drain-" });
     const service = spawnService([
-      "--data",
-      dataDir,
-      "--port",
-      "0",
-      "--gallery",
-      course.gallery,
-      "--worker-log",
-      "null",
+      ...testStackFlags(dataDir, course.gallery),
       "--max",
       "2",
       "--drain-ms",

@@ -5,7 +5,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LocalFleet } from "../cloud/local/local_fleet.ts";
 import { FACE_API_SAMPLES_DIR } from "../testing/face_api_reference.ts";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage, waitFor } from "../testing/e2e.ts";
+import {
+  courseData,
+  E2E_READY,
+  E2E_SKIP_NOTE,
+  postImage,
+  testStackFlags,
+  waitFor,
+} from "../testing/e2e.ts";
 import { spawnService, START } from "../testing/service_process.ts";
 
 Deno.test("deno task start fails fast on a bad setting, naming it", async () => {
@@ -30,18 +37,7 @@ Deno.test({
   async fn() {
     const course = await courseData();
     const dataDir = await Deno.makeTempDir({ prefix: "fr-e2e-start-" });
-    const service = spawnService([
-      "--data",
-      dataDir,
-      "--port",
-      "0",
-      "--hostname",
-      "127.0.0.1",
-      "--gallery",
-      course.gallery,
-      "--worker-log",
-      "null",
-    ]);
+    const service = spawnService(testStackFlags(dataDir, course.gallery));
     const { child, lines } = service;
     const fleet = await LocalFleet.open(join(dataDir, "cloud.db"), { command: ["true"] });
     try {

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, waitFor } from "../testing/e2e.ts";
+import { courseData, E2E_READY, E2E_SKIP_NOTE, testStackFlags, waitFor } from "../testing/e2e.ts";
 import {
   isAlive,
   mountNamespacePrefix,
@@ -87,14 +87,7 @@ Deno.test({
     const freeTrigger = join(control, "free");
     const service = spawnService(
       [
-        "--data",
-        dataDir,
-        "--port",
-        "0",
-        "--hostname",
-        "127.0.0.1",
-        "--gallery",
-        course.gallery,
+        ...testStackFlags(dataDir, course.gallery),
         "--max",
         "2",
         // Workers stay up, so "still alive" means they survived, not that they were restarted.
@@ -224,14 +217,7 @@ Deno.test({
     const course = await courseData();
     const dataDir = await Deno.makeTempDir({ prefix: "fr-e2e-restart-" });
     const flags = [
-      "--data",
-      dataDir,
-      "--port",
-      "0",
-      "--hostname",
-      "127.0.0.1",
-      "--gallery",
-      course.gallery,
+      ...testStackFlags(dataDir, course.gallery),
       "--max",
       "2",
       "--worker-log",

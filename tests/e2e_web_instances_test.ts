@@ -8,7 +8,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseServiceConfig, type ServiceConfig } from "../service/config.ts";
 import { startStack } from "../service/stack.ts";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage, startTestStack } from "../testing/e2e.ts";
+import {
+  courseData,
+  E2E_READY,
+  E2E_SKIP_NOTE,
+  postImage,
+  startTestStack,
+  testStackFlags,
+} from "../testing/e2e.ts";
 
 Deno.test({
   name:
@@ -22,14 +29,7 @@ Deno.test({
     const first = await startTestStack(["--gallery", course.gallery, "--max", "2"]);
     const secondLines: Record<string, unknown>[] = [];
     const config = parseServiceConfig("serve", [
-      "--data",
-      first.dataDir,
-      "--port",
-      "0",
-      "--hostname",
-      "127.0.0.1",
-      "--gallery",
-      course.gallery,
+      ...testStackFlags(first.dataDir, course.gallery),
       "--web-instance",
       "2",
     ], { env: () => undefined }) as ServiceConfig;
