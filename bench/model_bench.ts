@@ -62,24 +62,68 @@ const CONFIGS: readonly Config[] = [
 ];
 const REFERENCE_ID = "reference";
 
-/** One image and the detector used on it. */
+/** How the reference library detects: its SSD, or its tiny detector at an input size. */
+type ReferenceDetector =
+  | { readonly net: "ssd" }
+  | { readonly net: "tiny"; readonly inputSize: number };
+
+/** One image, the detector our side uses on it, and the reference pipeline it is set against. */
 interface Case {
   readonly id: string;
   readonly label: string;
   readonly image: "64" | "250" | "1024";
-  /** `ssd` is the like-for-like comparison; `auto` is what our service does with small images. */
-  readonly detector: Extract<DetectorStrategy, "ssd" | "auto">;
+  /** `ssd` is the like-for-like comparison; `auto` is what our service does. */
+  readonly detector: DetectorStrategy;
+  readonly reference: ReferenceDetector;
 }
 
+/** Tiny detector input size for the 64×64 crop (our `auto` strategy picks the same). */
+const TINY_INPUT_SIZE_SMALL = 128;
+/** face-api's tiny detector at its own default input size, its fast option. */
+const REFERENCE_TINY: ReferenceDetector = { net: "tiny", inputSize: 416 };
+
 const CASES: readonly Case[] = [
-  { id: "64-ssd", label: "64×64 course crop, SSD", image: "64", detector: "ssd" },
-  { id: "250-ssd", label: "250×250 LFW photo, SSD", image: "250", detector: "ssd" },
-  { id: "1024-ssd", label: "1024×1024 photo, SSD", image: "1024", detector: "ssd" },
+  {
+    id: "64-ssd",
+    label: "64×64 course crop, SSD",
+    image: "64",
+    detector: "ssd",
+    reference: { net: "ssd" },
+  },
+  {
+    id: "250-ssd",
+    label: "250×250 LFW photo, SSD",
+    image: "250",
+    detector: "ssd",
+    reference: { net: "ssd" },
+  },
+  {
+    id: "1024-ssd",
+    label: "1024×1024 photo, SSD",
+    image: "1024",
+    detector: "ssd",
+    reference: { net: "ssd" },
+  },
   {
     id: "64-auto",
     label: "64×64 course crop, auto (tiny@128; reference: tiny@128)",
     image: "64",
     detector: "auto",
+    reference: { net: "tiny", inputSize: TINY_INPUT_SIZE_SMALL },
+  },
+  {
+    id: "250-tiny",
+    label: "250×250 LFW photo, tiny@416 (face-api's fast option)",
+    image: "250",
+    detector: "tiny",
+    reference: REFERENCE_TINY,
+  },
+  {
+    id: "1024-tiny",
+    label: "1024×1024 photo, tiny@416 (face-api's fast option)",
+    image: "1024",
+    detector: "tiny",
+    reference: REFERENCE_TINY,
   },
 ];
 
@@ -103,8 +147,6 @@ const SAMPLE_CROP: Box = { x: 400, y: 0, width: 1280, height: 1280 };
 const LARGE_SIDE = 1024;
 /** The SSD threshold both sides use. */
 const MIN_CONFIDENCE = 0.5;
-/** Tiny detector input size for the 64×64 crop (our `auto` strategy picks the same). */
-const TINY_INPUT_SIZE_SMALL = 128;
 const RESULT_PREFIX = "MODEL_BENCH_RESULT ";
 
 const ROOT = new URL("../", import.meta.url);
@@ -369,13 +411,14 @@ async function runReference(args: ChildArgs): Promise<ChildResult> {
   );
   const results: CaseResult[] = [];
   for (const c of args.cases) {
-    const detectorOptions = c.detector === "ssd"
+    const ref = c.reference;
+    const detectorOptions = ref.net === "ssd"
       ? new faceapi.SsdMobilenetv1Options({ minConfidence: MIN_CONFIDENCE })
       : new faceapi.TinyFaceDetectorOptions({
-        inputSize: TINY_INPUT_SIZE_SMALL,
+        inputSize: ref.inputSize,
         scoreThreshold: MIN_CONFIDENCE,
       });
-    const detector = c.detector === "ssd"
+    const detector = ref.net === "ssd"
       ? faceapi.nets.ssdMobilenetv1
       : faceapi.nets.tinyFaceDetector;
     const bytes = await Deno.readFile(args.images[c.image]);
