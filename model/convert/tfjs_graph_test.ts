@@ -122,6 +122,7 @@ function fusedConv(
     explicit?: number[];
     dilation?: number;
     fused?: string[];
+    alpha?: number;
   },
 ): string {
   const fused = options.fused ?? ["BiasAdd"];
@@ -137,6 +138,7 @@ function fusedConv(
     fused_ops: strs(fused),
     num_args: { i: String(args.length) },
     epsilon: { f: 0 },
+    ...(options.alpha === undefined ? {} : { leakyrelu_alpha: { f: options.alpha } }),
   });
 }
 
@@ -148,7 +150,7 @@ Deno.test("convertTfjsGraph matches tfjs on _FusedConv2D with SAME padding and s
   }
 });
 
-Deno.test("convertTfjsGraph matches tfjs on fused Relu6 / Prelu, dilation and EXPLICIT padding", async () => {
+Deno.test("convertTfjsGraph matches tfjs on fused Relu6 / Prelu / LeakyRelu, dilation, EXPLICIT padding, Conv2D + BiasAdd", async () => {
   const g = new TestGraph([1, 9, 9, 2]);
   const a = fusedConv(g, "a", "input", [3, 3, 2, 4], { dilation: 2, fused: ["BiasAdd", "Relu6"] });
   const b = fusedConv(g, "b", a, [3, 3, 4, 4], {
@@ -157,7 +159,15 @@ Deno.test("convertTfjsGraph matches tfjs on fused Relu6 / Prelu, dilation and EX
     strides: 2,
     fused: ["BiasAdd", "Prelu"],
   });
-  fusedConv(g, "c", b, [1, 1, 4, 3], { padding: "VALID" });
+  const c = fusedConv(g, "c", b, [1, 1, 4, 3], { padding: "VALID" });
+  const d = fusedConv(g, "d", c, [3, 3, 3, 3], { fused: ["BiasAdd", "LeakyRelu"], alpha: 0.3 });
+  const plain = g.node("e", "Conv2D", [d, g.floats("e/filter", [2, 2, 3, 2])], {
+    strides: ints([1, 1, 1, 1]),
+    dilations: ints([1, 1, 1, 1]),
+    padding: str("SAME"),
+    data_format: NHWC,
+  });
+  g.node("e/bias", "BiasAdd", [plain, g.floats("e/b", [2])], { data_format: NHWC });
   assertClose(await compare(g));
 });
 
@@ -184,7 +194,7 @@ Deno.test("convertTfjsGraph matches tfjs on depthwise convs (multiplier 2, SAME 
   assertClose(await compare(g));
 });
 
-Deno.test("convertTfjsGraph matches tfjs on an explicit Pad, a VALID conv, MaxPool SAME on an odd size and a broadcast AddV2", async () => {
+Deno.test("convertTfjsGraph matches tfjs on an explicit Pad, a VALID conv, MaxPool SAME on an odd size and broadcast AddV2 / Mul / Sub, Sigmoid", async () => {
   const g = new TestGraph([1, 7, 7, 4]);
   const padded = g.node("pad", "Pad", [
     "input",
@@ -207,6 +217,8 @@ Deno.test("convertTfjsGraph matches tfjs on an explicit Pad, a VALID conv, MaxPo
   });
   const sum = g.node("sum", "AddV2", [pool, pool3]);
   g.node("out", "Relu", [g.node("bias", "AddV2", [sum, g.floats("b", [4])])]);
+  const scaled = g.node("scaled", "Mul", [g.floats("s", [1, 4]), pool3]);
+  g.node("gate", "Sigmoid", [g.node("diff", "Sub", [scaled, pool])]);
   assertClose(await compare(g));
 });
 
