@@ -118,6 +118,8 @@ export const SUPPORTED_OPS: readonly string[] = [
   "Placeholder",
   "Const",
   "Identity",
+  "StopGradient",
+  "Snapshot",
   "_FusedConv2D",
   "Conv2D",
   "DepthwiseConv2dNative",
