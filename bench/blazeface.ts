@@ -104,10 +104,13 @@ for (let i = 0; i < warmup + runs; i++) {
 console.error(`load average at end: ${Deno.loadavg().join(" ")}`);
 
 const base = median(cpuMs.get("ort-web")!);
+const convMacs = converted.extra!.convMacs as number;
 console.log(
-  `BlazeFace 256×256, ${(2 * converted.extra!.convMacs as number / 1e6).toFixed(0)} MFLOP ` +
-    `(convolutions, 2 × ${(converted.extra!.convMacs as number / 1e6).toFixed(1)} M ` +
-    `multiply-accumulates); ${warmup} warm-up + ${runs} runs, 1 thread each\n`,
+  `BlazeFace 256×256, ${(2 * convMacs / 1e6).toFixed(0)} MFLOP (convolutions, ` +
+    `2 × ${
+      (convMacs / 1e6).toFixed(1)
+    } M multiply-accumulates); ${warmup} warm-up + ${runs} runs, ` +
+    `1 thread each\n`,
 );
 console.log("| runtime | CPU ms median | CPU ms min | wall ms median | CPU vs ort-web |");
 console.log("| ------- | ------------- | ---------- | -------------- | -------------- |");
