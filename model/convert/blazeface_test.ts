@@ -22,6 +22,8 @@ import { blazefaceConverter, HUMAN_MODEL_DIR } from "./blazeface.ts";
  * cpu and wasm backends differ by 1.2e-3 on that logit). Measured worst: 3.2e-5 of max(1, |v|).
  */
 const DIFF_PER_MAGNITUDE_MAX = 1e-4;
+/** On random input in [-1, 1) the outputs stay under |117|: 1e-4 absolute holds (measured 3.4e-5). */
+const RANDOM_DIFF_MAX = 1e-4;
 
 Deno.test("blazefaceConverter builds the same bytes twice with the contract specs.ts promises", async () => {
   const a = await blazefaceConverter.convert();
@@ -82,10 +84,9 @@ Deno.test("blazeface ONNX on onnxruntime-web equals human's model run by tfjs on
         [BLAZEFACE_NAMES.input]: { data: nchw, dims: [1, 3, size, size] },
       });
       for (const d of worstDiffs(actual, expected)) {
-        assert.ok(
-          d.scaled <= DIFF_PER_MAGNITUDE_MAX,
-          `${label} ${d.name}: |diff| ${d.absolute}, ${d.scaled} of max(1, |tfjs|)`,
-        );
+        const message = `${label} ${d.name}: |diff| ${d.absolute}, ${d.scaled} of max(1, |tfjs|)`;
+        assert.ok(d.scaled <= DIFF_PER_MAGNITUDE_MAX, message);
+        if (label === "random") assert.ok(d.absolute <= RANDOM_DIFF_MAX, message);
       }
     }
   } finally {
