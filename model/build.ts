@@ -15,16 +15,21 @@ import {
   withBuildLock,
   writeManifest,
 } from "./model_store.ts";
+import type { Converter } from "./convert/types.ts";
 
-async function sourceSha256(weights: string): Promise<string> {
+async function sourceSha256(converter: Converter): Promise<string> {
   const { FACE_API_MODEL_DIR } = await import("./convert/tfjs_weights.ts");
-  const manifestText = await Deno.readFile(
-    new URL(`${weights}-weights_manifest.json`, FACE_API_MODEL_DIR),
-  );
-  const bin = await Deno.readFile(new URL(`${weights}.bin`, FACE_API_MODEL_DIR));
-  const joined = new Uint8Array(manifestText.length + bin.length);
-  joined.set(manifestText);
-  joined.set(bin, manifestText.length);
+  const files = converter.sourceFiles ?? [
+    new URL(`${converter.weights}-weights_manifest.json`, FACE_API_MODEL_DIR),
+    new URL(`${converter.weights}.bin`, FACE_API_MODEL_DIR),
+  ];
+  const parts = await Promise.all(files.map((file) => Deno.readFile(file)));
+  const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
   return sha256Hex(joined);
 }
 
@@ -56,7 +61,7 @@ export async function buildModels(
   const models = { ...manifest.models };
   for (const [index, converter] of CONVERTERS.entries()) {
     const step = `[${index + 1}/${CONVERTERS.length}] ${converter.id}`;
-    const src = await sourceSha256(converter.weights);
+    const src = await sourceSha256(converter);
     if (!options.force && await upToDate(models[converter.id], dir, src, converter.version)) {
       log(`${step}: up to date`);
       continue;

@@ -64,6 +64,7 @@ export const MODEL_IDS: readonly ModelId[] = Object.freeze([
   "tiny_face_detector",
   "face_landmark_68",
   "face_recognition",
+  "blazeface",
 ]);
 
 /** The lock file a first-use build holds (an OS advisory lock, released when a process dies). */

@@ -23,7 +23,7 @@ Deno.test("ensureModels builds once when three processes start together on an em
     assert.deepEqual(built.filter(Boolean).length, 1, `built: ${built}`);
     const progress = outs.map((out) => decoder.decode(out.stderr)).join("");
     assert.match(progress, /first use, building/);
-    assert.match(progress, /\[4\/4\] face_recognition: built/);
+    assert.match(progress, /\[5\/5\] blazeface: built/);
     const manifest = await readManifest(new URL(`file://${dir}/`));
     assert.deepEqual(Object.keys(manifest.models).sort(), [...MODEL_IDS].sort());
   } finally {

@@ -11,7 +11,8 @@ export type ModelId =
   | "ssd_mobilenetv1"
   | "tiny_face_detector"
   | "face_landmark_68"
-  | "face_recognition";
+  | "face_recognition"
+  | "blazeface";
 
 /**
  * How to turn RGB pixels in [0, 255] into the model's input: `(pixel - mean[c]) / std[c]`,
@@ -84,3 +85,48 @@ export const TINY_IOU_THRESHOLD = 0.4;
 export const TINY_BOX_ENCODING_SIZE = 5;
 /** The graph's input and output names; the output is [1, 25, cells, cells]. */
 export const TINY_NAMES = { input: "input", grid: "grid" } as const;
+
+// BlazeFace: MediaPipe's back-camera face detector as @vladmandic/human@3.3.6 ships it
+// (models/blazeface.json + .bin, a tfjs graph model), converted by convert/tfjs_graph.ts.
+
+/** The graph's fixed input side: 256×256 RGB. */
+export const BLAZEFACE_INPUT_SIZE = 256;
+/** human's normalisation `x / 127.5 - 1` of RGB in [0, 255] (so [-1, 1]), as mean and std. */
+export const BLAZEFACE_INPUT_MEAN = [127.5, 127.5, 127.5] as const;
+/** See {@linkcode BLAZEFACE_INPUT_MEAN}. */
+export const BLAZEFACE_INPUT_STD = [127.5, 127.5, 127.5] as const;
+/**
+ * The two feature maps, in anchor order (human's concat: stride 16 first): stride in input
+ * pixels and anchors per cell. 256 / 16 = 16 → 16·16·2 = 512 anchors; 256 / 32 = 8 → 8·8·6 = 384.
+ * Within a map, anchors run row by row, cell by cell, then anchor within the cell (the NHWC
+ * reshape of the conv heads).
+ */
+export const BLAZEFACE_FEATURE_MAPS = [
+  { stride: 16, anchorsPerCell: 2, anchors: 512 },
+  { stride: 32, anchorsPerCell: 6, anchors: 384 },
+] as const;
+/**
+ * Values per anchor in a regressor output, in input pixels relative to the anchor centre: box
+ * centre offset (x, y), box size (w, h), then 6 keypoints (x, y). Scores are one logit per anchor.
+ */
+export const BLAZEFACE_REGRESSOR_SIZE = 16;
+/** The graph's input and output names. */
+export const BLAZEFACE_NAMES = {
+  /** [1, 3, 256, 256], NCHW, normalised by {@linkcode BLAZEFACE_INPUT_MEAN}/`STD`. */
+  input: "input",
+  /** [1, 384, 16]: regressors of the stride-32 map (tfjs output `Identity_3`). */
+  regressors32: "regressors_32",
+  /** [1, 512, 1]: score logits of the stride-16 map (tfjs output `Identity`). */
+  scores16: "scores_16",
+  /** [1, 384, 1]: score logits of the stride-32 map (tfjs output `Identity_1`). */
+  scores32: "scores_32",
+  /** [1, 512, 16]: regressors of the stride-16 map (tfjs output `Identity_2`). */
+  regressors16: "regressors_16",
+} as const;
+/** The graph's outputs in tfjs's order (`GraphModel.outputNodes` of human's model.json). */
+export const BLAZEFACE_OUTPUTS: readonly OutputSpec[] = [
+  { name: BLAZEFACE_NAMES.regressors32, dims: [1, 384, BLAZEFACE_REGRESSOR_SIZE] },
+  { name: BLAZEFACE_NAMES.scores16, dims: [1, 512, 1] },
+  { name: BLAZEFACE_NAMES.scores32, dims: [1, 384, 1] },
+  { name: BLAZEFACE_NAMES.regressors16, dims: [1, 512, BLAZEFACE_REGRESSOR_SIZE] },
+];

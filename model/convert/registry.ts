@@ -2,6 +2,7 @@
  * The converters `deno task model:build` runs, in build order.
  * @module
  */
+import { blazefaceConverter } from "./blazeface.ts";
 import { faceLandmark68Converter } from "./face_landmark_68.ts";
 import { faceRecognitionConverter } from "./face_recognition.ts";
 import { ssdMobilenetv1Converter } from "./ssd_mobilenetv1.ts";
@@ -14,4 +15,5 @@ export const CONVERTERS: readonly Converter[] = [
   tinyFaceDetectorConverter,
   faceLandmark68Converter,
   faceRecognitionConverter,
+  blazefaceConverter,
 ];

@@ -1,6 +1,7 @@
 /**
- * Reads tfjs "weights manifest + .bin" models, as shipped in `@vladmandic/face-api/model/`, into
- * float32 arrays. Quantised weights are stored as uint8 with value = q * scale + min.
+ * Reads tfjs "weights manifest + .bin" models, as shipped in `@vladmandic/face-api/model/` (and
+ * inside the `weightsManifest` of a tfjs graph model's `model.json`), into float32 arrays.
+ * Quantised weights are stored as uint8 or uint16 with value = q * scale + min, or as float16.
  * @module
  */
 
@@ -12,16 +13,20 @@ export interface Weight {
   readonly data: Float32Array | Int32Array;
 }
 
-interface ManifestEntry {
-  name: string;
-  shape: number[];
-  dtype: "float32" | "int32";
-  quantization?: { dtype: "uint8"; scale: number; min: number };
+/** One weight as a tfjs weights manifest describes it. */
+export interface ManifestEntry {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: "float32" | "int32";
+  readonly quantization?:
+    | { readonly dtype: "uint8" | "uint16"; readonly scale: number; readonly min: number }
+    | { readonly dtype: "float16" };
 }
 
-interface ManifestGroup {
-  paths: string[];
-  weights: ManifestEntry[];
+/** One group of a tfjs weights manifest: its .bin files, concatenated, hold its weights in order. */
+export interface ManifestGroup {
+  readonly paths: readonly string[];
+  readonly weights: readonly ManifestEntry[];
 }
 
 /** The folder inside the project's node_modules where face-api ships its pretrained weights. */
@@ -30,7 +35,7 @@ export const FACE_API_MODEL_DIR = new URL(
   import.meta.url,
 );
 
-const BYTES_PER_ELEMENT = { uint8: 1, float32: 4, int32: 4 } as const;
+const BYTES_PER_ELEMENT = { uint8: 1, uint16: 2, float16: 2, float32: 4, int32: 4 } as const;
 
 /**
  * Loads all weights of one face-api model, by manifest base name.
@@ -58,7 +63,24 @@ export async function loadTfjsWeights(
     }
     throw error;
   }
-  const groups = JSON.parse(manifestText) as ManifestGroup[];
+  return await decodeWeightGroups(modelName, JSON.parse(manifestText) as ManifestGroup[], dir);
+}
+
+/**
+ * Reads and decodes the weights of a tfjs weights manifest.
+ *
+ * @param label names the model in error messages
+ * @param groups the manifest's groups
+ * @param dir folder the groups' `paths` are relative to
+ * @returns weights by name, in manifest order
+ * @throws {RangeError} when the .bin files are shorter or longer than the manifest says, or a
+ *   weight has a storage type we do not read
+ */
+export async function decodeWeightGroups(
+  label: string,
+  groups: readonly ManifestGroup[],
+  dir: URL,
+): Promise<Map<string, Weight>> {
   const weights = new Map<string, Weight>();
   for (const group of groups) {
     const parts = await Promise.all(group.paths.map((p) => Deno.readFile(new URL(p, dir))));
@@ -67,20 +89,29 @@ export async function loadTfjsWeights(
     for (const entry of group.weights) {
       const count = entry.shape.reduce((a, b) => a * b, 1);
       const stored = entry.quantization?.dtype ?? entry.dtype;
+      if (!(stored in BYTES_PER_ELEMENT)) {
+        throw new RangeError(
+          `${label}: weight "${entry.name}" is stored as ${stored}, unsupported`,
+        );
+      }
       const byteLength = count * BYTES_PER_ELEMENT[stored];
       if (offset + byteLength > bytes.length) {
         throw new RangeError(
-          `${modelName}: weight "${entry.name}" needs bytes ${offset}..${offset + byteLength} ` +
+          `${label}: weight "${entry.name}" needs bytes ${offset}..${offset + byteLength} ` +
             `but the .bin files hold ${bytes.length}`,
         );
       }
       const slice = bytes.slice(offset, offset + byteLength);
       offset += byteLength;
-      weights.set(entry.name, { name: entry.name, shape: entry.shape, data: decode(entry, slice) });
+      weights.set(entry.name, {
+        name: entry.name,
+        shape: [...entry.shape],
+        data: decode(entry, slice),
+      });
     }
     if (offset !== bytes.length) {
       throw new RangeError(
-        `${modelName}: manifest accounts for ${offset} bytes but the .bin files hold ${bytes.length}`,
+        `${label}: manifest accounts for ${offset} bytes but the .bin files hold ${bytes.length}`,
       );
     }
   }
@@ -89,13 +120,30 @@ export async function loadTfjsWeights(
 
 function decode(entry: ManifestEntry, slice: Uint8Array): Float32Array | Int32Array {
   const q = entry.quantization;
+  if (q?.dtype === "float16") {
+    const half = new Uint16Array(slice.buffer);
+    const out = new Float32Array(half.length);
+    for (let i = 0; i < half.length; i++) out[i] = float16ToFloat32(half[i]);
+    return entry.dtype === "int32" ? Int32Array.from(out, Math.round) : out;
+  }
   if (q) {
-    const out = new Float32Array(slice.length);
+    const stored = q.dtype === "uint16" ? new Uint16Array(slice.buffer) : slice;
+    const out = new Float32Array(stored.length);
     // Same arithmetic as tfjs's io.decodeWeights: float32(q * scale + min).
-    for (let i = 0; i < slice.length; i++) out[i] = slice[i] * q.scale + q.min;
+    for (let i = 0; i < stored.length; i++) out[i] = stored[i] * q.scale + q.min;
     return entry.dtype === "int32" ? Int32Array.from(out, Math.round) : out;
   }
   return entry.dtype === "int32" ? new Int32Array(slice.buffer) : new Float32Array(slice.buffer);
+}
+
+/** IEEE 754 half → single precision; exact (every float16 is a float32). */
+export function float16ToFloat32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1f;
+  const mantissa = h & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 0x1f) return mantissa ? NaN : sign * Infinity;
+  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

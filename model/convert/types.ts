@@ -23,7 +23,12 @@ export interface Converter {
   readonly id: ModelId;
   /** Bump when the converter's output changes, so cached builds are redone. */
   readonly version: number;
-  /** tfjs manifest base name inside face-api's `model/` folder. */
+  /** tfjs manifest base name inside face-api's `model/` folder (or the source model's name). */
   readonly weights: string;
+  /**
+   * The files whose bytes are the source, hashed to notice a changed npm package. Unset: face-api's
+   * `<weights>-weights_manifest.json` and `<weights>.bin`.
+   */
+  readonly sourceFiles?: readonly URL[];
   convert(): Promise<ConvertedModel>;
 }
