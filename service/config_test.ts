@@ -280,6 +280,8 @@ const BAD: Readonly<Record<string, string>> = {
   "disk-free-bytes-min": "-1",
   ami: "ubuntu",
   "instance-type": "micro",
+  "web-instance-type": "micro",
+  "ingress-cidr": "10.0.0.0/33",
   "key-name": "",
   "security-groups": "sg-12345678,web",
   subnet: "default",

@@ -7,11 +7,21 @@
  */
 import { parseArgs } from "node:util";
 
-/** The commands that read the settings; each takes only the settings whose row names it. */
-export type ServiceCommand = "start" | "serve" | "worker" | "blobs";
+/**
+ * The commands that read the settings; each takes only the settings whose row names it. `aws` is
+ * `deno task aws plan|up|status|down`: its subcommand is a word before the flags, which all its
+ * subcommands share (a deployment is described once), so one command in the table covers them.
+ */
+export type ServiceCommand = "start" | "serve" | "worker" | "blobs" | "aws";
 
 /** Every command, in the order the README lists them. */
-export const SERVICE_COMMANDS: readonly ServiceCommand[] = ["start", "serve", "worker", "blobs"];
+export const SERVICE_COMMANDS: readonly ServiceCommand[] = [
+  "start",
+  "serve",
+  "worker",
+  "blobs",
+  "aws",
+];
 
 /** A setting with a bad value; the message names it and says what is accepted. */
 export class ConfigError extends Error {

@@ -8,5 +8,8 @@ Deno.test("README's settings list is the one generated from SETTINGS (else: deno
     await readmeSettings(),
     "README.md's settings list is out of date: run `deno task settings:readme`",
   );
-  assert.match(await readmeSettings(), /^\| `--max N` +\| CPU cores \(start\); 15 \(serve\) +\|/m);
+  assert.match(
+    await readmeSettings(),
+    /^\| `--max N` +\| CPU cores \(start\); 15 \(serve\); 15 \(aws\) +\|/m,
+  );
 });

@@ -38,7 +38,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   sim: ["controller", "protocol", "cloud", "internal"],
   web: ["protocol", "cloud", "internal"],
   worker: ["protocol", "cloud", "model", "internal"],
-  service: ["web", "worker", "controller", "protocol", "model", "cloud", "internal"],
+  // sim: `deno task aws plan` prices a workload by simulating it with the controller's policy.
+  service: ["web", "worker", "controller", "sim", "protocol", "model", "cloud", "internal"],
   // The harness: benchmarks, the load generator, and what tests and benchmarks share.
   bench: ["testing", ...BELOW_HARNESS],
   testing: ["bench", ...BELOW_HARNESS],

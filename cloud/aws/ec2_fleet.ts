@@ -54,7 +54,7 @@ export interface LaunchTemplate {
 /** Options for {@linkcode Ec2Fleet}. */
 export interface Ec2FleetOptions extends AwsClientOptions {
   launch: LaunchTemplate;
-  /** Value of the `fr:fleet` tag that marks this fleet's instances. @default {"app-tier"} */
+  /** Value of the `fr:fleet` tag that marks this fleet's instances. @default {FLEET_DEFAULT} */
   fleet?: string;
   /** Cap on non-terminated instances. @default {INSTANCES_MAX_DEFAULT} (32) */
   instancesMax?: number;
@@ -70,6 +70,9 @@ export interface Ec2FleetOptions extends AwsClientOptions {
 
 /** The tag that marks instances as ours. */
 export const FLEET_TAG = "fr:fleet";
+
+/** The {@linkcode FLEET_TAG} value when {@linkcode Ec2FleetOptions.fleet} does not say. */
+export const FLEET_DEFAULT = "app-tier";
 
 /**
  * The tag where the worker on an instance says how it is: `ready <ISO time>` or
@@ -128,7 +131,7 @@ export class Ec2Fleet implements Fleet {
       throw new TypeError("Ec2Fleet needs options.launch.imageId: the AMI with the worker");
     }
     this.#launch = options.launch;
-    this.#fleet = options.fleet ?? "app-tier";
+    this.#fleet = options.fleet ?? FLEET_DEFAULT;
     this.#instancesMax = options.instancesMax ?? INSTANCES_MAX_DEFAULT;
     this.#pollIntervalMs = options.pollIntervalMs ?? 5_000;
     this.#transitionWaitMsMax = options.transitionWaitMsMax ?? 600_000;
