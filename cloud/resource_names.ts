@@ -4,6 +4,13 @@
  */
 import { InvalidNameError } from "./errors.ts";
 
+/**
+ * The tag every AWS resource of a deployment carries, its value the deployment id: instances are
+ * launched with it, the fleet describes only instances that have it, and the IAM policies
+ * (`deploy/iam/`) let a deployment's roles start, stop and tag only what carries its own.
+ */
+export const DEPLOYMENT_TAG = "fr:deployment";
+
 /** Bucket and queue names of one deployment. */
 export interface ResourceNames {
   /** `<id>-in-bucket`: uploaded images. */

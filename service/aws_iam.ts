@@ -12,10 +12,10 @@
  * @module
  */
 import { instanceName } from "../cloud/fleet.ts";
+import { DEPLOYMENT_TAG } from "../cloud/resource_names.ts";
 import { serviceNames } from "./config.ts";
 
-/** The tag every resource of a deployment carries; its value is the deployment id. */
-export const DEPLOYMENT_TAG = "fr:deployment";
+export { DEPLOYMENT_TAG };
 
 /** Tag keys the web role may set on its own instances after launch (`Ec2Fleet.create` names each). */
 export const WEB_TAG_KEYS_AFTER_LAUNCH: readonly string[] = ["Name"];

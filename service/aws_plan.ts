@@ -216,7 +216,8 @@ export async function awsPlan(settings: PlanSettings): Promise<AwsPlan> {
     {
       kind: "ec2-instance",
       name: WEB_INSTANCE_NAME,
-      purpose: `serve --backend aws --id ${id} (web tier and controller), always on`,
+      purpose: `serve --backend aws --id ${id} --launch-template ${iam.launchTemplate} ` +
+        "(web tier and controller), always on",
       settings: {
         ...launch,
         InstanceType: settings.aws.webInstanceType,

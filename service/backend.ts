@@ -17,6 +17,7 @@ import { SqliteRecordStore } from "../cloud/local/sqlite_record_store.ts";
 import { BlobRecordStore, type RecordStore } from "../cloud/record_store.ts";
 import type { MessageQueue } from "../cloud/message_queue.ts";
 import { REQUEST_MESSAGE_BYTES_MAX } from "../protocol/mod.ts";
+import { DEPLOYMENT_TAG } from "../cloud/resource_names.ts";
 import { ConfigError, type ServiceConfig, type ServiceNames, workerFlags } from "./config.ts";
 import { workerUserData } from "./user_data.ts";
 
@@ -175,14 +176,17 @@ async function openAws(config: ServiceConfig, options: OpenBackendOptions): Prom
     ? workerUserData(config, { appDir: a.appDir, user: a.appUser })
     : await readUserData(a.userDataFile);
   const openFleet = () => {
-    if ((options.launches ?? true) && a.imageId === undefined) {
-      throw new ConfigError("--ami", "required with --backend aws: the AMI new app instances boot");
+    if ((options.launches ?? true) && a.imageId === undefined && a.launchTemplate === undefined) {
+      throw new ConfigError(
+        "--ami",
+        "required with --backend aws (or --launch-template): the AMI new app instances boot",
+      );
     }
     return Promise.resolve(
       new aws.Ec2Fleet({
         region,
         endpoint: a.ec2Endpoint,
-        launch: {
+        launch: a.launchTemplate !== undefined ? { launchTemplateName: a.launchTemplate } : {
           imageId: a.imageId ?? NO_LAUNCH_AMI,
           instanceType: a.instanceType,
           keyName: a.keyName,
@@ -191,6 +195,8 @@ async function openAws(config: ServiceConfig, options: OpenBackendOptions): Prom
           iamInstanceProfileName: a.iamInstanceProfileName,
           userData,
         },
+        // The deployment's own instances only: the web role may start and stop nothing else.
+        tags: { [DEPLOYMENT_TAG]: config.id },
       }),
     );
   };

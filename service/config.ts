@@ -76,6 +76,8 @@ export interface ServiceConfig {
 
 /** AWS-only settings (ignored by the local backend); see {@linkcode SETTINGS}. */
 export interface AwsSettings {
+  /** An EC2 launch template for app instances (then no --ami and friends). */
+  readonly launchTemplate: string | undefined;
   readonly imageId: string | undefined;
   readonly instanceType: string;
   readonly keyName: string | undefined;
@@ -348,6 +350,18 @@ export const SETTINGS: { readonly [P in SettingPath]: Setting<ValueAt<P>> } = {
     value: integer(0, DISK_FREE_BYTES_MIN_MAX),
     unit: "bytes",
     doc: "embedded backend: uploads get 507 while the data directory has less free",
+  },
+  "aws.launchTemplate": {
+    flag: "launch-template",
+    commands: STACK,
+    unset: "none: launch from --ami and the settings below",
+    value: pattern(
+      "NAME",
+      /^[A-Za-z0-9()./_-]{3,128}$/,
+      "a launch template name of 3-128 letters, digits and ()./_-",
+    ),
+    // What `deno task aws up` creates (`<id>-app-template`); the web role may launch only from it.
+    doc: "the EC2 launch template app instances are launched from (holds AMI, type, profile…)",
   },
   "aws.imageId": {
     flag: "ami",

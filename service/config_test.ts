@@ -278,6 +278,7 @@ const BAD: Readonly<Record<string, string>> = {
   "imds-url": "169.254.169.254",
   "worker-log": "file",
   "disk-free-bytes-min": "-1",
+  "launch-template": "a b",
   ami: "ubuntu",
   "instance-type": "micro",
   "web-instance-type": "micro",

@@ -226,6 +226,8 @@ export function installFakeEc2(options: FakeEc2Options = {}) {
   return {
     /** Every command name the adapter sent, in order. */
     calls,
+    /** The mock itself, for a test that reads what a command was sent with. */
+    stub,
     /** How many instances exist in any state. */
     size: () => instances.size,
     /** Changes {@linkcode FakeEc2Options.transientLooks} from now on. */

@@ -36,10 +36,16 @@ import {
 } from "../fleet.ts";
 import { type AwsClientOptions, clientConfig, errorName, toServiceError } from "./_aws_common.ts";
 
-/** What new instances are launched from. */
+/**
+ * What new instances are launched from: an EC2 launch template by name (which then holds the
+ * image, type, profile, network and user data: a least-privilege role may launch only from it),
+ * or those settings themselves.
+ */
 export interface LaunchTemplate {
-  /** The AMI with the worker installed. */
-  imageId: string;
+  /** The EC2 launch template; with it, give none of the fields below. */
+  launchTemplateName?: string;
+  /** The AMI with the worker installed (required without `launchTemplateName`). */
+  imageId?: string;
   /** @default {"t2.micro"} */
   instanceType?: string;
   keyName?: string;
@@ -56,6 +62,12 @@ export interface Ec2FleetOptions extends AwsClientOptions {
   launch: LaunchTemplate;
   /** Value of the `fr:fleet` tag that marks this fleet's instances. @default {FLEET_DEFAULT} */
   fleet?: string;
+  /**
+   * More tags every launched instance and its volumes get at launch, which describe then also
+   * requires: a deployment's `fr:deployment` (so two deployments in one account never see each
+   * other's instances). @default {{}}
+   */
+  tags?: Readonly<Record<string, string>>;
   /** Cap on non-terminated instances. @default {INSTANCES_MAX_DEFAULT} (32) */
   instancesMax?: number;
   /** How often create polls while waiting for launched instances to run and stop. @default {5000} */
@@ -107,6 +119,7 @@ export class Ec2Fleet implements Fleet {
   readonly #ownsClient: boolean;
   readonly #launch: LaunchTemplate;
   readonly #fleet: string;
+  readonly #tags: readonly { Key: string; Value: string }[];
   readonly #instancesMax: number;
   readonly #pollIntervalMs: number;
   readonly #transitionWaitMsMax: number;
@@ -122,16 +135,30 @@ export class Ec2Fleet implements Fleet {
 
   /**
    * @param options the launch template, region and limits
-   * @throws {TypeError} without `launch.imageId`
+   * @throws {TypeError} without `launch.imageId` or `launch.launchTemplateName`, or with both
    * @throws {RangeError} for a bad limit
    */
   constructor(options: Ec2FleetOptions) {
     const config = clientConfig(options);
-    if (!options.launch?.imageId) {
-      throw new TypeError("Ec2Fleet needs options.launch.imageId: the AMI with the worker");
+    const { launchTemplateName, ...explicit } = options.launch ?? {};
+    if (launchTemplateName !== undefined) {
+      const given = Object.entries(explicit).filter(([, v]) => v !== undefined).map(([k]) => k);
+      if (given.length > 0) {
+        throw new TypeError(
+          `Ec2Fleet launches from template ${launchTemplateName}, which holds ${
+            given.join(", ")
+          }: ` +
+            "give the template or those settings, not both",
+        );
+      }
+    } else if (!options.launch?.imageId) {
+      throw new TypeError(
+        "Ec2Fleet needs options.launch.imageId (the AMI with the worker) or launchTemplateName",
+      );
     }
     this.#launch = options.launch;
     this.#fleet = options.fleet ?? FLEET_DEFAULT;
+    this.#tags = Object.entries(options.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
     this.#instancesMax = options.instancesMax ?? INSTANCES_MAX_DEFAULT;
     this.#pollIntervalMs = options.pollIntervalMs ?? 5_000;
     this.#transitionWaitMsMax = options.transitionWaitMsMax ?? 600_000;
@@ -159,24 +186,38 @@ export class Ec2Fleet implements Fleet {
     const launch = this.#launch;
     let ids: string[];
     try {
+      const tags = [{ Key: FLEET_TAG, Value: this.#fleet }, ...this.#tags];
+      const TagSpecifications = [
+        { ResourceType: "instance" as const, Tags: tags },
+        ...(this.#tags.length > 0
+          ? [{ ResourceType: "volume" as const, Tags: [...this.#tags] }]
+          : []),
+      ];
       const out = await this.#client.send(
-        new RunInstancesCommand({
-          ImageId: launch.imageId,
-          InstanceType: (launch.instanceType ?? "t2.micro") as _InstanceType,
-          MinCount: count,
-          MaxCount: count,
-          KeyName: launch.keyName,
-          SecurityGroupIds: launch.securityGroupIds ? [...launch.securityGroupIds] : undefined,
-          SubnetId: launch.subnetId,
-          IamInstanceProfile: launch.iamInstanceProfileName
-            ? { Name: launch.iamInstanceProfileName }
-            : undefined,
-          UserData: launch.userData ? btoa(launch.userData) : undefined,
-          TagSpecifications: [{
-            ResourceType: "instance",
-            Tags: [{ Key: FLEET_TAG, Value: this.#fleet }],
-          }],
-        }),
+        new RunInstancesCommand(
+          launch.launchTemplateName !== undefined
+            ? {
+              // Everything else comes from the template (a role may launch only from it).
+              LaunchTemplate: { LaunchTemplateName: launch.launchTemplateName },
+              MinCount: count,
+              MaxCount: count,
+              TagSpecifications,
+            }
+            : {
+              ImageId: launch.imageId,
+              InstanceType: (launch.instanceType ?? "t2.micro") as _InstanceType,
+              MinCount: count,
+              MaxCount: count,
+              KeyName: launch.keyName,
+              SecurityGroupIds: launch.securityGroupIds ? [...launch.securityGroupIds] : undefined,
+              SubnetId: launch.subnetId,
+              IamInstanceProfile: launch.iamInstanceProfileName
+                ? { Name: launch.iamInstanceProfileName }
+                : undefined,
+              UserData: launch.userData ? btoa(launch.userData) : undefined,
+              TagSpecifications,
+            },
+        ),
       );
       ids = (out.Instances ?? []).map((i) => i.InstanceId ?? "").filter((id) => id !== "");
     } catch (error) {
@@ -300,7 +341,11 @@ export class Ec2Fleet implements Fleet {
     for (let page = 0; page < 1000; page++) {
       const res: DescribeInstancesCommandOutput = await this.#call(
         new DescribeInstancesCommand({
-          Filters: [{ Name: `tag:${FLEET_TAG}`, Values: [this.#fleet] }, ...filters],
+          Filters: [
+            { Name: `tag:${FLEET_TAG}`, Values: [this.#fleet] },
+            ...this.#tags.map((t) => ({ Name: `tag:${t.Key}`, Values: [t.Value] })),
+            ...filters,
+          ],
           MaxResults: 1000,
           NextToken: token,
         }),

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { fleetContract } from "../contract/fleet_contract.ts";
 import { ServiceError } from "../errors.ts";
 import { Ec2Fleet } from "./ec2_fleet.ts";
+import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { FAKE_PAGE_INSTANCES, installFakeEc2 } from "../../testing/fake_ec2.ts";
 
 const CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };
@@ -110,4 +111,49 @@ Deno.test("Ec2Fleet.settled gives up after transitionWaitMsMax with a Timeout na
     await fleet.close();
     fake.restore();
   }
+});
+
+Deno.test("Ec2Fleet with a launch template sends only the template, and keeps to its deployment's tag", async () => {
+  // What the web role's IAM policy (deploy/iam/web-role-policy.json) requires of RunInstances:
+  // the template's own image, network and profile (none given here) and the deployment tag on the
+  // instance and its volumes at launch. Whether EC2 really evaluates it so needs an account.
+  const fake = installFakeEc2();
+  const fleet = (id: string) =>
+    new Ec2Fleet({
+      launch: { launchTemplateName: `${id}-app-template` },
+      tags: { "fr:deployment": id },
+      credentials: CREDENTIALS,
+      pollIntervalMs: 0,
+    });
+  const a = fleet("a");
+  const b = fleet("b");
+  try {
+    await a.create(2);
+    const input = fake.stub.commandCalls(RunInstancesCommand)[0].args[0].input;
+    assert.deepEqual(input.LaunchTemplate, { LaunchTemplateName: "a-app-template" });
+    for (
+      const key of ["ImageId", "InstanceType", "IamInstanceProfile", "UserData", "SecurityGroupIds"]
+    ) {
+      assert.equal((input as unknown as Record<string, unknown>)[key], undefined, key);
+    }
+    assert.deepEqual(input.TagSpecifications, [
+      {
+        ResourceType: "instance",
+        Tags: [{ Key: "fr:fleet", Value: "app-tier" }, { Key: "fr:deployment", Value: "a" }],
+      },
+      { ResourceType: "volume", Tags: [{ Key: "fr:deployment", Value: "a" }] },
+    ]);
+    assert.equal((await a.describe()).length, 2);
+    assert.equal((await b.describe()).length, 0, "another deployment sees none of them");
+    await b.create(1);
+    assert.deepEqual((await b.describe()).map((i) => i.name), ["app-tier-instance-1"]);
+  } finally {
+    await a.close();
+    await b.close();
+    fake.restore();
+  }
+  assert.throws(
+    () => new Ec2Fleet({ launch: { launchTemplateName: "t", imageId: "ami-0123456789abcdef0" } }),
+    /holds imageId/,
+  );
 });
