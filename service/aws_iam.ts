@@ -255,7 +255,7 @@ function webRolePolicy(target: IamTarget): PolicyDocument {
       `The web tier of deployment ${target.id}: serve (web, controller, dead-letter sweep).`,
       "Actions are those the code sends (service/aws_iam_test.ts derives them from the source).",
       `DescribeInstances has no resource-level permissions: its Resource must be *. ${IAM_SOURCES.ec2Policies}`,
-      `RunInstances only from a launch template tagged with the deployment, tags only at launch. ${IAM_SOURCES.ec2Keys}; ${IAM_SOURCES.tagOnCreate}`,
+      `RunInstances only from a launch template tagged with the deployment, with the template's image and security group, tags only at launch. ${IAM_SOURCES.ec2Keys}; ${IAM_SOURCES.tagOnCreate}`,
       "Name tags after launch: Ec2Fleet.create names each new instance (RunInstances tags all alike).",
       `S3 actions per API call: ${IAM_SOURCES.s3Actions}`,
       `PassRole: ${IAM_SOURCES.passRole}`,
@@ -342,20 +342,25 @@ function webRolePolicy(target: IamTarget): PolicyDocument {
         Condition: { StringEquals: { [`aws:RequestTag/${DEPLOYMENT_TAG}`]: target.id } },
       },
       {
-        Sid: "RunWithTheTemplatesResourcesOnly",
+        // The image and security group must be the template's own (a request cannot override
+        // them); Ec2Fleet sends only the template's name, the count and the tags.
+        Sid: "RunWithTheTemplatesImageAndGroup",
         Effect: "Allow",
         Action: ["ec2:RunInstances"],
-        Resource: [
-          a.image,
-          a.ec2("network-interface"),
-          a.ec2("security-group"),
-          a.ec2("subnet"),
-          a.ec2("key-pair"),
-        ],
+        Resource: [a.image, a.ec2("security-group")],
         Condition: {
           ArnLike: { "ec2:LaunchTemplate": a.ec2("launch-template") },
           Bool: { "ec2:IsLaunchTemplateResource": "true" },
         },
+      },
+      {
+        // The subnet and network interface come from the default VPC when the template names
+        // none, so they are not template resources; the launch must still use a template.
+        Sid: "RunInTheTemplatesNetwork",
+        Effect: "Allow",
+        Action: ["ec2:RunInstances"],
+        Resource: [a.ec2("subnet"), a.ec2("network-interface")],
+        Condition: { ArnLike: { "ec2:LaunchTemplate": a.ec2("launch-template") } },
       },
       {
         Sid: "TagOnlyAtLaunch",
