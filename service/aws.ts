@@ -30,8 +30,11 @@ import {
 } from "./aws_cost.ts";
 import { type AwsPlan, awsPlan } from "./aws_plan.ts";
 import { IAM_DOCUMENT_NAMES, iamTemplates } from "./aws_iam.ts";
+import { deploymentStatus, statusText } from "./aws_status.ts";
+import { openBackend } from "./backend.ts";
+import { CloudError } from "../cloud/errors.ts";
 
-/** The subcommands; `up`, `status` and `down` are parsed but not built yet. */
+/** The subcommands; `up` and `down` are parsed but not built yet. */
 export const AWS_SUBCOMMANDS = ["plan", "iam", "up", "status", "down"] as const;
 type Subcommand = typeof AWS_SUBCOMMANDS[number];
 
@@ -43,7 +46,9 @@ const HELP = `Usage:
       every resource of the deployment, every IAM document and the monthly cost; calls nothing
   deno task aws iam [--write]
       the IAM documents as templates on \${Id}, \${Region}, \${Account}; --write: into deploy/iam/
-  deno task aws up|status|down --id ID [settings]      not built yet
+  deno task aws status --id ID [settings] [--json]
+      which planned resources exist (buckets, queues with counts, app instances); exit 1 if missing
+  deno task aws up|down --id ID [settings]      not built yet
 
 plan's own flags:
   --workload SPEC     a simulator workload (deno task sim's syntax) to price (${COURSE_HOURLY.spec})
@@ -158,6 +163,7 @@ export async function runAws(args: readonly string[], out: AwsOutput = stdio): P
     out.line(HELP);
     return 0;
   }
+  if (command === "status") return await runStatus(config, own.flags.has("json"), out);
   if (command !== "plan") {
     out.error(
       `aws ${command}: not built yet; \`deno task aws plan --id ${config.id}\` shows what up will create`,
@@ -188,6 +194,28 @@ export async function runAws(args: readonly string[], out: AwsOutput = stdio): P
   if (own.flags.has("json")) out.line(JSON.stringify({ ...plan, cost }, null, 2));
   else out.line(planText(plan, cost, table.region));
   return 0;
+}
+
+async function runStatus(config: ServiceConfig, json: boolean, out: AwsOutput): Promise<number> {
+  const plan = await awsPlan(config);
+  // The web tier's view: S3, SQS and the deployment's app instances; status launches nothing.
+  const backend = await openBackend({ ...config, backend: "aws" }, {
+    fleet: true,
+    launches: false,
+  });
+  try {
+    const statuses = await deploymentStatus(plan, backend);
+    if (json) {
+      out.line(JSON.stringify({ id: plan.id, region: plan.region, resources: statuses }, null, 2));
+    } else out.line(statusText(plan, statuses));
+    return statuses.some((s) => s.state === "missing") ? 1 : 0;
+  } catch (error) {
+    if (!(error instanceof CloudError)) throw error;
+    out.error(`aws status: ${error.message}`);
+    return 1;
+  } finally {
+    await backend.close();
+  }
 }
 
 async function runIam(args: readonly string[], out: AwsOutput): Promise<number> {

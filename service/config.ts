@@ -455,7 +455,7 @@ export const SETTINGS: { readonly [P in SettingPath]: Setting<ValueAt<P>> } = {
   },
   "aws.s3Endpoint": {
     flag: "s3-endpoint",
-    commands: ALL,
+    commands: [...ALL, "aws"],
     inherit: true,
     unset: "AWS's own",
     value: httpUrl(),
@@ -463,7 +463,7 @@ export const SETTINGS: { readonly [P in SettingPath]: Setting<ValueAt<P>> } = {
   },
   "aws.sqsEndpoint": {
     flag: "sqs-endpoint",
-    commands: STACK_AND_WORKER,
+    commands: [...STACK_AND_WORKER, "aws"],
     inherit: true,
     unset: "AWS's own",
     value: httpUrl(),
@@ -471,7 +471,7 @@ export const SETTINGS: { readonly [P in SettingPath]: Setting<ValueAt<P>> } = {
   },
   "aws.ec2Endpoint": {
     flag: "ec2-endpoint",
-    commands: STACK_AND_WORKER,
+    commands: [...STACK_AND_WORKER, "aws"],
     inherit: true,
     unset: "AWS's own",
     value: httpUrl(),
@@ -479,7 +479,7 @@ export const SETTINGS: { readonly [P in SettingPath]: Setting<ValueAt<P>> } = {
   },
   "aws.sqsProtocol": {
     flag: "sqs-protocol",
-    commands: STACK_AND_WORKER,
+    commands: [...STACK_AND_WORKER, "aws"],
     inherit: true,
     default: "json",
     value: oneOf(["json", "query"] as const),

@@ -1,0 +1,93 @@
+/**
+ * `deno task aws status` against s3rver and sqslite (S3 and SQS) and the mocked EC2 API
+ * (testing/fake_ec2.ts): EC2 itself cannot run here. What only a real account adds: IAM's
+ * answers (status with the operator's credentials), eventual consistency right after `up`.
+ */
+import assert from "node:assert/strict";
+import { startEmulators } from "../testing/aws_emulators.ts";
+import { installFakeEc2 } from "../testing/fake_ec2.ts";
+import { Ec2Fleet } from "../cloud/aws/ec2_fleet.ts";
+import { type AwsOutput, runAws } from "./aws.ts";
+import { ensureResources, openBackend } from "./backend.ts";
+import { parseServiceConfig, type ServiceConfig, serviceNames } from "./config.ts";
+
+Deno.test({
+  name:
+    "aws status finds the buckets, queues and app instances that exist, and names what is missing",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const emulators = await startEmulators();
+    const fake = installFakeEc2();
+    const saved = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].map((k) => [k, Deno.env.get(k)]);
+    Deno.env.set("AWS_ACCESS_KEY_ID", emulators.credentials.accessKeyId);
+    Deno.env.set("AWS_SECRET_ACCESS_KEY", emulators.credentials.secretAccessKey);
+    const id = `st${Date.now().toString(36)}`;
+    const endpoints = [
+      "--s3-endpoint",
+      emulators.s3Endpoint,
+      "--sqs-endpoint",
+      emulators.sqsEndpoint,
+      "--sqs-protocol",
+      "query",
+    ];
+    const lines: string[] = [];
+    const errors: string[] = [];
+    const out: AwsOutput = { line: (t) => lines.push(t), error: (t) => errors.push(t) };
+    try {
+      // What `serve` creates, and two of three pool instances of this deployment, plus one of
+      // another deployment that status must not count.
+      const config = parseServiceConfig("serve", ["--backend", "aws", "--id", id, ...endpoints], {
+        env: () => undefined,
+      }) as ServiceConfig;
+      const backend = await openBackend(config, { fleet: false });
+      const names = serviceNames(config);
+      await ensureResources(backend, names, config);
+      await backend.queue.send(names.requestQueue, "{}");
+      await backend.close();
+      const fleet = (deployment: string) =>
+        new Ec2Fleet({
+          launch: { launchTemplateName: `${deployment}-app-template` },
+          tags: { "fr:deployment": deployment },
+          pollIntervalMs: 0,
+        });
+      const ours = fleet(id);
+      await ours.create(2);
+      await ours.close();
+      const theirs = fleet(`${id}-other`);
+      await theirs.create(1);
+      await theirs.close();
+
+      const code = await runAws(["status", "--id", id, "--max", "3", ...endpoints], out);
+      assert.equal(code, 1, `missing resources make status exit 1: ${errors}`);
+      const text = lines.join("\n");
+      const row = (name: string) =>
+        text.split("\n").find((l) => l.split(/\s+/).includes(name)) ?? `(no row for ${name})`;
+      for (const bucket of [names.inBucket, names.outBucket, names.requestsBucket]) {
+        assert.match(row(bucket), /^ {2}present .* empty$/, bucket);
+      }
+      assert.match(row(`${id}-artifacts-bucket`), /^ {2}missing /);
+      assert.match(row(names.requestQueue), /present .* 1 visible/);
+      assert.match(row(names.deadLetterQueue), /present/);
+      assert.match(row("app-tier-instance-1"), /present .* i-[0-9a-f]+ stopped$/);
+      assert.match(row("app-tier-instance-2"), /present .* stopped$/);
+      assert.match(row("app-tier-instance-3"), /^ {2}missing /);
+      assert.match(row(`${id}-web-sg`), /not checked/);
+      assert.match(text, /\d+ present, 2 missing, \d+ not checked$/);
+      const launches = fake.calls.filter((c) => c === "RunInstances").length;
+      assert.equal(launches, 2, "status launched nothing (2: the test's own creates)");
+
+      lines.length = 0;
+      assert.equal(await runAws(["status", "--id", `${id}-none`, "--json", ...endpoints], out), 1);
+      const report = JSON.parse(lines.join("\n"));
+      assert.ok(
+        report.resources.filter((r: { kind: string }) => r.kind === "sqs-queue")
+          .every((r: { state: string }) => r.state === "missing"),
+      );
+    } finally {
+      fake.restore();
+      await emulators.stop();
+      for (const [k, v] of saved) v === undefined ? Deno.env.delete(k!) : Deno.env.set(k!, v);
+    }
+  },
+});
