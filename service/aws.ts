@@ -101,6 +101,7 @@ export function planCost(
     appInstanceType: config.aws.instanceType,
     instancesMax: config.instancesMax,
     tickMs: config.tickMs,
+    keepAliveMs: config.keepAliveMs,
   };
   const idle = idleCost(shape, prices.table);
   const perRun = simulateUsage(workload, shape);

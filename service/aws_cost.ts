@@ -115,6 +115,8 @@ export interface DeploymentShape {
   readonly instancesMax: number;
   /** The controller's period: one GetQueueAttributes and one dead-letter receive per tick. */
   readonly tickMs: number;
+  /** How long an idle instance waits for work before it stops (the simulator's too). @default 0 */
+  readonly keepAliveMs?: number;
 }
 
 function hourly(prices: PriceTable, type: string): number {
@@ -205,13 +207,15 @@ export const COURSE_HOURLY: WorkloadPlan = { spec: "burst:100", every: "1h" };
  */
 export function simulateUsage(
   workload: WorkloadPlan,
-  shape: Pick<DeploymentShape, "instancesMax" | "tickMs">,
+  shape: Pick<DeploymentShape, "instancesMax" | "tickMs" | "keepAliveMs">,
   seed = 1,
 ): WorkloadUsage {
-  const config = resolveSimConfig(
-    { seed, instancesMax: shape.instancesMax, tickMs: shape.tickMs },
-    "aws",
-  );
+  const config = resolveSimConfig({
+    seed,
+    instancesMax: shape.instancesMax,
+    tickMs: shape.tickMs,
+    keepAliveMs: shape.keepAliveMs ?? 0,
+  }, "aws");
   const result = simulate(config, parseWorkload(workload.spec, Deno.readTextFileSync));
   const report = buildReport(result);
   const periodMs = parseDurationMs(workload.every, "--every");

@@ -84,6 +84,15 @@ Deno.test("simulateUsage runs the controller's policy in the EC2 profile on one 
   });
   assert.equal(burst.requests, 100);
   assert.equal(burst.starts, 15, "the burst starts the whole pool of 15");
+  const kept = simulateUsage({ spec: "burst:100", every: "1h" }, {
+    instancesMax: 15,
+    tickMs: 1000,
+    keepAliveMs: 60_000,
+  });
+  assert.ok(
+    kept.instanceSeconds > burst.instanceSeconds + 15 * 50,
+    `--keep-alive-ms 60000 keeps 15 instances about a minute longer: ${kept.instanceSeconds} vs ${burst.instanceSeconds}`,
+  );
   assert.throws(
     () => simulateUsage({ spec: "burst:100", every: "10s" }, { instancesMax: 15, tickMs: 1000 }),
     /would overlap/,
