@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage } from "../testing/e2e.ts";
 import { spawnService } from "../testing/service_process.ts";
+import { MODEL_IDS } from "../model/model_store.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -39,7 +40,10 @@ Deno.test({
       const stderr = new TextDecoder().decode(out.stderr);
       assert.equal(out.code, 0, stderr);
       assert.match(stderr, /models: first use, building/);
-      assert.match(stderr, /models: \[4\/4\] face_recognition: built/);
+      // One progress line per model, each built.
+      for (const id of MODEL_IDS) {
+        assert.match(stderr, new RegExp(`models: \\[\\d+/${MODEL_IDS.length}\\] ${id}: built`));
+      }
       await Deno.stat(join(dir, "g.gallery"));
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -65,7 +69,7 @@ Deno.test({
       const url = await service.listening();
       const builds = lines.filter((l) => l.event === "model_build").map((l) => l.message);
       assert.match(String(builds[0]), /first use, building/);
-      assert.equal(builds.length, 5, "one line to say so, then one per model");
+      assert.equal(builds.length, 1 + MODEL_IDS.length, "one line to say so, then one per model");
       assert.ok(lines.some((l) => l.event === "no_gallery"), "the log says there is no gallery");
       const answer = await postImage(url, `${course.imagesDir}/test_03.jpg`, "test_03.jpg");
       assert.equal(answer.status, 200);
