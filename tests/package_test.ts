@@ -11,14 +11,33 @@
  * repository's AWS tests run, but not run from the package here).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { buildPackage, type PackageManifest } from "../service/package.ts";
+import { dirname, join } from "node:path";
+import { buildPackage, type BuiltPackage, type PackageManifest } from "../service/package.ts";
+import { parseServiceConfig, type ServiceConfig, workerFlags } from "../service/config.ts";
+import {
+  DENO_INSTALL_PATH,
+  packageUserData,
+  WORKER_UNIT,
+  WORKER_WRAPPER,
+} from "../service/user_data.ts";
 import { decodeImage } from "../model/image/decode.ts";
 import { courseData, E2E_READY, E2E_SKIP_NOTE, testStackFlags } from "../testing/e2e.ts";
 import { hasHeifEnc, PHOTO_ENCODERS } from "../testing/photo_encoders.ts";
 import { spawnService } from "../testing/service_process.ts";
 
 const DISTINCT_IMAGES = 10;
+
+let built: Promise<BuiltPackage> | undefined;
+
+/** One package for this file's tests, built on first use and removed when the process ends. */
+function sharedPackage(): Promise<BuiltPackage> {
+  built ??= (async () => {
+    const outDir = await Deno.makeTempDir({ prefix: "fr-package-build-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(outDir, { recursive: true }));
+    return await buildPackage({ outDir: join(outDir, "package"), log: () => {} });
+  })();
+  return built;
+}
 
 /** Runs a packaged program's manifest command with `args`, from `cwd`, and returns its output. */
 async function runPackaged(
@@ -51,13 +70,11 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const outDir = await Deno.makeTempDir({ prefix: "fr-package-build-" });
     const runDir = await Deno.makeTempDir({ prefix: "fr-package-run-" });
     const denoDir = await Deno.makeTempDir({ prefix: "fr-package-denodir-" });
     try {
-      const built = await buildPackage({ outDir: join(outDir, "package"), log: () => {} });
       const tar = await new Deno.Command("tar", {
-        args: ["-xzf", built.tarball, "-C", runDir],
+        args: ["-xzf", (await sharedPackage()).tarball, "-C", runDir],
       }).output();
       assert.ok(tar.success, "the tarball unpacks");
       const pkg = join(runDir, "package");
@@ -135,7 +152,173 @@ Deno.test({
         await service.drained;
       }
     } finally {
-      for (const dir of [outDir, runDir, denoDir]) await Deno.remove(dir, { recursive: true });
+      for (const dir of [runDir, denoDir]) await Deno.remove(dir, { recursive: true });
     }
   },
 });
+
+async function run(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  cwd?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(command, {
+    args: [...args],
+    env,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+async function writeExecutable(path: string, text: string): Promise<void> {
+  await Deno.writeTextFile(path, text);
+  await Deno.chmod(path, 0o755);
+}
+
+Deno.test({
+  name: "packageUserData's boot script installs the package from S3, checks its sha256, and " +
+    "runs its worker under systemd (run in a sandbox with stand-ins for aws, curl and systemctl)",
+  sanitizeResources: false,
+  async fn() {
+    // Stand-ins: aws (S3 GetObject from a local file), curl (Deno's release zip), snap, systemctl.
+    // Only a real instance checks the real ones: snap's store, dl.deno.land, the role's rights.
+    const pkg = await sharedPackage();
+    const sandbox = await Deno.makeTempDir({ prefix: "fr-package-boot-" });
+    try {
+      const bin = join(sandbox, "bin");
+      const units = join(sandbox, "units");
+      const log = join(sandbox, "calls.log");
+      const local = join(sandbox, "usr-local-bin");
+      for (const dir of [bin, units, local]) await Deno.mkdir(dir);
+      await writeExecutable(
+        join(bin, "aws"),
+        `#!/bin/bash\necho "aws $*" >> '${log}'\ncp '${pkg.tarball}' "\${@: -1}"\n`,
+      );
+      await writeExecutable(
+        join(bin, "systemctl"),
+        `#!/bin/bash\necho "systemctl $*" >> '${log}'\n`,
+      );
+      await writeExecutable(join(bin, "snap"), `#!/bin/bash\necho "snap $*" >> '${log}'\nexit 1\n`);
+      // An old deno first on PATH, so the script installs the wanted one: curl "downloads" a zip
+      // holding a stand-in that reports that version.
+      await writeExecutable(join(bin, "deno"), `#!/bin/bash\necho "deno 1.46.3 (stable)"\n`);
+      const fakeNew = join(sandbox, "deno");
+      await writeExecutable(fakeNew, `#!/bin/bash\necho "deno ${Deno.version.deno} (stable)"\n`);
+      const zip = join(sandbox, "deno.zip");
+      const zipped = await run("python3", [
+        "-c",
+        "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').write(sys.argv[2], 'deno')",
+        zip,
+        fakeNew,
+      ], { PATH: Deno.env.get("PATH")! });
+      assert.equal(zipped.code, 0, zipped.stderr);
+      await writeExecutable(
+        join(bin, "curl"),
+        `#!/bin/bash\necho "curl $*" >> '${log}'\nwhile [ "$1" != -o ]; do shift; done\ncp '${zip}' "$2"\n`,
+      );
+
+      const config = parseServiceConfig("serve", [
+        "--backend",
+        "aws",
+        "--id",
+        "fr-demo",
+        "--region",
+        "eu-west-1",
+        "--ami",
+        "ami-0123456789abcdef0",
+      ], { env: () => undefined }) as ServiceConfig;
+      const installDir = join(sandbox, "opt dir", "face-recognition");
+      const sha256 = await sha256File(pkg.tarball);
+      const options = {
+        bucket: "fr-demo-artifacts",
+        key: "fr-demo/package.tar.gz",
+        sha256,
+        command: pkg.manifest.programs.worker.command,
+        denoVersion: Deno.version.deno,
+        installDir,
+        user: "fr_worker",
+      };
+      const sandboxed = (script: string) =>
+        script
+          .replaceAll(WORKER_WRAPPER, join(bin, "fr-worker"))
+          .replaceAll("/etc/systemd/system/", `${units}/`)
+          .replaceAll(DENO_INSTALL_PATH, join(local, "deno"))
+          .replaceAll(`'${dirname(DENO_INSTALL_PATH)}'`, `'${local}'`);
+      const env = { PATH: `${bin}:${Deno.env.get("PATH")}` };
+
+      // A tarball that is not the one the script names is refused: nothing is installed.
+      const refused = await run(
+        "bash",
+        ["-c", sandboxed(packageUserData(config, { ...options, sha256: "0".repeat(64) }))],
+        env,
+      );
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /checksum did NOT match/);
+      assert.ok(!existsSync(installDir), "nothing installed from a tarball with another digest");
+
+      const script = packageUserData(config, options);
+      assert.equal((await run("bash", ["-n", "-c", script], env)).code, 0, "bash -n");
+      await Deno.writeTextFile(log, "");
+      const installed = await run("bash", ["-c", sandboxed(script)], env);
+      assert.equal(installed.code, 0, installed.stderr);
+      const calls = (await Deno.readTextFile(log)).trim().split("\n");
+      assert.deepEqual(calls, [
+        `curl -fsSL --retry 5 -o ${calls[0].split(" ")[5]} ` +
+        `https://dl.deno.land/release/v${Deno.version.deno}/deno-${arch()}-unknown-linux-gnu.zip`,
+        `aws s3 cp --only-show-errors --region eu-west-1 ` +
+        `s3://fr-demo-artifacts/fr-demo/package.tar.gz ${calls[1].split(" ").at(-1)}`,
+        "systemctl daemon-reload",
+        `systemctl enable --now ${WORKER_UNIT}`,
+      ]);
+      assert.match((await run(join(local, "deno"), ["--version"], env)).stdout, /^deno \d/);
+
+      // The unpacked package is the built one, and its worker runs from there.
+      for (const file of pkg.manifest.files) {
+        assert.equal(await sha256File(join(installDir, file.path)), file.sha256, file.path);
+      }
+      const [, ...workerArgs] = pkg.manifest.programs.worker.command;
+      const help = await run(Deno.execPath(), [...workerArgs, "--help"], {
+        PATH: Deno.env.get("PATH")!,
+      }, installDir);
+      assert.equal(help.code, 0, help.stderr);
+      const unit = await Deno.readTextFile(join(units, WORKER_UNIT));
+      assert.match(unit, /^User=fr_worker$/m);
+
+      // The unit's wrapper runs the manifest's command with the deployment's worker flags.
+      const fakeDeno = join(sandbox, "args-deno");
+      await writeExecutable(
+        fakeDeno,
+        `#!/bin/bash\npwd\nfor a in "$@"; do printf '%s\\n' "$a"; done\n`,
+      );
+      const worker = await run(join(bin, "fr-worker"), [], { ...env, FR_DENO: fakeDeno });
+      assert.equal(worker.code, 0, worker.stderr);
+      const [cwd, ...args] = worker.stdout.replace(/\n$/, "").split("\n");
+      assert.equal(cwd, installDir);
+      assert.deepEqual(args, [...workerArgs, ...workerFlags(config)]);
+    } finally {
+      await Deno.remove(sandbox, { recursive: true });
+    }
+  },
+});
+
+async function sha256File(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function arch(): string {
+  return Deno.build.arch; // "x86_64" or "aarch64", as `uname -m` says on Linux
+}
