@@ -11,6 +11,8 @@
  * - `wasm/`: what the model code loads at run time outside the module graph
  *   (`model/runtime_files.ts`): onnxruntime-web's `.wasm` and `.mjs`, the JPEG/PNG, WebP, AVIF
  *   and HEIC decoders' WebAssembly and loaders, the TIFF decoder;
+ * - `faces.gallery` with `--gallery FILE`: the enrolled people, for `--gallery faces.gallery`
+ *   (a path from the package folder, where both programs run);
  * - `package.env`: `FR_MODEL_DIR`, `FR_WASM_DIR`, `FR_WORKER_MAIN`, relative to the package
  *   folder, because inside a bundle `import.meta.url` is the bundle's, so the repository's
  *   defaults (`.cache/models/`, node_modules) do not apply;
@@ -44,6 +46,9 @@ export const PACKAGE_PROGRAMS = {
   worker: { file: "worker.js", entry: "service/worker.ts" },
   serve: { file: "serve.js", entry: "service/serve.ts" },
 } as const;
+
+/** The gallery's name in a package built with one. */
+export const PACKAGE_GALLERY_FILE = "faces.gallery";
 
 /** The package's environment file, read by `deno run --env-file`. */
 export const PACKAGE_ENV_FILE = "package.env";
@@ -103,6 +108,8 @@ export interface BuiltPackage {
 export interface BuildPackageOptions {
   /** The package folder (replaced); the tarball is written beside it. @default {PACKAGE_DIR_DEFAULT} */
   readonly outDir?: string;
+  /** A gallery file to carry as `faces.gallery`. @default {none} */
+  readonly gallery?: string;
   /** Progress lines. @default {console.error} */
   readonly log?: (line: string) => void;
 }
@@ -129,6 +136,10 @@ export async function buildPackage(options: BuildPackageOptions = {}): Promise<B
     log(`package: ${program.file} (${name})`);
   }
   await copyModels(join(dir, "models"), log);
+  if (options.gallery !== undefined) {
+    await Deno.copyFile(options.gallery, join(dir, PACKAGE_GALLERY_FILE));
+    log(`package: ${PACKAGE_GALLERY_FILE} from ${options.gallery}`);
+  }
   await addRuntimeFiles(join(dir, "wasm"));
   log(`package: wasm/ (${Object.keys(RUNTIME_FILES).length} run-time files)`);
   await Deno.writeTextFile(
@@ -269,28 +280,31 @@ async function run(program: string, args: string[]): Promise<string> {
   return decoder.decode(result.stdout);
 }
 
-const USAGE = `Usage: deno task package [--out DIR]
+const USAGE = `Usage: deno task package [--out DIR] [--gallery FILE]
 
 Builds the worker and the web tier as bundles with the models and the WebAssembly files they
-load, into DIR (default out/package) and DIR.tar.gz. Run from DIR with only deno installed:
+load (and FILE as faces.gallery: pass --gallery faces.gallery to serve), into DIR (default
+out/package) and DIR.tar.gz. Run from DIR with only deno installed:
   deno run -A --unstable-no-legacy-abort --env-file=package.env worker.js [settings]
   deno run -A --unstable-no-legacy-abort --env-file=package.env serve.js [settings]
 (DIR/manifest.json lists these commands, the versions, and every file's sha256.)`;
 
 async function main(args: readonly string[]): Promise<number> {
   let outDir: string | undefined;
+  let gallery: string | undefined;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--help" || args[i] === "-h") {
       console.log(USAGE);
       return 0;
     }
     if (args[i] === "--out" && args[i + 1] !== undefined) outDir = args[++i];
+    else if (args[i] === "--gallery" && args[i + 1] !== undefined) gallery = args[++i];
     else {
       console.error(`package: unknown argument ${args[i]}\n\n${USAGE}`);
       return 2;
     }
   }
-  const built = await buildPackage({ outDir });
+  const built = await buildPackage({ outDir, gallery });
   const bytes = built.manifest.files.reduce((n, f) => n + f.bytes, 0);
   console.log(JSON.stringify({
     event: "packaged",

@@ -38,7 +38,8 @@ function sharedPackage(): Promise<BuiltPackage> {
   built ??= (async () => {
     const outDir = await Deno.makeTempDir({ prefix: "fr-package-build-" });
     globalThis.addEventListener("unload", () => Deno.removeSync(outDir, { recursive: true }));
-    return await buildPackage({ outDir: join(outDir, "package"), log: () => {} });
+    const gallery = E2E_READY ? (await courseData()).gallery : undefined;
+    return await buildPackage({ outDir: join(outDir, "package"), gallery, log: () => {} });
   })();
   return built;
 }
@@ -88,6 +89,7 @@ Deno.test({
       // Nothing else is there: no deno.json, no node_modules, no source.
       const top = [...Deno.readDirSync(pkg)].map((e) => e.name).sort();
       assert.deepEqual(top, [
+        "faces.gallery",
         "manifest.json",
         "models",
         "package.env",
@@ -114,7 +116,9 @@ Deno.test({
       const dataDir = join(runDir, "data");
       const [, ...serveArgs] = manifest.programs.serve.command;
       const service = spawnService([
-        ...testStackFlags(dataDir, course.gallery),
+        // The package's own copy of the gallery, found from the package folder (serve's and the
+        // workers' working directory), as on an instance.
+        ...testStackFlags(dataDir, "faces.gallery"),
         "--max",
         "2",
         // The CSV labels are closed-set answers (see tests/e2e_formats_test.ts).
