@@ -24,6 +24,7 @@ import { decodeImage } from "../model/image/decode.ts";
 import { courseData, E2E_READY, E2E_SKIP_NOTE, testStackFlags } from "../testing/e2e.ts";
 import { hasHeifEnc, PHOTO_ENCODERS } from "../testing/photo_encoders.ts";
 import { spawnService } from "../testing/service_process.ts";
+import { EXIT_CODE_NOT_READY } from "../worker/readiness.ts";
 import { startEmulators } from "../testing/aws_emulators.ts";
 import { ensureResources, openBackend } from "../service/backend.ts";
 import { serviceNames } from "../service/config.ts";
@@ -111,6 +112,25 @@ Deno.test({
         assert.equal(help.code, 0, `${name} --help: ${help.stderr}`);
         assert.match(help.stdout, /--backend local\|aws/, name);
       }
+
+      // A package missing a file says which and exits "not ready" (the fleet backs off), rather
+      // than crashing: here the run-time files' folder is empty (the environment wins over
+      // package.env).
+      const emptyDir = join(runDir, "empty");
+      await Deno.mkdir(emptyDir);
+      const missing = await runPackaged(
+        manifest.programs.worker.command,
+        [
+          "--data",
+          join(runDir, "data-missing"),
+        ],
+        pkg,
+        { ...env, FR_WASM_DIR: emptyDir },
+      );
+      assert.equal(missing.code, EXIT_CODE_NOT_READY, missing.stderr);
+      const notReady = missing.stdout.trim().split("\n").map((line) => JSON.parse(line))
+        .find((line) => line.event === "not_ready");
+      assert.match(notReady?.reason ?? "", /empty\/[\w-]+\.(mjs|wasm)/, missing.stdout);
 
       const course = await courseData();
       const dataDir = join(runDir, "data");
