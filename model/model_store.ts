@@ -3,6 +3,8 @@
  * normalisation, sha256). Built by `deno task model:build`, read by everything that runs a model.
  * @module
  */
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import type { InputSpec, ModelId, OutputSpec } from "./specs.ts";
 
 /** One built model as recorded in the manifest. */
@@ -29,11 +31,14 @@ export interface ModelManifest {
 /** Where models are built and read unless `FR_MODEL_DIR` or an option says otherwise. */
 export const MODEL_DIR_DEFAULT = new URL("../.cache/models/", import.meta.url);
 
-/** The model folder: `FR_MODEL_DIR` when set, else the project's `.cache/models/`. */
+/**
+ * The model folder: `FR_MODEL_DIR` when set (a relative path from the working directory, as a
+ * package's `package.env` gives it), else the project's `.cache/models/`.
+ */
 export function modelDir(): URL {
   const env = Deno.env.get("FR_MODEL_DIR");
   if (!env) return MODEL_DIR_DEFAULT;
-  return new URL(`file://${env.endsWith("/") ? env : env + "/"}`);
+  return pathToFileURL(resolve(env) + "/");
 }
 
 /** Reads the manifest, or returns an empty one when nothing was built yet. */

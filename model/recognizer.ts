@@ -180,6 +180,10 @@ export class Recognizer {
       : undefined;
     // WebAssembly compilation of the decoders proceeds while the sessions are created.
     const decoders = prepareDecoders();
+    // Awaited after the sessions: a decoder that fails to load meanwhile (a file missing from
+    // node_modules or a package) must surface there, not as an unhandled rejection that kills
+    // the process before it can say why.
+    decoders.catch(() => {});
     const specs = await loadSpecs(dir);
     const sessionOptions = { backend: options.backend, threads: options.threads };
     const [tiny, landmarks, recognition] = await Promise.all(

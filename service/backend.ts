@@ -85,11 +85,27 @@ export interface OpenBackendOptions {
 export const WORKER_MAIN = new URL("./worker.ts", import.meta.url).pathname;
 
 /**
- * The default local worker command line: this Deno, no type check, the worker entry point.
- * `--cached-only` because workers start often and must never wait on the network.
+ * Names the worker program instead of {@linkcode WORKER_MAIN}: a packaged web tier's
+ * (`deno task package`) is a bundle whose `import.meta.url` is the bundle's own, so its run
+ * command names the packaged worker beside it.
+ */
+export const WORKER_MAIN_ENV = "FR_WORKER_MAIN";
+
+/**
+ * The default local worker command line: this Deno, no type check, the worker entry point
+ * (`FR_WORKER_MAIN`, resolved from the working directory, when set). `--cached-only` because
+ * workers start often and must never wait on the network.
  */
 export function defaultWorkerCommand(): string[] {
-  return [Deno.execPath(), "run", "-A", "--quiet", "--cached-only", WORKER_MAIN];
+  const main = Deno.env.get(WORKER_MAIN_ENV);
+  return [
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--quiet",
+    "--cached-only",
+    main ? resolve(main) : WORKER_MAIN,
+  ];
 }
 
 /**

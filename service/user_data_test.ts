@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConfigError, parseServiceConfig, type ServiceConfig, workerFlags } from "./config.ts";
-import { shellQuote, WORKER_UNIT, WORKER_WRAPPER, workerUserData } from "./user_data.ts";
+import {
+  packageUserData,
+  shellQuote,
+  WORKER_UNIT,
+  WORKER_WRAPPER,
+  workerUserData,
+} from "./user_data.ts";
 
 const HOSTILE_GALLERY = '/srv/it\'s a $HOME `id` "dir"/faces.gallery';
 
@@ -102,4 +108,30 @@ Deno.test("parseServiceConfig checks --app-dir and --app-user, with AMI-friendly
   );
   assert.throws(() => awsConfig(["--app-dir", "relative/dir"]), /--app-dir: .*absolute path/);
   assert.throws(() => awsConfig(["--app-user", "Root;rm"]), /--app-user: .*Linux user name/);
+});
+
+Deno.test("packageUserData refuses what it cannot write safely: a line break, a bad digest or Deno version, a command not run by deno", () => {
+  const good = {
+    bucket: "fr-artifacts",
+    key: "fr/package.tar.gz",
+    sha256: "a".repeat(64),
+    command: ["deno", "run", "-A", "worker.js"],
+    denoVersion: "2.9.6",
+  };
+  assert.match(packageUserData(awsConfig(), good), /sha256sum --check/);
+  for (
+    const [bad, pattern] of [
+      [{ key: "fr/x\nFR_WORKER_EOF" }, /line break/],
+      [{ sha256: "A".repeat(64) }, /not a hex sha256/],
+      [{ denoVersion: "latest" }, /not a Deno version/],
+      [{ command: ["bash", "-c", "x"] }, /starts with deno/],
+      [{ user: "Root;rm" }, /Linux user name/],
+    ] as const
+  ) {
+    assert.throws(
+      () => packageUserData(awsConfig(), { ...good, ...bad }),
+      (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
+      JSON.stringify(bad),
+    );
+  }
 });

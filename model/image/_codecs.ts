@@ -7,6 +7,7 @@
  * @module
  */
 import { CodecLoadError } from "./_format_codecs.ts";
+import { runtimeFileUrl } from "../runtime_files.ts";
 
 /** One decoder instance's exports (jpeg.wasm). */
 interface JpegExports {
@@ -57,18 +58,18 @@ export class DecoderFailure extends Error {
   }
 }
 
-const packageUrl = () => new URL(import.meta.resolve("imagescript"));
 let jpegModule: Promise<WebAssembly.Module> | undefined;
 let pngModule: Promise<WebAssembly.Module> | undefined;
 
-async function compile(name: string): Promise<WebAssembly.Module> {
-  const url = new URL(`wasm/any/${name}.wasm`, packageUrl());
+async function compile(name: "jpeg" | "png"): Promise<WebAssembly.Module> {
+  let url: URL | undefined;
   try {
+    url = runtimeFileUrl(name === "jpeg" ? "jpegWasm" : "pngWasm");
     return await WebAssembly.compile(await Deno.readFile(url));
   } catch (error) {
     throw new CodecLoadError(
-      `Cannot load imagescript's ${name} decoder from ${url.pathname}: ${error}. ` +
-        "Run `deno install` and grant read access to node_modules.",
+      `Cannot load imagescript's ${name} decoder from ${url?.pathname}: ${error}. ` +
+        "Run `deno install` and grant read access to node_modules (a package: set FR_WASM_DIR).",
       { cause: error },
     );
   }

@@ -13,6 +13,7 @@
  * the network.
  * @module
  */
+import { type RuntimeFileId, runtimeFileUrl, runtimeModuleSpecifier } from "../runtime_files.ts";
 
 /** Decoded pixels, 4 bytes per pixel (R, G, B, A) or 3 (R, G, B). */
 export interface DecodedPixels {
@@ -58,13 +59,15 @@ function importLate(specifier: string): Promise<{ default: unknown }> {
   return import(specifier);
 }
 
-/** Loads a factory module and compiles its `.wasm` beside it, once per process. */
-function lazyCodec(script: string, wasm: string) {
+/** Loads a factory module and compiles its `.wasm`, once per process. */
+function lazyCodec(loader: RuntimeFileId, wasm: RuntimeFileId) {
   let loading: Promise<Codec> | undefined;
   return (): Promise<Codec> => {
     loading ??= (async () => {
-      const url = new URL(wasm, import.meta.resolve(script));
+      const script = runtimeModuleSpecifier(loader);
+      let url: URL | undefined;
       try {
+        url = runtimeFileUrl(wasm);
         const [module, bytes] = await Promise.all([importLate(script), Deno.readFile(url)]);
         return {
           factory: module.default as EmscriptenFactory,
@@ -72,8 +75,8 @@ function lazyCodec(script: string, wasm: string) {
         };
       } catch (error) {
         throw new CodecLoadError(
-          `Cannot load the decoder ${script} (${url.pathname}): ${error}. Run \`deno install\` ` +
-            "and grant read access to node_modules.",
+          `Cannot load the decoder ${script} (${url?.pathname}): ${error}. Run \`deno install\` ` +
+            "and grant read access to node_modules (a package: set FR_WASM_DIR).",
           { cause: error },
         );
       }
@@ -83,9 +86,9 @@ function lazyCodec(script: string, wasm: string) {
   };
 }
 
-const webpCodec = lazyCodec("@jsquash/webp/codec/dec/webp_dec.js", "webp_dec.wasm");
-const avifCodec = lazyCodec("@jsquash/avif/codec/dec/avif_dec.js", "avif_dec.wasm");
-const heifCodec = lazyCodec("libheif-js/libheif-wasm/libheif.js", "libheif.wasm");
+const webpCodec = lazyCodec("webpLoader", "webpWasm");
+const avifCodec = lazyCodec("avifLoader", "avifWasm");
+const heifCodec = lazyCodec("heifLoader", "heifWasm");
 
 async function instantiate(codec: Codec): Promise<Record<string, unknown>> {
   return await codec.factory({
@@ -224,7 +227,7 @@ export async function decodeTiffPixels(
   directory: Record<string, unknown>,
 ): Promise<DecodedPixels> {
   utif = loadJs(utif, async () => {
-    const module = await importLate("utif2");
+    const module = await importLate(runtimeModuleSpecifier("utif"));
     return (module.default ?? module) as Record<string, unknown>;
   }, "utif2");
   utif.catch(() => utif = undefined);

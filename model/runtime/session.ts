@@ -5,6 +5,7 @@
  * @module
  */
 import type * as OrtCommon from "onnxruntime-web";
+import { runtimeFileUrl } from "../runtime_files.ts";
 
 /** Which onnxruntime runs the model. */
 export type Backend = "web" | "native";
@@ -63,6 +64,12 @@ async function loadOrt(backend: Backend, threads: number): Promise<Ort> {
   if (webThreads === undefined) {
     webThreads = threads;
     ort.env.wasm.numThreads = threads;
+    // Named explicitly: onnxruntime-web looks beside its own module by default, which in a
+    // bundled program is the bundle's folder, not node_modules.
+    ort.env.wasm.wasmPaths = {
+      mjs: runtimeFileUrl("ortLoader").href,
+      wasm: runtimeFileUrl("ortWasm").href,
+    };
     ort.env.logLevel = "error";
   } else if (webThreads !== threads) {
     throw new RangeError(
