@@ -5,6 +5,7 @@ import {
   blazeFaceAnchors,
   type BlazeFaceDetection,
   decodeBlazeFace,
+  toSsdLikeBox,
   unifyBlazeFaceOutputs,
   weightedNms,
 } from "./blazeface.ts";
@@ -124,4 +125,18 @@ Deno.test("weightedNms averages a cluster by score, keeps its best score, and ke
   assert.equal(weightedNms([face(0, 0, 10, 0.6), face(6, 0, 10, 0.9)], 0.3).length, 2);
   assert.equal(weightedNms([face(0, 0, 10, 0.6), face(6, 0, 10, 0.9)], 0.2).length, 1);
   assert.throws(() => weightedNms([], -1), RangeError);
+});
+
+Deno.test("toSsdLikeBox undoes the measured size ratio and centre offset", () => {
+  const ssd = { x: 40, y: 30, width: 100, height: 120 };
+  // The BlazeFace box this relation predicts for that SSD box.
+  const r = { widthRatio: 1.05, heightRatio: 0.85, dx: 0.02, dy: 0.08 };
+  const width = 100 * r.widthRatio, height = 120 * r.heightRatio;
+  const cx = 90 + r.dx * 100, cy = 90 + r.dy * 120;
+  const blaze = { x: cx - width / 2, y: cy - height / 2, width, height };
+  const back = toSsdLikeBox(blaze, r);
+  near(back.x, ssd.x);
+  near(back.y, ssd.y);
+  near(back.width, ssd.width);
+  near(back.height, ssd.height);
 });
