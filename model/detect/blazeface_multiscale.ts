@@ -229,31 +229,53 @@ export function sampleBlazeWindow(
     return { lo, hi, w };
   };
   const cols = taps(window.x, width), rows = taps(window.y, height);
-  const px = (
-    x: number,
-    y: number,
-    c: number,
-  ) => (x < 0 || y < 0 ? 0 : data[(y * width + x) * 3 + c]);
-  const plane = size * size;
-  const norm = 1 / (k * k);
-  for (let oy = 0; oy < size; oy++) {
+  // Separable: each source row is filtered across once (its k subsamples averaged per output
+  // column), then pairs of filtered rows are blended down.
+  const zero = new Float32Array(3 * size);
+  const across = new Map<number, Float32Array>();
+  const filtered = (y: number): Float32Array => {
+    if (y < 0) return zero;
+    let row = across.get(y);
+    if (row) return row;
+    row = new Float32Array(3 * size);
+    const base = y * width * 3;
     for (let ox = 0; ox < size; ox++) {
       let r = 0, g = 0, b = 0;
-      for (let sy = 0; sy < k; sy++) {
-        const jy = oy * k + sy, y0 = rows.lo[jy], y1 = rows.hi[jy], wy = rows.w[jy];
-        for (let sx = 0; sx < k; sx++) {
-          const jx = ox * k + sx, x0 = cols.lo[jx], x1 = cols.hi[jx], wx = cols.w[jx];
-          const w00 = (1 - wx) * (1 - wy), w10 = wx * (1 - wy), w01 = (1 - wx) * wy, w11 = wx * wy;
-          r += w00 * px(x0, y0, 0) + w10 * px(x1, y0, 0) + w01 * px(x0, y1, 0) +
-            w11 * px(x1, y1, 0);
-          g += w00 * px(x0, y0, 1) + w10 * px(x1, y0, 1) + w01 * px(x0, y1, 1) +
-            w11 * px(x1, y1, 1);
-          b += w00 * px(x0, y0, 2) + w10 * px(x1, y0, 2) + w01 * px(x0, y1, 2) +
-            w11 * px(x1, y1, 2);
+      for (let j = ox * k; j < ox * k + k; j++) {
+        const x0 = cols.lo[j], x1 = cols.hi[j], wx = cols.w[j];
+        if (x0 >= 0) {
+          const at = base + 3 * x0, w = 1 - wx;
+          r += w * data[at];
+          g += w * data[at + 1];
+          b += w * data[at + 2];
+        }
+        if (x1 >= 0) {
+          const at = base + 3 * x1;
+          r += wx * data[at];
+          g += wx * data[at + 1];
+          b += wx * data[at + 2];
         }
       }
+      row[3 * ox] = r / k;
+      row[3 * ox + 1] = g / k;
+      row[3 * ox + 2] = b / k;
+    }
+    across.set(y, row);
+    return row;
+  };
+  const plane = size * size;
+  const down = new Float32Array(3 * size);
+  for (let oy = 0; oy < size; oy++) {
+    down.fill(0);
+    for (let j = oy * k; j < oy * k + k; j++) {
+      const top = filtered(rows.lo[j]), bottom = filtered(rows.hi[j]), wy = rows.w[j];
+      for (let i = 0; i < 3 * size; i++) down[i] += (1 - wy) * top[i] + wy * bottom[i];
+    }
+    for (let ox = 0; ox < size; ox++) {
       const p = oy * size + ox;
-      const vr = (r * norm) / 127.5 - 1, vg = (g * norm) / 127.5 - 1, vb = (b * norm) / 127.5 - 1;
+      const vr = down[3 * ox] / (k * 127.5) - 1;
+      const vg = down[3 * ox + 1] / (k * 127.5) - 1;
+      const vb = down[3 * ox + 2] / (k * 127.5) - 1;
       if (layout === "nhwc") {
         out[3 * p] = vr;
         out[3 * p + 1] = vg;
