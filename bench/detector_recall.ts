@@ -54,16 +54,18 @@ const { values: args } = parseArgs({
     layout: { type: "string", default: "nhwc" },
     backend: { type: "string", default: "web" },
     variant: { type: "string", default: "back" },
-    "score-min": { type: "string", default: "0.4" },
+    "score-min": { type: "string", default: "0.6" },
     "time-runs": { type: "string", default: "15" },
     "zoom-out": { type: "string", default: "0.5" },
     fallback: { type: "string", default: "0.33" },
+    "zoom-out-score-min": { type: "string", default: "0.4" },
     json: { type: "string" },
   },
 });
 const SCORE_MIN = Number(args["score-min"]);
 const IOU_MIN = 0.3;
 const ZOOM_OUT_FRACTION = Number(args["zoom-out"]);
+const ZOOM_OUT_SCORE_MIN = Number(args["zoom-out-score-min"]);
 const FALLBACK_FRACTION = Number(args.fallback);
 /** A BlazeFace face and an SSD face are the same face when they overlap this much. */
 const MATCH_IOU_MIN = 0.3;
@@ -234,6 +236,9 @@ interface Row {
   ssdTotal: number;
   /** BlazeFace faces matching no SSD face. */
   extra: number;
+  /** Images where SSD finds a face and BlazeFace's largest face is SSD's largest (the label's). */
+  largestSame: number;
+  largestOf: number;
   windows: number;
 }
 
@@ -266,6 +271,7 @@ for (const c of await candidates()) {
       perWindow.push(
         await detectBlazeWindow(p.image, w, c.run, spec, anchors, {
           scoreMin: SCORE_MIN,
+          zoomOutScoreMin: ZOOM_OUT_SCORE_MIN,
           layout: c.layout,
         }),
       );
@@ -297,6 +303,8 @@ for (const c of await candidates()) {
           ssdMatched: 0,
           ssdTotal: 0,
           extra: 0,
+          largestSame: 0,
+          largestOf: 0,
           windows: 0,
         };
       row.images++;
@@ -326,6 +334,16 @@ for (const c of await candidates()) {
       }
       row.ssdTotal += p.ssd.length;
       row.extra += faces.length - matched.size;
+      if (p.ssd.length > 0) {
+        const area = (b: Box) => b.width * b.height;
+        const big = (boxes: Box[]) => boxes.reduce((a, b) => (area(b) > area(a) ? b : a));
+        row.largestOf++;
+        if (
+          faces.length > 0 && iou(big(faces.map((f) => f.box)), big([...p.ssd])) >= MATCH_IOU_MIN
+        ) {
+          row.largestSame++;
+        }
+      }
       acc.set(key, row);
     }
   }
@@ -356,6 +374,7 @@ for (const c of await candidates()) {
       variant: c.variant,
       layout: c.layout,
       scoreMin: SCORE_MIN,
+      zoomOutScoreMin: ZOOM_OUT_SCORE_MIN,
     });
     const t1 = performance.now(), c1 = process.cpuUsage(c0);
     wallMs.push(t1 - t0);
@@ -374,7 +393,7 @@ for (const c of await candidates()) {
 
 const sets = [...new Set(rows.map((r) => r.set))];
 console.log(
-  `score ≥ ${SCORE_MIN}, zoom-out fraction ${ZOOM_OUT_FRACTION} (fallback ${FALLBACK_FRACTION}), ` +
+  `score ≥ ${SCORE_MIN} (zoomed out ≥ ${ZOOM_OUT_SCORE_MIN}), zoom-out fraction ${ZOOM_OUT_FRACTION} (fallback ${FALLBACK_FRACTION}), ` +
     `weighted NMS IoU ${IOU_MIN}; ` +
     `SSD match IoU ≥ ${MATCH_IOU_MIN}\n`,
 );
@@ -390,7 +409,7 @@ for (const cand of [...new Set(rows.map((r) => r.candidate))]) {
         ? `${r.ssdMatched}/${r.ssdTotal} (+${r.extra})`
         : set.startsWith("crop")
         ? `${r.ssdMatched}/${r.images}`
-        : `${r.found}/${r.images} (SSD ${r.ssdMatched}/${r.ssdTotal})`;
+        : `${r.found}/${r.images} (SSD ${r.ssdMatched}/${r.ssdTotal}, largest ${r.largestSame}/${r.largestOf})`;
     });
     console.log(`| ${cand} | ${strategy} | ${cells.join(" | ")} |`);
   }
