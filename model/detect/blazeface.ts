@@ -292,16 +292,17 @@ export interface BoxRelation {
 }
 
 /**
- * BlazeFace `back` against our face-api-exact SSD, medians over the 149 faces both find in LFW
- * 100, the course images, face-api's samples and faces-public (`bench/detector_recall.ts`): the
- * BlazeFace box is square, about as wide as SSD's, 15 % shorter (SSD's reaches the chin and
- * forehead) and centred 8 % of the height lower.
+ * BlazeFace `back` (through `detectFacesBlaze`'s default views) against our
+ * face-api-exact SSD, medians over the 148 faces both find in LFW 100, the course images,
+ * face-api's samples and faces-public (`bench/detector_recall.ts`): the BlazeFace box is square,
+ * about as wide as SSD's, 15 % shorter (SSD's reaches the chin and forehead) and centred 8 % of
+ * the height lower.
  */
 export const BLAZEFACE_BACK_TO_SSD: BoxRelation = {
-  widthRatio: 1.054,
-  heightRatio: 0.854,
-  dx: 0.017,
-  dy: 0.078,
+  widthRatio: 1.052,
+  heightRatio: 0.852,
+  dx: 0.016,
+  dy: 0.080,
 };
 
 /**
@@ -314,7 +315,7 @@ export const BLAZEFACE_BACK_TO_SSD: BoxRelation = {
  *
  * @example
  * ```ts
- * toSsdLikeBox({ x: 0, y: 0, width: 105.4, height: 85.4 }); // ≈ 100 × 100, shifted up 7.8 px
+ * toSsdLikeBox({ x: 0, y: 0, width: 105.2, height: 85.2 }); // ≈ 100 × 100, shifted up 8 px
  * ```
  */
 export function toSsdLikeBox(box: Box, relation: BoxRelation = BLAZEFACE_BACK_TO_SSD): Box {
