@@ -41,6 +41,7 @@ import {
   mergeBlazeWindows,
   planBlazeWindows,
   sampleBlazeWindow,
+  zoomOutNeeded,
   zoomOutWindow,
 } from "../model/detect/blazeface_multiscale.ts";
 import { HUMAN_BLAZEFACE_PATH, loadTfjsBlazeFace } from "../testing/blazeface_tfjs.ts";
@@ -76,8 +77,10 @@ const MATCH_IOU_MIN = 0.3;
 const CROP_SIDES = [32, 48, 64, 100, 160, 200, 256, 512, 1024, 2048, 6000];
 const STRATEGIES = {
   whole: (w: BlazeWindow) => w.kind === "whole",
-  // With the fallback window when nothing is found (the default, `detectFacesBlaze`).
+  // With the fallback window when nothing is found.
   "whole+zoomOut": (w: BlazeWindow) => w.kind !== "tile",
+  // The default of `detectFacesBlaze`: zoomOut only when `zoomOutNeeded`, then the fallback.
+  default: (w: BlazeWindow) => w.kind !== "tile",
   all: (_: BlazeWindow) => true,
 } as const;
 type Strategy = keyof typeof STRATEGIES;
@@ -283,6 +286,11 @@ for (const c of await candidates()) {
     for (const strategy of Object.keys(STRATEGIES) as Strategy[]) {
       const fallback = windows.length - 1;
       const used = windows.map((w, i) => i !== fallback && STRATEGIES[strategy](w));
+      if (strategy === "default" && !zoomOutNeeded(perWindow[0], p.image.width, p.image.height)) {
+        windows.forEach((w, i) => {
+          if (w.kind === "zoomOut") used[i] = false;
+        });
+      }
       let faces = mergeBlazeWindows(
         windows.map((window, i) => ({ window, detections: perWindow[i] })).filter((_, i) =>
           used[i]
@@ -324,7 +332,7 @@ for (const c of await candidates()) {
         if (best >= 0) {
           matched.add(best);
           row.ssdMatched++;
-          if (strategy === "whole+zoomOut" && !p.crop) {
+          if (strategy === "default" && !p.crop) {
             const f = faces[best].box;
             boxStats.push({
               candidate: c.name,
@@ -420,7 +428,7 @@ for (const cand of [...new Set(rows.map((r) => r.candidate))]) {
 }
 console.log(`\nSSD finds a face in ${ssdPatchAlarms} of the no-face patches.`);
 for (const cand of [...new Set(rows.map((r) => r.candidate))]) {
-  for (const strategy of ["whole+zoomOut", "all"]) {
+  for (const strategy of ["default", "whole+zoomOut", "all"]) {
     console.log(
       `\nwindows per image, ${cand}, ${strategy}: ` + sets.map((set) => {
         const r = rows.find((x) =>
@@ -442,7 +450,7 @@ for (const t of timing) {
   );
 }
 console.log(
-  "\nBlazeFace box vs SSD box on faces both find (strategy whole+zoomOut, photos only): median [min, max]",
+  "\nBlazeFace box vs SSD box on faces both find (default strategy, photos only): median [min, max]",
 );
 console.log(
   "| candidate | n | width ratio | height ratio | centre dx / SSD width | centre dy / SSD height |\n|---|---|---|---|---|---|",

@@ -95,6 +95,12 @@ export interface BlazeMultiscaleOptions {
    * two views miss, and added false alarms. @default {Infinity}
    */
   readonly tileImageSideMin?: number;
+  /**
+   * `whenNeeded` runs the zoomed-out view only when the whole view found no face or a face at
+   * least {@linkcode ZOOM_OUT_NEEDED_FACE_FRACTION} of the photo (see {@linkcode zoomOutNeeded});
+   * `always` runs it on every photo. @default {"whenNeeded"}
+   */
+  readonly zoomOut?: "always" | "whenNeeded";
   /** Input layout the runner expects. @default {"nhwc"} */
   readonly layout?: "nhwc" | "nchw";
   /** Most faces returned, best first. @default {100} */
@@ -109,6 +115,7 @@ const DEFAULTS = {
   zoomOutFraction: 0.5,
   fallbackZoomOutFraction: 0.33,
   tileImageSideMin: Infinity,
+  zoomOut: "whenNeeded",
   layout: "nhwc",
   facesMax: 100,
 } as const;
@@ -123,6 +130,11 @@ const TILE_EDGE_FRACTION = 0.02;
  * texture.
  */
 export const ZOOM_OUT_FACE_FRACTION_MIN = 0.3;
+/**
+ * A face the whole view finds at least this fraction of the photo's longer side may be one it
+ * sees too close (cut, or scored low), so the zoomed-out view runs.
+ */
+export const ZOOM_OUT_NEEDED_FACE_FRACTION = 0.5;
 /** A tile's detection lying this much (fraction of its area) inside a larger face is a part of it. */
 const TILE_INSIDE_FRACTION_MAX = 0.5;
 /** Windows per photo at most (whole + zoomOut + 3 × 3 tiles today). */
@@ -395,6 +407,26 @@ export function mergeBlazeWindows(
 }
 
 /**
+ * Whether the zoomed-out view is worth a pass, from what the whole view found: nothing, or a
+ * face so large it may fill the photo. A 250×250 LFW photo (faces about 0.4 of it, scores ≥ 0.6)
+ * then costs one pass.
+ *
+ * @param whole the whole view's detections, in image pixels
+ * @param width photo width
+ * @param height photo height
+ * @returns true when the zoomed-out view should run
+ */
+export function zoomOutNeeded(
+  whole: readonly BlazeFaceDetection[],
+  width: number,
+  height: number,
+): boolean {
+  const side = Math.max(width, height);
+  return whole.length === 0 ||
+    whole.some((d) => Math.max(d.box.width, d.box.height) >= ZOOM_OUT_NEEDED_FACE_FRACTION * side);
+}
+
+/**
  * Finds every face in a photo with BlazeFace through the windows of
  * {@linkcode planBlazeWindows}, merged by weighted NMS.
  *
@@ -419,8 +451,12 @@ export async function detectFacesBlaze(
   const o = resolve(options);
   const spec = BLAZEFACE_SPECS[o.variant];
   const anchors = blazeFaceAnchors(spec);
-  const perWindow = [];
+  const perWindow: { window: BlazeWindow; detections: BlazeFaceDetection[] }[] = [];
   for (const window of planBlazeWindows(image.width, image.height, o)) {
+    if (window.kind === "zoomOut" && o.zoomOut === "whenNeeded") {
+      const whole = perWindow.find((w) => w.window.kind === "whole")?.detections ?? [];
+      if (!zoomOutNeeded(whole, image.width, image.height)) continue;
+    }
     perWindow.push({
       window,
       detections: await detectBlazeWindow(image, window, run, spec, anchors, o),

@@ -81,7 +81,7 @@ Deno.test("detectFacesBlaze maps each window's detections back to image pixels",
     return Promise.resolve([{ data, dims: [1, 896, 17] }]);
   };
   const photo: RgbImage = { width: 500, height: 400, data: new Uint8Array(500 * 400 * 3) };
-  const faces = await detectFacesBlaze(photo, run);
+  const faces = await detectFacesBlaze(photo, run, { zoomOut: "always" });
   // whole: side 500 from y = -50 → face 125 px at (187.5, 137.5); zoomOut: side 1000 → 250 px,
   // half the photo (kept), IoU with the first 0.25 < 0.3 → two faces.
   const boxes = faces.map((f) => f.box).sort((a, b) => a.width - b.width);
@@ -92,6 +92,32 @@ Deno.test("detectFacesBlaze maps each window's detections back to image pixels",
   near(boxes[1].x, 125);
   near(boxes[1].y, 75);
   near(boxes[1].width, 250);
+});
+
+Deno.test("detectFacesBlaze zooms out only when the whole view finds nothing or a large face", async () => {
+  // A network that sees one face of `side` input pixels centred in its view, and counts passes.
+  const network = (side: number) => {
+    let passes = 0;
+    const run: BlazeFaceRun = () => {
+      passes++;
+      const data = new Float32Array(896 * 17).fill(-20);
+      data.set([5, 120, 120, side, side], 0);
+      return Promise.resolve([{ data, dims: [1, 896, 17] }]);
+    };
+    return { run, passes: () => passes };
+  };
+  const photo: RgbImage = { width: 300, height: 300, data: new Uint8Array(300 * 300 * 3) };
+  const small = network(100); // 0.39 of the photo: one pass
+  assert.equal((await detectFacesBlaze(photo, small.run)).length, 1);
+  assert.equal(small.passes(), 1);
+  const large = network(150); // 0.59 of the photo: the zoomed-out view runs too
+  await detectFacesBlaze(photo, large.run);
+  assert.equal(large.passes(), 2);
+  const none: BlazeFaceRun = () =>
+    Promise.resolve([{ data: new Float32Array(896 * 17).fill(-20), dims: [1, 896, 17] }]);
+  let calls = 0;
+  await detectFacesBlaze(photo, (i, s) => (calls++, none(i, s)));
+  assert.equal(calls, 3, "whole, zoomed out, then the fallback");
 });
 
 // Real photos, with the committed BlazeFace (back 256) run by tfjs: ONNX is not on this branch.
