@@ -22,3 +22,30 @@ export { decodeTiny, detectFacesTiny, type TinyOptions } from "./tiny.ts";
 export { iouBoxes, iouCorners, nmsSsd, type NmsSsdOptions, nmsTiny } from "./nms.ts";
 export { CANVAS_SIZE_MAX, padToCanvas } from "./pad_to_canvas.ts";
 export * from "../specs.ts";
+export {
+  BLAZEFACE_BACK_TO_SSD,
+  BLAZEFACE_KEYPOINTS,
+  BLAZEFACE_SPECS,
+  blazeFaceAnchors,
+  type BlazeFaceDetection,
+  type BlazeFaceSpec,
+  type BlazeFaceVariant,
+  type BoxRelation,
+  decodeBlazeFace,
+  type RawTensor,
+  toSsdLikeBox,
+  unifyBlazeFaceOutputs,
+  weightedNms,
+} from "./blazeface.ts";
+export {
+  BLAZE_WINDOWS_MAX,
+  type BlazeFaceRun,
+  type BlazeMultiscaleOptions,
+  type BlazeWindow,
+  detectBlazeWindow,
+  detectFacesBlaze,
+  mergeBlazeWindows,
+  planBlazeWindows,
+  sampleBlazeWindow,
+  zoomOutWindow,
+} from "./blazeface_multiscale.ts";
