@@ -5,6 +5,9 @@
  * @module
  */
 import { detectFacesSsd, detectFacesTiny, padToCanvas } from "./detect/mod.ts";
+import { type BlazeFaceRun, detectFacesBlaze } from "./detect/blazeface_multiscale.ts";
+import { toSsdLikeBox } from "./detect/blazeface.ts";
+import { BLAZEFACE_NAMES, BLAZEFACE_OUTPUTS } from "./specs.ts";
 import { computeDescriptor, DESCRIPTOR_LENGTH } from "./embed.ts";
 import type { Box } from "./face_geometry.ts";
 import { type AnalyzedFace, analyzeFaces, type DetectedFace } from "./face_pipeline.ts";
@@ -39,11 +42,18 @@ export const NO_FACE_LABEL = "NoFace";
  *   tiny at 416 finds 2). The first step finds all 10 in a few milliseconds, but with scores
  *   just over 0.5 (0.50–0.51), so the canvas steps (10 of 10 each, lowest scores 0.58 and 0.93)
  *   catch what a slightly different image would lose.
+ * - `blaze`: BlazeFace (back, 256×256; `@vladmandic/human`'s weights converted by
+ *   `model/convert/tfjs_graph.ts`), 377 MFLOP a pass against SSD's 6.29 GFLOP, through
+ *   `detectFacesBlaze`'s views (the whole photo, zoomed out when a face fills it or none is
+ *   found), so every face size from 32 to 6000 px is found; its boxes are mapped to SSD-like
+ *   boxes (`toSsdLikeBox`) for the landmark crop. Its own score thresholds apply (0.6 on the
+ *   whole photo, 0.4 zoomed out: `docs/blazeface_evaluation.md`), not `minConfidence`. Opt-in
+ *   while it is measured against the SSD path (issue 11); `auto` is unchanged.
  */
-export type DetectorStrategy = "ssd" | "tiny" | "auto";
+export type DetectorStrategy = "ssd" | "tiny" | "auto" | "blaze";
 
 /** The strategies, for validating user input. */
-export const DETECTOR_STRATEGIES: readonly DetectorStrategy[] = ["auto", "ssd", "tiny"];
+export const DETECTOR_STRATEGIES: readonly DetectorStrategy[] = ["auto", "ssd", "tiny", "blaze"];
 
 /** Images whose longer side is at most this get the small-image cascade under `auto`. */
 export const SMALL_IMAGE_SIDE_MAX = 160;
@@ -113,12 +123,20 @@ export interface Analysis {
   readonly timingsMs: Readonly<Record<string, number>>;
 }
 
+/** A session created on first use; `opened()` is it if it was asked for, without creating it. */
+interface LazySession {
+  get(): Promise<Session>;
+  opened(): Promise<Session> | undefined;
+}
+
 interface Sessions {
   /**
    * Created on first use: images up to SMALL_IMAGE_SIDE_MAX rarely need it (worker start-up).
    * `opened()` is the session if it was asked for, without creating it.
    */
-  ssd: { get(): Promise<Session>; opened(): Promise<Session> | undefined };
+  ssd: LazySession;
+  /** BlazeFace, created on first use (only the `blaze` strategy needs it). */
+  blaze: LazySession;
   tiny: Session;
   landmarks: Session;
   recognition: Session;
@@ -191,16 +209,17 @@ export class Recognizer {
         createSession(m.onnx, sessionOptions)
       ),
     );
-    let ssdSession: Promise<Session> | undefined;
-    const ssd = {
-      get: () =>
-        ssdSession ??= loadModel("ssd_mobilenetv1", dir).then((m) =>
-          createSession(m.onnx, sessionOptions)
-        ),
-      opened: () => ssdSession,
+    const lazy = (id: "ssd_mobilenetv1" | "blazeface"): LazySession => {
+      let session: Promise<Session> | undefined;
+      return {
+        get: () =>
+          session ??= loadModel(id, dir).then((m) => createSession(m.onnx, sessionOptions)),
+        opened: () => session,
+      };
     };
+    const [ssd, blaze] = [lazy("ssd_mobilenetv1"), lazy("blazeface")];
     await decoders;
-    return new Recognizer({ ssd, tiny, landmarks, recognition }, specs, options, gallery);
+    return new Recognizer({ ssd, blaze, tiny, landmarks, recognition }, specs, options, gallery);
   }
 
   /**
@@ -224,16 +243,19 @@ export class Recognizer {
 
   /** Releases the sessions. */
   async close(): Promise<void> {
-    const { ssd, tiny, landmarks, recognition } = this.#sessions;
+    const { ssd, blaze, tiny, landmarks, recognition } = this.#sessions;
     const opened = [tiny, landmarks, recognition];
-    const ssdSession = ssd.opened();
-    if (ssdSession) opened.push(await ssdSession);
+    for (const lazy of [ssd, blaze]) {
+      const session = lazy.opened();
+      if (session) opened.push(await session);
+    }
     await Promise.all(opened.map((s) => s.release()));
   }
 
   /** Runs the configured detection strategy on a decoded image. */
   async detect(image: RgbImage): Promise<readonly DetectedFace[]> {
     const { detector, tinyInputSize, minConfidence } = this.#options;
+    if (detector === "blaze") return this.#detectBlaze(image);
     if (detector === "tiny") {
       return detectFacesTiny(this.#sessions.tiny, image, {
         inputSize: tinyInputSize,
@@ -259,6 +281,19 @@ export class Recognizer {
       if (faces.length > 0) return faces;
     }
     return [];
+  }
+
+  /** BlazeFace through its views, boxes mapped to what SSD would give for the landmark crop. */
+  async #detectBlaze(image: RgbImage): Promise<readonly DetectedFace[]> {
+    const session = await this.#sessions.blaze.get();
+    const run: BlazeFaceRun = async (input, size) => {
+      const out = await session.run({
+        [BLAZEFACE_NAMES.input]: { data: input, dims: [1, 3, size, size] },
+      });
+      return BLAZEFACE_OUTPUTS.map((o) => out[o.name]);
+    };
+    const faces = await detectFacesBlaze(image, run, { layout: "nchw" });
+    return faces.map((f) => ({ box: toSsdLikeBox(f.box), score: f.score }));
   }
 
   /** Detects, aligns and embeds every face of a decoded image. */
