@@ -9,6 +9,8 @@ import type { Instance } from "../cloud/fleet.ts";
 import { parseServiceConfig, type ServiceConfig } from "../service/config.ts";
 import { type Stack, type StackOptions, startStack } from "../service/stack.ts";
 import { COURSE_DATA_DIR, readCourseLabels, unzipCourseImages } from "./datasets.ts";
+import { decodeImage } from "../model/image/decode.ts";
+import type { RgbImage } from "../model/image/rgb_image.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -36,6 +38,41 @@ export interface CourseData {
   /** Expected label per stem (labels_100.csv). */
   readonly labels: ReadonlyMap<string, string>;
   readonly gallery: string;
+}
+
+/** One upload of a course photo and the answer it must get. */
+export interface CourseUpload {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  /** `<stem>:<label>`. */
+  readonly want: string;
+}
+
+/**
+ * The first `distinct` course photos as JPEG and re-encoded in each given format, each with the
+ * answer the course's labels expect.
+ *
+ * @param data the unpacked course data
+ * @param distinct how many photos
+ * @param encoders name (the file extension) and encoder per format
+ */
+export async function courseUploadsInFormats(
+  data: CourseData,
+  distinct: number,
+  encoders: readonly (readonly [string, (image: RgbImage) => Promise<Uint8Array> | Uint8Array])[],
+): Promise<CourseUpload[]> {
+  const uploads: CourseUpload[] = [];
+  for (const file of data.files.slice(0, distinct)) {
+    const stem = file.replace(/\.jpg$/, "");
+    const jpeg = await Deno.readFile(`${data.imagesDir}/${file}`);
+    const want = `${stem}:${data.labels.get(stem)}`;
+    uploads.push({ name: file, bytes: jpeg, want });
+    const pixels = await decodeImage(jpeg);
+    for (const [format, encode] of encoders) {
+      uploads.push({ name: `${stem}.${format}`, bytes: await encode(pixels), want });
+    }
+  }
+  return uploads;
 }
 
 let course: Promise<CourseData> | undefined;

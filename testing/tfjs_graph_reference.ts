@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
 import type { TfjsGraphModelJson } from "../model/convert/tfjs_graph.ts";
 import type { Weight } from "../model/convert/tfjs_weights.ts";
+import { concatBytes } from "./image_fixtures.ts";
 
 const WASM_DIR = new URL("../node_modules/@tensorflow/tfjs-backend-wasm/dist/", import.meta.url);
 
@@ -50,7 +51,7 @@ export async function loadReferenceGraph(jsonPath: string): Promise<tf.GraphMode
   return await tf.loadGraphModel(tf.io.fromMemory({
     ...json,
     weightSpecs: groups.flatMap((g) => g.weights),
-    weightData: concat(parts).buffer,
+    weightData: concatBytes(parts).buffer,
   }));
 }
 
@@ -60,7 +61,7 @@ export async function referenceGraphFromParts(
   weights: ReadonlyMap<string, Weight>,
 ): Promise<tf.GraphModel> {
   const list = [...weights.values()];
-  const data = concat(list.map((w) => new Uint8Array(w.data.buffer.slice(0))));
+  const data = concatBytes(list.map((w) => new Uint8Array(w.data.buffer.slice(0))));
   return await tf.loadGraphModel(tf.io.fromMemory({
     modelTopology: { ...json.modelTopology, versions: {} },
     weightSpecs: list.map((w) => ({
@@ -85,14 +86,4 @@ export function runReferenceGraph(
   const result = out.map((t) => ({ data: t.dataSync() as Float32Array, shape: t.shape }));
   tf.dispose([x, ...out]);
   return result;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

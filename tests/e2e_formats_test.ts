@@ -4,9 +4,14 @@
  * `<stem>:<the CSV label>` (the worker sniffs the bytes; the name's extension is not trusted).
  */
 import assert from "node:assert/strict";
-import { decodeImage } from "../model/image/decode.ts";
 import { hasHeifEnc, PHOTO_ENCODERS } from "../testing/photo_encoders.ts";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, startTestStack } from "../testing/e2e.ts";
+import {
+  courseData,
+  courseUploadsInFormats,
+  E2E_READY,
+  E2E_SKIP_NOTE,
+  startTestStack,
+} from "../testing/e2e.ts";
 
 const DISTINCT_IMAGES = 10;
 
@@ -18,17 +23,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const course = await courseData();
-    const uploads: { name: string; bytes: Uint8Array; want: string }[] = [];
-    for (const file of course.files.slice(0, DISTINCT_IMAGES)) {
-      const stem = file.replace(/\.jpg$/, "");
-      const jpeg = await Deno.readFile(`${course.imagesDir}/${file}`);
-      const want = `${stem}:${course.labels.get(stem)}`;
-      uploads.push({ name: file, bytes: jpeg, want });
-      const pixels = await decodeImage(jpeg);
-      for (const [format, encode] of PHOTO_ENCODERS) {
-        uploads.push({ name: `${stem}.${format}`, bytes: await encode(pixels), want });
-      }
-    }
+    const uploads = await courseUploadsInFormats(course, DISTINCT_IMAGES, PHOTO_ENCODERS);
     // The CSV labels are a closed-set nearest-neighbour answer (the dataset's README), so the
     // service runs as the course's did. Under the open-set default (0.6) a lossy re-encode of a
     // 64x64 crop can drift past the threshold: measured, WebP q90 of test_00 is at 0.62.

@@ -20,8 +20,13 @@ import {
   WORKER_UNIT,
   WORKER_WRAPPER,
 } from "../service/user_data.ts";
-import { decodeImage } from "../model/image/decode.ts";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, testStackFlags } from "../testing/e2e.ts";
+import {
+  courseData,
+  courseUploadsInFormats,
+  E2E_READY,
+  E2E_SKIP_NOTE,
+  testStackFlags,
+} from "../testing/e2e.ts";
 import { hasHeifEnc, PHOTO_ENCODERS } from "../testing/photo_encoders.ts";
 import { spawnService } from "../testing/service_process.ts";
 import { EXIT_CODE_NOT_READY } from "../worker/readiness.ts";
@@ -152,17 +157,7 @@ Deno.test({
       try {
         const url = await service.listening();
         const formats = PHOTO_ENCODERS.filter(([format]) => format !== "heic" || hasHeifEnc());
-        const uploads: { name: string; bytes: Uint8Array; want: string }[] = [];
-        for (const file of course.files.slice(0, DISTINCT_IMAGES)) {
-          const stem = file.replace(/\.jpg$/, "");
-          const jpeg = await Deno.readFile(`${course.imagesDir}/${file}`);
-          const want = `${stem}:${course.labels.get(stem)}`;
-          uploads.push({ name: file, bytes: jpeg, want });
-          const pixels = await decodeImage(jpeg);
-          for (const [format, encode] of formats) {
-            uploads.push({ name: `${stem}.${format}`, bytes: await encode(pixels), want });
-          }
-        }
+        const uploads = await courseUploadsInFormats(course, DISTINCT_IMAGES, formats);
         const answers = await Promise.all(uploads.map(async ({ name, bytes, want }) => {
           const form = new FormData();
           form.append("inputFile", new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
