@@ -5,9 +5,8 @@
  * @module
  */
 import { detectFacesSsd, detectFacesTiny, padToCanvas } from "./detect/mod.ts";
-import { type BlazeFaceRun, detectFacesBlaze } from "./detect/blazeface_multiscale.ts";
+import { detectFacesBlaze, onnxBlazeFaceRun } from "./detect/blazeface_multiscale.ts";
 import { toSsdLikeBox } from "./detect/blazeface.ts";
-import { BLAZEFACE_NAMES, BLAZEFACE_OUTPUTS } from "./specs.ts";
 import { computeDescriptor, DESCRIPTOR_LENGTH } from "./embed.ts";
 import type { Box } from "./face_geometry.ts";
 import { type AnalyzedFace, analyzeFaces, type DetectedFace } from "./face_pipeline.ts";
@@ -285,13 +284,7 @@ export class Recognizer {
 
   /** BlazeFace through its views, boxes mapped to what SSD would give for the landmark crop. */
   async #detectBlaze(image: RgbImage): Promise<readonly DetectedFace[]> {
-    const session = await this.#sessions.blaze.get();
-    const run: BlazeFaceRun = async (input, size) => {
-      const out = await session.run({
-        [BLAZEFACE_NAMES.input]: { data: input, dims: [1, 3, size, size] },
-      });
-      return BLAZEFACE_OUTPUTS.map((o) => out[o.name]);
-    };
+    const run = onnxBlazeFaceRun(await this.#sessions.blaze.get());
     const faces = await detectFacesBlaze(image, run, { layout: "nchw" });
     return faces.map((f) => ({ box: toSsdLikeBox(f.box), score: f.score }));
   }

@@ -44,6 +44,8 @@ import {
   unifyBlazeFaceOutputs,
   weightedNms,
 } from "./blazeface.ts";
+import type { Session } from "../runtime/session.ts";
+import { BLAZEFACE_NAMES, BLAZEFACE_OUTPUTS } from "../specs.ts";
 
 /** One square view of the photo, in image pixels (it may reach past the photo's edges). */
 export interface BlazeWindow {
@@ -58,6 +60,27 @@ export interface BlazeWindow {
  * {@linkcode BlazeMultiscaleOptions.layout} says, and returns its outputs in graph order.
  */
 export type BlazeFaceRun = (input: Float32Array, size: number) => Promise<readonly RawTensor[]>;
+
+/**
+ * The runner for the built `blazeface` ONNX model (NCHW input, so pass `layout: "nchw"` to
+ * {@linkcode detectFacesBlaze}): the outputs in the graph's order, as the decoder wants them.
+ *
+ * @param session a session of the `blazeface` model
+ * @returns the runner
+ * @example
+ * ```ts
+ * const session = await createSession((await loadModel("blazeface")).onnx);
+ * const faces = await detectFacesBlaze(photo, onnxBlazeFaceRun(session), { layout: "nchw" });
+ * ```
+ */
+export function onnxBlazeFaceRun(session: Session): BlazeFaceRun {
+  return async (input, size) => {
+    const out = await session.run({
+      [BLAZEFACE_NAMES.input]: { data: input, dims: [1, 3, size, size] },
+    });
+    return BLAZEFACE_OUTPUTS.map((o) => out[o.name]);
+  };
+}
 
 /** Options for {@linkcode planBlazeWindows} and {@linkcode detectFacesBlaze}. */
 export interface BlazeMultiscaleOptions {

@@ -7,10 +7,13 @@ import {
   type BlazeFaceRun,
   detectFacesBlaze,
   mergeBlazeWindows,
+  onnxBlazeFaceRun,
   planBlazeWindows,
   sampleBlazeWindow,
 } from "./blazeface_multiscale.ts";
-import { HUMAN_BLAZEFACE_PATH, loadTfjsBlazeFace } from "../../testing/blazeface_tfjs.ts";
+import { ensureModels } from "../../testing/models.ts";
+import { loadModel } from "../model_store.ts";
+import { createSession } from "../runtime/session.ts";
 import { courseZipEntries, FACES_PUBLIC_DIR, HAS_COURSE_DATA } from "../../testing/datasets.ts";
 import { resizeSquare } from "../../testing/resize_square.ts";
 
@@ -120,8 +123,12 @@ Deno.test("detectFacesBlaze zooms out only when the whole view finds nothing or 
   assert.equal(calls, 3, "whole, zoomed out, then the fallback");
 });
 
-// Real photos, with the committed BlazeFace (back 256) run by tfjs: ONNX is not on this branch.
-const model = await loadTfjsBlazeFace(HUMAN_BLAZEFACE_PATH);
+// Real photos, with the built BlazeFace ONNX model (back 256) on onnxruntime-web, as the
+// recognizer runs it.
+await ensureModels();
+const session = await createSession((await loadModel("blazeface")).onnx);
+const model = { run: onnxBlazeFaceRun(session) };
+const NCHW = { layout: "nchw" } as const;
 
 async function facesPublic(name: string): Promise<RgbImage> {
   return decodeImage(await Deno.readFile(new URL(name, FACES_PUBLIC_DIR)));
@@ -131,10 +138,15 @@ Deno.test("detectFacesBlaze finds the 6 faces of multiface.jpg and 2 in longoria
   const multi = await detectFacesBlaze(
     await facesPublic("facenet-pytorch/multiface.jpg"),
     model.run,
+    NCHW,
   );
   assert.equal(multi.length, 6);
   for (const f of multi) assert.ok(f.box.width > 50 && f.box.width < 130, `${f.box.width}`);
-  const two = await detectFacesBlaze(await facesPublic("openface/longoria-cooper.jpg"), model.run);
+  const two = await detectFacesBlaze(
+    await facesPublic("openface/longoria-cooper.jpg"),
+    model.run,
+    NCHW,
+  );
   assert.equal(two.length, 2);
 });
 
@@ -148,10 +160,10 @@ Deno.test({
   fn: async () => {
     let lfw = 0, course = 0;
     for (const bytes of courseJpegs("lfw_gallery_100.zip", () => true)) {
-      if ((await detectFacesBlaze(await decodeImage(bytes), model.run)).length > 0) lfw++;
+      if ((await detectFacesBlaze(await decodeImage(bytes), model.run, NCHW)).length > 0) lfw++;
     }
     for (const bytes of courseJpegs("face_images_100.zip", (n) => /test_0\d\.jpg$/.test(n))) {
-      if ((await detectFacesBlaze(await decodeImage(bytes), model.run)).length > 0) course++;
+      if ((await detectFacesBlaze(await decodeImage(bytes), model.run, NCHW)).length > 0) course++;
     }
     assert.deepEqual({ lfw, course }, { lfw: 100, course: 10 });
   },
@@ -164,15 +176,15 @@ Deno.test({
     // The face BlazeFace finds in course image test_00 (64×64), cropped tight to its box.
     const [bytes] = courseJpegs("face_images_100.zip", (n) => /test_00\.jpg$/.test(n));
     const photo = await decodeImage(bytes);
-    const [found] = await detectFacesBlaze(photo, model.run);
+    const [found] = await detectFacesBlaze(photo, model.run, NCHW);
     const crop = cropImage(photo, clipBox(found.box, photo.width, photo.height));
     const missed: string[] = [];
     for (const side of [32, 48, 64, 100, 160, 200, 256, 512, 1024, 2048, 6000]) {
-      const faces = await detectFacesBlaze(resizeSquare(crop, side), model.run);
+      const faces = await detectFacesBlaze(resizeSquare(crop, side), model.run, NCHW);
       const whole = { x: 0, y: 0, width: side, height: side };
       if (!faces.some((f) => iou(f.box, whole) >= 0.3)) missed.push(`crop at ${side}`);
       // The issue's case too: the whole 64×64 course image upscaled.
-      if ((await detectFacesBlaze(resizeSquare(photo, side), model.run)).length === 0) {
+      if ((await detectFacesBlaze(resizeSquare(photo, side), model.run, NCHW)).length === 0) {
         missed.push(`image at ${side}`);
       }
     }
