@@ -151,6 +151,11 @@ export class Recognizer {
   >;
   readonly #decode: DecodeImageOptions;
   readonly #nowMs: () => number;
+  /**
+   * The model calls in progress: onnxruntime-web runs one call of a session at a time (a second
+   * concurrent one fails with "failed to call OrtRun()"), so concurrent callers take turns.
+   */
+  #turn: Promise<unknown> = Promise.resolve();
   readonly gallery: Gallery | undefined;
 
   private constructor(
@@ -228,7 +233,11 @@ export class Recognizer {
    * this before it reports ready.
    * @param runs passes over each network @default {2}
    */
-  async warmUp(runs = 2): Promise<void> {
+  warmUp(runs = 2): Promise<void> {
+    return this.#inTurn(() => this.#warmUp(runs));
+  }
+
+  async #warmUp(runs: number): Promise<void> {
     const blank: RgbImage = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) };
     const { landmarks, recognition } = this.#specs;
     for (let i = 0; i < runs; i++) {
@@ -251,8 +260,19 @@ export class Recognizer {
     await Promise.all(opened.map((s) => s.release()));
   }
 
+  /** Runs `fn` after the model calls already asked for, so no session runs twice at once. */
+  #inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#turn.then(fn, fn);
+    this.#turn = run.catch(() => {});
+    return run;
+  }
+
   /** Runs the configured detection strategy on a decoded image. */
-  async detect(image: RgbImage): Promise<readonly DetectedFace[]> {
+  detect(image: RgbImage): Promise<readonly DetectedFace[]> {
+    return this.#inTurn(() => this.#detect(image));
+  }
+
+  async #detect(image: RgbImage): Promise<readonly DetectedFace[]> {
     const { detector, tinyInputSize, minConfidence } = this.#options;
     if (detector === "blaze") return this.#detectBlaze(image);
     if (detector === "tiny") {
@@ -292,11 +312,14 @@ export class Recognizer {
   /** Detects, aligns and embeds every face of a decoded image. */
   analyzeImage(image: RgbImage): ReturnType<typeof analyzeFaces> {
     const { landmarks, recognition } = this.#specs;
-    return analyzeFaces(image, {
-      detect: (img) => this.detect(img),
-      landmarks: (crop) => detectLandmarks(this.#sessions.landmarks, landmarks.entry.input, crop),
-      embed: (crop) => computeDescriptor(this.#sessions.recognition, recognition.entry.input, crop),
-    }, { nowMs: this.#nowMs });
+    return this.#inTurn(() =>
+      analyzeFaces(image, {
+        detect: (img) => this.#detect(img),
+        landmarks: (crop) => detectLandmarks(this.#sessions.landmarks, landmarks.entry.input, crop),
+        embed: (crop) =>
+          computeDescriptor(this.#sessions.recognition, recognition.entry.input, crop),
+      }, { nowMs: this.#nowMs })
+    );
   }
 
   /**

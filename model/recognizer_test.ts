@@ -19,7 +19,7 @@ Deno.test("Recognizer.load refuses an unknown detector and a confidence outside 
   await assert.rejects(
     // deno-lint-ignore no-explicit-any
     () => Recognizer.load({ detector: "yolo" as any }),
-    /detector "yolo" is not one of auto, ssd, tiny/,
+    /detector "yolo" is not one of auto, ssd, tiny, blaze/,
   );
   await assert.rejects(() => Recognizer.load({ minConfidence: 1.5 }), /minConfidence.*1\.5/);
 });
@@ -79,3 +79,30 @@ function downscale(image: { width: number; height: number; data: Uint8Array }, s
   }
   return { width: side, height: side, data };
 }
+
+Deno.test("Recognizer answers concurrent calls as it answers them one by one (onnxruntime-web runs one call of a session at a time)", async () => {
+  await ensureModels();
+  const bytes = await Deno.readFile(SAMPLE);
+  const recognizer = await Recognizer.load({ detector: "blaze" });
+  try {
+    const alone = await recognizer.analyze(bytes);
+    const image = await decodeImage(bytes);
+    // Without the turns, the second call fails inside onnxruntime ("failed to call OrtRun()").
+    const together = await Promise.all([
+      recognizer.analyze(bytes),
+      recognizer.analyzeImage(image),
+      recognizer.detect(image),
+      recognizer.analyze(bytes),
+    ]);
+    for (const analysis of [together[0], together[1], together[3]]) {
+      assert.equal(analysis.faces.length, alone.faces.length);
+      analysis.faces.forEach((face, i) => {
+        assert.deepEqual(face.box, alone.faces[i].box);
+        assert.deepEqual(face.embedding, alone.faces[i].embedding);
+      });
+    }
+    assert.equal(together[2].length, alone.faces.length);
+  } finally {
+    await recognizer.close();
+  }
+});
