@@ -17,6 +17,7 @@ import { median, quantile } from "../internal/mod.ts";
 import type { AnalyzedFace } from "../model/face_pipeline.ts";
 import { iouBoxes } from "../model/detect/nms.ts";
 import { decodeImage } from "../model/image/decode.ts";
+import { descriptorDistance } from "../model/embed.ts";
 import { type DetectorStrategy, Recognizer } from "../model/recognizer.ts";
 import { courseZipEntries, FACES_PUBLIC_DIR } from "../testing/datasets.ts";
 
@@ -28,12 +29,6 @@ const backend = args.backend as "web" | "native";
 
 /** Pairs closer than this are the same face for the agreement figures. */
 const PAIR_IOU_MIN = 0.5;
-
-function distance(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i] - b[i]) ** 2;
-  return Math.sqrt(sum);
-}
 
 async function photos(): Promise<[string, Uint8Array][]> {
   const list: [string, Uint8Array][] = courseZipEntries("lfw_gallery_100.zip")
@@ -87,7 +82,7 @@ for (const [name, bytes] of await photos()) {
       continue;
     }
     used.add(best);
-    const d = distance(s.embedding, blaze[best].embedding);
+    const d = descriptorDistance(s.embedding, blaze[best].embedding);
     distances.push(d);
     worst.push({ photo: name, distance: d });
   }
@@ -107,7 +102,7 @@ const pairs = PAIRS.map(([a, b, truth]) => {
   const row: Record<string, unknown> = { a, b, truth };
   for (const path of ["ssd", "blaze"] as const) {
     const [x, y] = [largest(a, path), largest(b, path)];
-    row[path] = x && y ? Number(distance(x, y).toFixed(3)) : null;
+    row[path] = x && y ? Number(descriptorDistance(x, y).toFixed(3)) : null;
   }
   return row;
 });

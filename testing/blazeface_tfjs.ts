@@ -5,33 +5,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
+import { HUMAN_MODEL_DIR } from "../model/convert/blazeface.ts";
 import type { BlazeFaceRun } from "../model/detect/blazeface_multiscale.ts";
 import type { RawTensor } from "../model/detect/blazeface.ts";
+import { useTfjsBackend } from "./tfjs_graph_reference.ts";
 
 /** The BlazeFace "back" (256) weights shipped by the committed `@vladmandic/human`. */
-export const HUMAN_BLAZEFACE_PATH =
-  new URL("../node_modules/@vladmandic/human/models/blazeface", import.meta.url).pathname;
-
-const WASM_DIR = new URL("../node_modules/@tensorflow/tfjs-backend-wasm/dist/", import.meta.url);
-
-let backendReady: Promise<void> | undefined;
-
-/**
- * Selects the tfjs backend once per process: `wasm` with one thread (as face-api's reference
- * runs) or `cpu`. Later calls keep the first choice.
- */
-export function useTfjsBackend(backend: "wasm" | "cpu" = "wasm"): Promise<void> {
-  backendReady ??= (async () => {
-    if (backend === "wasm") {
-      tfWasm.setWasmPaths(WASM_DIR.href);
-      tfWasm.setThreadsCount(1);
-    }
-    if (!(await tf.setBackend(backend))) throw new Error(`tfjs ${backend} backend failed to start`);
-    await tf.ready();
-  })();
-  return backendReady;
-}
+export const HUMAN_BLAZEFACE_PATH = new URL("blazeface", HUMAN_MODEL_DIR).pathname;
 
 /** A loaded graph model: its square input side and a runner. */
 export interface TfjsBlazeFace {
@@ -45,7 +25,7 @@ export interface TfjsBlazeFace {
  * @param path the model's path without extension
  */
 export async function loadTfjsBlazeFace(path: string): Promise<TfjsBlazeFace> {
-  await useTfjsBackend();
+  await useTfjsBackend("wasm");
   const json = JSON.parse(await Deno.readTextFile(`${path}.json`));
   const bin = await Deno.readFile(`${path}.bin`);
   const model = await tf.loadGraphModel(tf.io.fromMemory({

@@ -38,6 +38,17 @@ export const HAS_COURSE_DATA: boolean = (() => {
   }
 })();
 
+/** Whether faces-public is present on this machine (says so once when it is not). */
+export const HAS_FACES_PUBLIC: boolean = (() => {
+  try {
+    Deno.statSync(new URL("openface/lennon-1.jpg", FACES_PUBLIC_DIR));
+    return true;
+  } catch {
+    console.error(`faces-public not found at ${FACES_PUBLIC_DIR.pathname}: its tests are ignored`);
+    return false;
+  }
+})();
+
 /**
  * The path of a course dataset file, or `undefined` (after saying so) when it is absent, for
  * `Deno.test({ ignore: !path })`: a missing dataset shows as an ignored test, not a pass.

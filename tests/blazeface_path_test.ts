@@ -8,27 +8,13 @@ import assert from "node:assert/strict";
 import { median } from "../internal/mod.ts";
 import { iouBoxes } from "../model/detect/nms.ts";
 import { decodeImage } from "../model/image/decode.ts";
+import { descriptorDistance } from "../model/embed.ts";
 import { Recognizer } from "../model/recognizer.ts";
-import { FACES_PUBLIC_DIR } from "../testing/datasets.ts";
+import { FACES_PUBLIC_DIR, HAS_FACES_PUBLIC } from "../testing/datasets.ts";
 import { ensureModels } from "../testing/models.ts";
 
 const OPENFACE = new URL("openface/", FACES_PUBLIC_DIR);
-const HAS_FACES_PUBLIC = (() => {
-  try {
-    Deno.statSync(new URL("lennon-1.jpg", OPENFACE));
-    return true;
-  } catch {
-    console.error(`faces-public not found at ${OPENFACE.pathname}: its tests are ignored`);
-    return false;
-  }
-})();
 const SAMPLES = new URL("../node_modules/@vladmandic/face-api/demo/", import.meta.url);
-
-function distance(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i] - b[i]) ** 2;
-  return Math.sqrt(sum);
-}
 
 async function withRecognizers(
   fn: (ssd: Recognizer, blaze: Recognizer) => Promise<void>,
@@ -54,7 +40,7 @@ Deno.test("the blaze path finds every face SSD finds on face-api's samples, with
       for (const s of bySsd) {
         const match = byBlaze.find((b) => iouBoxes(s.alignedBox, b.alignedBox) >= 0.5);
         assert.ok(match, `${name}: the SSD face at ${JSON.stringify(s.box)} is not found`);
-        distances.push(distance(s.embedding, match.embedding));
+        distances.push(descriptorDistance(s.embedding, match.embedding));
       }
     }
     assert.ok(distances.length >= 10, `only ${distances.length} faces compared`);
@@ -81,10 +67,16 @@ Deno.test({
         found.push(await descriptor(`${n}.jpg`));
       }
       const [l1, l2, c1, c2, adams, carell] = found;
-      assert.ok(distance(l1, l2) < 0.6, `Lennon pair ${distance(l1, l2)}`);
-      assert.ok(distance(c1, c2) < 0.6, `Clapton pair ${distance(c1, c2)}`);
-      assert.ok(distance(l1, c1) > 0.6, `Lennon vs Clapton ${distance(l1, c1)}`);
-      assert.ok(distance(adams, carell) > 0.6, `Adams vs Carell ${distance(adams, carell)}`);
+      assert.ok(descriptorDistance(l1, l2) < 0.6, `Lennon pair ${descriptorDistance(l1, l2)}`);
+      assert.ok(descriptorDistance(c1, c2) < 0.6, `Clapton pair ${descriptorDistance(c1, c2)}`);
+      assert.ok(
+        descriptorDistance(l1, c1) > 0.6,
+        `Lennon vs Clapton ${descriptorDistance(l1, c1)}`,
+      );
+      assert.ok(
+        descriptorDistance(adams, carell) > 0.6,
+        `Adams vs Carell ${descriptorDistance(adams, carell)}`,
+      );
     });
   },
 });

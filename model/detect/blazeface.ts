@@ -11,6 +11,7 @@
  * @module
  */
 import type { Box, Point } from "../face_geometry.ts";
+import { BLAZEFACE_FEATURE_MAPS, BLAZEFACE_INPUT_SIZE } from "../specs.ts";
 
 /** The BlazeFace variants we know how to decode. */
 export type BlazeFaceVariant = "back" | "front" | "short" | "full";
@@ -32,7 +33,12 @@ export interface BlazeFaceSpec {
  * stride-4 cell).
  */
 export const BLAZEFACE_SPECS: Readonly<Record<BlazeFaceVariant, BlazeFaceSpec>> = {
-  back: { inputSize: 256, strides: [16, 32], anchorsPerCell: [2, 6] },
+  // The one the project builds and runs: its geometry is the built model's contract.
+  back: {
+    inputSize: BLAZEFACE_INPUT_SIZE,
+    strides: BLAZEFACE_FEATURE_MAPS.map((m) => m.stride),
+    anchorsPerCell: BLAZEFACE_FEATURE_MAPS.map((m) => m.anchorsPerCell),
+  },
   front: { inputSize: 128, strides: [8, 16], anchorsPerCell: [2, 6] },
   short: { inputSize: 128, strides: [8, 16], anchorsPerCell: [2, 6] },
   full: { inputSize: 192, strides: [4], anchorsPerCell: [1] },
