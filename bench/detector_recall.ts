@@ -23,7 +23,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { decodeImage } from "../model/image/decode.ts";
 import type { RgbImage } from "../model/image/rgb_image.ts";
-import { clipBox, cropImage } from "../model/face_geometry.ts";
+import { clipBox, cropImage, iou } from "../model/face_geometry.ts";
 import type { Box } from "../model/face_geometry.ts";
 import { Recognizer } from "../model/recognizer.ts";
 import { createSession } from "../model/runtime/session.ts";
@@ -129,13 +129,6 @@ async function candidates(): Promise<Candidate[]> {
     }
   }
   return out;
-}
-
-function iou(a: Box, b: Box): number {
-  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  if (w <= 0 || h <= 0) return 0;
-  return (w * h) / (a.width * a.height + b.width * b.height - w * h);
 }
 
 interface Photo {

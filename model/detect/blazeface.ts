@@ -10,7 +10,7 @@
  * size (MediaPipe's `fixed_anchor_size`), so the anchor contributes only its centre.
  * @module
  */
-import type { Box, Point } from "../face_geometry.ts";
+import { type Box, iou, type Point } from "../face_geometry.ts";
 import { BLAZEFACE_FEATURE_MAPS, BLAZEFACE_INPUT_SIZE } from "../specs.ts";
 
 /** The BlazeFace variants we know how to decode. */
@@ -221,14 +221,6 @@ export function decodeBlazeFace(
   return found;
 }
 
-function overlap(a: Box, b: Box): number {
-  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  if (w <= 0 || h <= 0) return 0;
-  const inter = w * h;
-  return inter / (a.width * a.height + b.width * b.height - inter);
-}
-
 /**
  * MediaPipe's weighted non-maximum suppression (`WEIGHTED` in its `NonMaxSuppressionCalculator`):
  * take the best remaining detection, gather every remaining one overlapping it by more than
@@ -259,7 +251,7 @@ export function weightedNms(
     const cluster: BlazeFaceDetection[] = [];
     const rest: BlazeFaceDetection[] = [];
     for (const d of remaining) {
-      (overlap(best.box, d.box) > iouMin || d === best ? cluster : rest).push(d);
+      (iou(best.box, d.box) > iouMin || d === best ? cluster : rest).push(d);
     }
     remaining = rest;
     let total = 0, x = 0, y = 0, w = 0, h = 0;
