@@ -34,6 +34,7 @@ import { startEmulators } from "../testing/aws_emulators.ts";
 import { ensureResources, openBackend } from "../service/backend.ts";
 import { serviceNames } from "../service/config.ts";
 import { decodeResponse, encodeRequest } from "../protocol/mod.ts";
+import { sha256Hex } from "../model/model_store.ts";
 
 const DISTINCT_IMAGES = 10;
 
@@ -328,9 +329,9 @@ Deno.test({
   },
 });
 
+/** The hex sha256 of a file, as the package's manifest records it. */
 async function sha256File(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(await Deno.readFile(path));
 }
 
 function existsSync(path: string): boolean {
