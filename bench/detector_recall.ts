@@ -21,11 +21,8 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { decodeImage } from "../model/image/decode.ts";
-import type { RgbImage } from "../model/image/rgb_image.ts";
-import { clipBox, cropImage, iou } from "../model/face_geometry.ts";
+import { iou } from "../model/face_geometry.ts";
 import type { Box } from "../model/face_geometry.ts";
-import { Recognizer } from "../model/recognizer.ts";
 import { createSession } from "../model/runtime/session.ts";
 import {
   BLAZEFACE_SPECS,
@@ -45,10 +42,8 @@ import {
   zoomOutWindow,
 } from "../model/detect/blazeface_multiscale.ts";
 import { HUMAN_BLAZEFACE_PATH, loadTfjsBlazeFace } from "../testing/blazeface_tfjs.ts";
-import { courseZipEntries, FACES_PUBLIC_DIR } from "../testing/datasets.ts";
-import { FACE_API_SAMPLES_DIR } from "../testing/face_api_reference.ts";
+import { detectorSets, NO_FACE_SET } from "../testing/detector_sets.ts";
 import { quantile } from "../internal/mod.ts";
-import { resizeSquare } from "../testing/resize_square.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -74,7 +69,6 @@ const ZOOM_OUT_SCORE_MIN = Number(args["zoom-out-score-min"]);
 const FALLBACK_FRACTION = Number(args.fallback);
 /** A BlazeFace face and an SSD face are the same face when they overlap this much. */
 const MATCH_IOU_MIN = 0.3;
-const CROP_SIDES = [32, 48, 64, 100, 160, 200, 256, 512, 1024, 2048, 6000];
 const STRATEGIES = {
   whole: (w: BlazeWindow) => w.kind === "whole",
   // With the fallback window when nothing is found.
@@ -131,99 +125,6 @@ async function candidates(): Promise<Candidate[]> {
   return out;
 }
 
-interface Photo {
-  set: string;
-  name: string;
-  image: RgbImage;
-  /** SSD's faces (our face-api-exact SSD, score > 0.5). */
-  ssd: readonly Box[];
-  /** For tight crops: the face's box in the crop (the whole crop). */
-  crop?: boolean;
-}
-
-/** No-face patches in which SSD itself finds a face. */
-let ssdPatchAlarms = 0;
-
-async function photos(): Promise<Photo[]> {
-  const ssd = await Recognizer.load({ detector: "ssd", backend: "native" });
-  const auto = await Recognizer.load({ detector: "auto", backend: "native" });
-  const out: Photo[] = [];
-  const add = async (set: string, name: string, image: RgbImage, useAuto = false) => {
-    const faces = await (useAuto ? auto : ssd).detect(image);
-    out.push({ set, name, image, ssd: faces.map((f) => f.box) });
-  };
-  const lfw = courseZipEntries("lfw_gallery_100.zip").filter(([n]) => n.endsWith(".jpg"));
-  for (const [name, bytes] of lfw) await add("LFW 100", name, await decodeImage(bytes));
-  const course = courseZipEntries("face_images_100.zip").filter(([n]) => /test_0\d\.jpg$/.test(n));
-  for (const [name, bytes] of course) await add("course 10", name, await decodeImage(bytes), true);
-  for (const name of [1, 2, 3, 4, 5, 6].map((i) => `sample${i}.jpg`)) {
-    await add(
-      "face-api samples",
-      name,
-      await decodeImage(await Deno.readFile(FACE_API_SAMPLES_DIR + name)),
-    );
-  }
-  for (
-    const name of [
-      "facenet-pytorch/multiface.jpg",
-      ...["angelina_jolie", "kate_siegel", "paul_rudd", "shea_whigham"].map((n) =>
-        `facenet-pytorch/test_images/${n}.jpg`
-      ),
-      ...["adams", "carell", "clapton-1", "clapton-2", "lennon-1", "lennon-2", "longoria-cooper"]
-        .map((n) => `openface/${n}.jpg`),
-    ]
-  ) {
-    await add(
-      "faces-public",
-      name,
-      await decodeImage(await Deno.readFile(new URL(name, FACES_PUBLIC_DIR))),
-    );
-  }
-  // Tight crops: the SSD box of the first 5 LFW faces and the auto box of the first 5 course faces.
-  const sources = [
-    ...out.filter((p) => p.set === "LFW 100" && p.ssd.length).slice(0, 5),
-    ...out.filter((p) => p.set === "course 10" && p.ssd.length).slice(0, 5),
-  ];
-  for (const side of CROP_SIDES) {
-    for (const p of sources) {
-      const box = clipBox(p.ssd[0], p.image.width, p.image.height);
-      const tight = resizeSquare(cropImage(p.image, box), side);
-      out.push({
-        set: `crop ${side}`,
-        name: p.name,
-        image: tight,
-        ssd: [{ x: 0, y: 0, width: side, height: side }],
-        crop: true,
-      });
-    }
-  }
-  // No-face patches: corner squares of the group and large photos that touch no SSD face (any
-  // face found there is counted as a false alarm; a missed face SSD also missed is possible).
-  for (const p of out.filter((q) => q.set === "faces-public" || q.set === "face-api samples")) {
-    const side = Math.floor(Math.min(p.image.width, p.image.height) / 3);
-    for (
-      const [x, y] of [[0, 0], [p.image.width - side, 0], [0, p.image.height - side], [
-        p.image.width - side,
-        p.image.height - side,
-      ]]
-    ) {
-      const box = { x, y, width: side, height: side };
-      if (
-        p.ssd.some((s) =>
-          iou(s, box) > 0 ||
-          (s.x < x + side && s.x + s.width > x && s.y < y + side && s.y + s.height > y)
-        )
-      ) continue;
-      const patch = cropImage(p.image, box);
-      if ((await ssd.detect(patch)).length > 0) ssdPatchAlarms++;
-      out.push({ set: "no-face patches", name: `${p.name}@${x},${y}`, image: patch, ssd: [] });
-    }
-  }
-  await ssd.close();
-  await auto.close();
-  return out;
-}
-
 interface Row {
   candidate: string;
   set: string;
@@ -254,7 +155,7 @@ const timing: {
   lfwCpuMs: number;
 }[] = [];
 
-const list = await photos();
+const { photos: list, ssdPatchAlarms } = await detectorSets();
 console.error(`${list.length} images ready`);
 for (const c of await candidates()) {
   const spec = BLAZEFACE_SPECS[c.variant];
@@ -409,7 +310,7 @@ for (const cand of [...new Set(rows.map((r) => r.candidate))]) {
     const cells = sets.map((set) => {
       const r = rows.find((x) => x.candidate === cand && x.set === set && x.strategy === strategy)!;
       const many = set === "face-api samples" || set === "faces-public";
-      if (set === "no-face patches") return `${r.found}/${r.images} with a face`;
+      if (set === NO_FACE_SET) return `${r.found}/${r.images} with a face`;
       return many
         ? `${r.ssdMatched}/${r.ssdTotal} (+${r.extra})`
         : set.startsWith("crop")

@@ -6,7 +6,7 @@
  */
 import { detectFacesSsd, detectFacesTiny, padToCanvas } from "./detect/mod.ts";
 import { detectFacesBlaze, onnxBlazeFaceRun } from "./detect/blazeface_multiscale.ts";
-import { toSsdLikeBox } from "./detect/blazeface.ts";
+import { BLAZEFACE_SPECS, toSsdLikeBox } from "./detect/blazeface.ts";
 import { computeDescriptor, DESCRIPTOR_LENGTH } from "./embed.ts";
 import type { Box } from "./face_geometry.ts";
 import { type AnalyzedFace, analyzeFaces, type DetectedFace } from "./face_pipeline.ts";
@@ -32,22 +32,24 @@ export const NO_FACE_LABEL = "NoFace";
  * Detection strategies.
  * - `ssd`: face-api's SSD MobileNetV1 at 512×512 (the most accurate on ordinary photos).
  * - `tiny`: face-api's tiny detector at `tinyInputSize` (about 4× faster, weaker on small faces).
- * - `auto` (default): SSD for ordinary images, exactly face-api's result. A small image (longest
- *   side ≤ {@linkcode SMALL_IMAGE_SIDE_MAX}) goes through a cascade that stops at the first step
- *   finding a face: the tiny detector at an input size fitted to the image (128 for 64×64), then
- *   the tiny detector at 416 on a {@linkcode SMALL_IMAGE_CANVAS_SIDE}-pixel black canvas, then SSD
- *   on that canvas. Loose face crops like the course's 64×64 images defeat both detectors at their
- *   default sizes (measured with face-api itself: SSD finds 0 of the course's 10 distinct images,
- *   tiny at 416 finds 2). The first step finds all 10 in a few milliseconds, but with scores
- *   just over 0.5 (0.50–0.51), so the canvas steps (10 of 10 each, lowest scores 0.58 and 0.93)
- *   catch what a slightly different image would lose.
- * - `blaze`: BlazeFace (back, 256×256; `@vladmandic/human`'s weights converted by
+ * - `auto` (default): BlazeFace for ordinary images (see `blaze`). A small image (longest side ≤
+ *   {@linkcode SMALL_IMAGE_SIDE_MAX}) goes through a cascade that stops at the first step finding
+ *   a face: the tiny detector at an input size fitted to the image (128 for 64×64), then the tiny
+ *   detector at 416 on a {@linkcode SMALL_IMAGE_CANVAS_SIDE}-pixel black canvas, then BlazeFace.
+ *   Loose face crops like the course's 64×64 images defeat SSD and tiny at their default sizes
+ *   (measured with face-api itself: SSD finds 0 of the course's 10 distinct images, tiny at 416
+ *   finds 2); the first step finds all 10 in a few milliseconds, at scores just over 0.5, so the
+ *   later steps catch what a slightly different image would lose. Measured against `ssd` on real
+ *   photos (`docs/blazeface_evaluation.md`): every face SSD finds, LFW 100/100 where SSD finds
+ *   95, tight crops from 32 to 6000 px (SSD: none above 160), descriptors within a median 0.094
+ *   of SSD's; 5.7× faster on onnxruntime-web. It also finds a face in 7 of 41 face-free texture
+ *   patches where SSD finds none.
+ * - `blaze`: BlazeFace alone (back, 256×256; `@vladmandic/human`'s weights converted by
  *   `model/convert/tfjs_graph.ts`), 377 MFLOP a pass against SSD's 6.29 GFLOP, through
  *   `detectFacesBlaze`'s views (the whole photo, zoomed out when a face fills it or none is
  *   found), so every face size from 32 to 6000 px is found; its boxes are mapped to SSD-like
  *   boxes (`toSsdLikeBox`) for the landmark crop. Its own score thresholds apply (0.6 on the
- *   whole photo, 0.4 zoomed out: `docs/blazeface_evaluation.md`), not `minConfidence`. Opt-in
- *   while it is measured against the SSD path (issue 11); `auto` is unchanged.
+ *   whole photo, 0.4 zoomed out: `docs/blazeface_evaluation.md`), not `minConfidence`.
  */
 export type DetectorStrategy = "ssd" | "tiny" | "auto" | "blaze";
 
@@ -129,12 +131,9 @@ interface LazySession {
 }
 
 interface Sessions {
-  /**
-   * Created on first use: images up to SMALL_IMAGE_SIDE_MAX rarely need it (worker start-up).
-   * `opened()` is the session if it was asked for, without creating it.
-   */
+  /** SSD, created on first use (only the `ssd` strategy needs it). */
   ssd: LazySession;
-  /** BlazeFace, created on first use (only the `blaze` strategy needs it). */
+  /** BlazeFace: opened at load under `auto` and `blaze`, else on first use. */
   blaze: LazySession;
   tiny: Session;
   landmarks: Session;
@@ -206,7 +205,7 @@ export class Recognizer {
     // node_modules or a package) must surface there, not as an unhandled rejection that kills
     // the process before it can say why.
     decoders.catch(() => {});
-    const specs = await loadSpecs(dir);
+    const specs = await loadSpecs(dir, detector);
     const sessionOptions = { backend: options.backend, threads: options.threads };
     const [tiny, landmarks, recognition] = await Promise.all(
       [specs.tiny, specs.landmarks, specs.recognition].map((m) =>
@@ -222,6 +221,9 @@ export class Recognizer {
       };
     };
     const [ssd, blaze] = [lazy("ssd_mobilenetv1"), lazy("blazeface")];
+    // The default detector is opened now, so a bad model file fails the start, not a request.
+    if (detector === "auto" || detector === "blaze") await blaze.get();
+    if (detector === "ssd") await ssd.get();
     await decoders;
     return new Recognizer({ ssd, blaze, tiny, landmarks, recognition }, specs, options, gallery);
   }
@@ -240,10 +242,15 @@ export class Recognizer {
   async #warmUp(runs: number): Promise<void> {
     const blank: RgbImage = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) };
     const { landmarks, recognition } = this.#specs;
+    const blazeBlank = new Float32Array(BLAZEFACE_SPECS.back.inputSize ** 2 * 3);
     for (let i = 0; i < runs; i++) {
       await detectFacesTiny(this.#sessions.tiny, blank, {
         inputSize: tinyInputSizeForSmallImage(blank),
       });
+      const blaze = this.#sessions.blaze.opened();
+      // One pass on a blank input, not detectFacesBlaze's views: a blank photo has no face, so it
+      // would take all three views, tripling what the worker's start-up pays.
+      if (blaze) await onnxBlazeFaceRun(await blaze)(blazeBlank, BLAZEFACE_SPECS.back.inputSize);
       await detectLandmarks(this.#sessions.landmarks, landmarks.entry.input, blank);
       await computeDescriptor(this.#sessions.recognition, recognition.entry.input, blank);
     }
@@ -281,19 +288,17 @@ export class Recognizer {
         scoreThreshold: minConfidence,
       });
     }
-    const ssd = async (img: RgbImage) =>
-      detectFacesSsd(await this.#sessions.ssd.get(), img, { minConfidence });
-    if (detector === "ssd" || Math.max(image.width, image.height) > SMALL_IMAGE_SIDE_MAX) {
-      return ssd(image);
+    if (detector === "ssd") {
+      return detectFacesSsd(await this.#sessions.ssd.get(), image, { minConfidence });
     }
+    if (Math.max(image.width, image.height) > SMALL_IMAGE_SIDE_MAX) return this.#detectBlaze(image);
     const tiny = (img: RgbImage, inputSize: number) =>
       detectFacesTiny(this.#sessions.tiny, img, { inputSize, scoreThreshold: minConfidence });
-    // The canvas keeps the image at (0, 0), so boxes found on it are already in image pixels.
-    const canvas = () => padToCanvas(image, SMALL_IMAGE_CANVAS_SIDE);
     const steps = [
       () => tiny(image, tinyInputSizeForSmallImage(image)),
-      () => tiny(canvas(), 416),
-      () => ssd(canvas()),
+      // The canvas keeps the image at (0, 0), so boxes found on it are already in image pixels.
+      () => tiny(padToCanvas(image, SMALL_IMAGE_CANVAS_SIDE), 416),
+      () => this.#detectBlaze(image),
     ];
     for (const step of steps) {
       const faces = await step();
@@ -368,13 +373,18 @@ export class Recognizer {
   }
 }
 
-async function loadSpecs(dir: URL) {
-  // SSD is read when first needed (see Sessions.ssd); its manifest entry is checked now, so a
-  // missing build fails at start, not on the first large image.
+async function loadSpecs(dir: URL, detector: DetectorStrategy) {
+  // The detector a strategy opens lazily (SSD) is checked in the manifest now, so a missing
+  // build fails at start, not on the first request that needs it.
   const manifest = await readManifest(dir);
-  if (!manifest.models.ssd_mobilenetv1) {
+  const needed = detector === "ssd"
+    ? "ssd_mobilenetv1"
+    : detector === "tiny"
+    ? undefined
+    : "blazeface";
+  if (needed && !manifest.models[needed]) {
     throw new Deno.errors.NotFound(
-      `Model "ssd_mobilenetv1" is not built in ${dir.pathname}: run "deno task model:build"`,
+      `Model "${needed}" is not built in ${dir.pathname}: run "deno task model:build"`,
     );
   }
   const [tiny, landmarks, recognition] = await Promise.all([

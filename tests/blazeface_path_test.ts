@@ -1,7 +1,9 @@
 /**
- * The BlazeFace path (`--detector blaze`) against the SSD path (face-api's), with the real
- * models: it finds the faces SSD finds, its descriptors agree with SSD's, and the verification
- * pairs of faces-public keep their answers. Full figures: `bench/descriptor_agreement.ts`.
+ * The default detector (`auto`: BlazeFace, the tiny cascade for images up to 160 px) against the
+ * SSD path (face-api's, `--detector ssd`), with the real models: it finds the faces SSD finds and
+ * those SSD misses (LFW 100/100, tight crops of any size), its descriptors agree with SSD's, and
+ * the verification pairs of faces-public keep their answers. Full figures:
+ * `bench/descriptor_agreement.ts`, `bench/detector_recall.ts`.
  * @module
  */
 import assert from "node:assert/strict";
@@ -10,33 +12,40 @@ import { iouBoxes } from "../model/detect/nms.ts";
 import { decodeImage } from "../model/image/decode.ts";
 import { descriptorDistance } from "../model/embed.ts";
 import { Recognizer } from "../model/recognizer.ts";
-import { FACES_PUBLIC_DIR, HAS_FACES_PUBLIC } from "../testing/datasets.ts";
+import {
+  courseZipEntries,
+  FACES_PUBLIC_DIR,
+  HAS_COURSE_DATA,
+  HAS_FACES_PUBLIC,
+} from "../testing/datasets.ts";
+import { resizeSquare } from "../testing/resize_square.ts";
+import { clipBox, cropImage, iou } from "../model/face_geometry.ts";
 import { ensureModels } from "../testing/models.ts";
 
 const OPENFACE = new URL("openface/", FACES_PUBLIC_DIR);
 const SAMPLES = new URL("../node_modules/@vladmandic/face-api/demo/", import.meta.url);
 
 async function withRecognizers(
-  fn: (ssd: Recognizer, blaze: Recognizer) => Promise<void>,
+  fn: (ssd: Recognizer, auto: Recognizer) => Promise<void>,
 ): Promise<void> {
   await ensureModels();
   const ssd = await Recognizer.load({ detector: "ssd" });
-  const blaze = await Recognizer.load({ detector: "blaze" });
+  const auto = await Recognizer.load();
   try {
-    await fn(ssd, blaze);
+    await fn(ssd, auto);
   } finally {
     await ssd.close();
-    await blaze.close();
+    await auto.close();
   }
 }
 
-Deno.test("the blaze path finds every face SSD finds on face-api's samples, with descriptors close to SSD's", async () => {
-  await withRecognizers(async (ssd, blaze) => {
+Deno.test("the default detector finds every face SSD finds on face-api's samples, with descriptors close to SSD's", async () => {
+  await withRecognizers(async (ssd, auto) => {
     const distances: number[] = [];
     for (const name of ["sample1.jpg", "sample2.jpg", "sample3.jpg", "sample4.jpg"]) {
       const image = await decodeImage(await Deno.readFile(new URL(name, SAMPLES)));
       const bySsd = (await ssd.analyzeImage(image)).faces;
-      const byBlaze = (await blaze.analyzeImage(image)).faces;
+      const byBlaze = (await auto.analyzeImage(image)).faces;
       for (const s of bySsd) {
         const match = byBlaze.find((b) => iouBoxes(s.alignedBox, b.alignedBox) >= 0.5);
         assert.ok(match, `${name}: the SSD face at ${JSON.stringify(s.box)} is not found`);
@@ -51,13 +60,14 @@ Deno.test("the blaze path finds every face SSD finds on face-api's samples, with
 });
 
 Deno.test({
-  name: "the blaze path keeps faces-public's verification answers: one person under 0.6, two over",
+  name:
+    "the default detector keeps faces-public's verification answers: one person under 0.6, two over",
   ignore: !HAS_FACES_PUBLIC,
   async fn() {
-    await withRecognizers(async (_ssd, blaze) => {
+    await withRecognizers(async (_ssd, auto) => {
       const descriptor = async (name: string) => {
         const image = await decodeImage(await Deno.readFile(new URL(name, OPENFACE)));
-        const [face] = (await blaze.analyzeImage(image)).faces;
+        const [face] = (await auto.analyzeImage(image)).faces;
         assert.ok(face, `${name}: no face`);
         return face.embedding;
       };
@@ -77,6 +87,49 @@ Deno.test({
         descriptorDistance(adams, carell) > 0.6,
         `Adams vs Carell ${descriptorDistance(adams, carell)}`,
       );
+    });
+  },
+});
+
+Deno.test("the default detector finds a tight face crop at every side from 32 to 6000 px", async () => {
+  await withRecognizers(async (ssd, auto) => {
+    // The face SSD finds in face-api's sample1.jpg, cropped tight to SSD's box.
+    const photo = await decodeImage(await Deno.readFile(new URL("sample1.jpg", SAMPLES)));
+    const [face] = await ssd.detect(photo);
+    const crop = cropImage(photo, clipBox(face.box, photo.width, photo.height));
+    const missed: number[] = [], ssdMissed: number[] = [];
+    for (const side of [32, 48, 64, 100, 160, 200, 256, 512, 1024, 2048, 6000]) {
+      const tight = resizeSquare(crop, side);
+      const whole = { x: 0, y: 0, width: side, height: side };
+      if (!(await auto.detect(tight)).some((f) => iou(f.box, whole) >= 0.3)) missed.push(side);
+      if ((await ssd.detect(tight)).length === 0) ssdMissed.push(side);
+    }
+    assert.deepEqual(missed, [], `auto missed the crop at ${missed} (SSD missed ${ssdMissed})`);
+  });
+});
+
+Deno.test({
+  name:
+    "the default detector finds a face in each of the 100 LFW photos (SSD: 95) and the 10 course images, and multiface's 6",
+  ignore: !HAS_COURSE_DATA || !HAS_FACES_PUBLIC,
+  async fn() {
+    await withRecognizers(async (_ssd, auto) => {
+      const found = async (zip: string, keep: (name: string) => boolean) => {
+        let n = 0;
+        for (const [name, bytes] of courseZipEntries(zip)) {
+          if (!name.endsWith(".jpg") || !keep(name)) continue;
+          if ((await auto.detect(await decodeImage(bytes))).length > 0) n++;
+        }
+        return n;
+      };
+      const lfw = await found("lfw_gallery_100.zip", () => true);
+      const course = await found("face_images_100.zip", (n) => /test_0\d\.jpg$/.test(n));
+      const multiface = (await auto.detect(
+        await decodeImage(
+          await Deno.readFile(new URL("facenet-pytorch/multiface.jpg", FACES_PUBLIC_DIR)),
+        ),
+      )).length;
+      assert.deepEqual({ lfw, course, multiface }, { lfw: 100, course: 10, multiface: 6 });
     });
   },
 });

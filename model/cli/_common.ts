@@ -37,7 +37,7 @@ export const RECOGNIZER_FLAGS = {
 export const RECOGNIZER_USAGE =
   `  --backend web|native   onnxruntime-web (WASM, default) or onnxruntime-node
   --threads N            intra-op threads per model (default 1)
-  --detector auto|ssd|tiny  face detector strategy (default auto)
+  --detector STRATEGY    auto (default), ssd (face-api parity), tiny or blaze
   --threshold T|none     match distance threshold (default 0.6; none = nearest person)
   --min-confidence C     minimum detection score in (0, 1) (default 0.5)`;
 
