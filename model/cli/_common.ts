@@ -1,8 +1,19 @@
 /**
- * What the model commands share: flag parsing for the recognizer's options, expanding IMAGE
- * arguments, progress on stderr, and turning errors into one clear line.
+ * What the model commands share: the recognizer's flags, expanding IMAGE arguments, reading an
+ * input with a one-line reason when it cannot be read, and turning the model's known errors into
+ * one clear line. The command-line conventions themselves (`--help`, exit 2 for a usage mistake,
+ * progress) are `internal/cli.ts`'s.
  * @module
  */
+import {
+  type CommandContext,
+  type CommandSpec,
+  EXIT_FAILED,
+  type FlagSpecs,
+  integerFlag,
+  runCli,
+  UsageError,
+} from "../../internal/cli.ts";
 import { GalleryFileError, GalleryMismatchError } from "../gallery/errors.ts";
 import { parseThreshold } from "../gallery/match.ts";
 import { ImageError } from "../image/errors.ts";
@@ -15,14 +26,6 @@ import { type Backend, BACKENDS, THREADS_MAX } from "../runtime/session.ts";
 
 /** Where `recognize`, `enroll` and the service look for the gallery unless told otherwise. */
 export const GALLERY_PATH_DEFAULT = "data/faces.gallery";
-
-/** A command-line mistake: printed with the usage, exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
 
 /** The `parseArgs` option specs for the recognizer flags every model command takes. */
 export const RECOGNIZER_FLAGS = {
@@ -54,7 +57,7 @@ export function recognizerOptions(
     options.backend = backend as Backend;
   }
   if (values.threads !== undefined) {
-    options.threads = parseIntFlag("--threads", values.threads as string, 1, THREADS_MAX);
+    options.threads = integerFlag("--threads", values.threads as string, 1, THREADS_MAX);
   }
   const detector = values.detector as string | undefined;
   if (detector !== undefined) {
@@ -82,32 +85,23 @@ export function recognizerOptions(
   return options;
 }
 
-/** Parses an integer flag within [min, max]. */
-export function parseIntFlag(flag: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`${flag} must be an integer in ${min}..${max}, got "${text}"`);
-  }
-  return n;
-}
-
 const IMAGE_FILE = /\.(jpe?g|png|gif|webp|bmp|tiff?|heic|heif|avif)$/i;
 
 /**
  * Expands IMAGE arguments: files are kept as given; a directory contributes its image files
- * (by extension, sorted by name, not recursive).
- * @throws {UsageError} when an argument does not exist
+ * (by extension, sorted by name, not recursive). An argument that does not exist is kept as it is,
+ * so the batch reports it in its turn (see {@linkcode readInput}) and goes on with the others.
  */
 export async function expandImageArgs(args: readonly string[]): Promise<string[]> {
   const files: string[] = [];
   for (const arg of args) {
-    let info: Deno.FileInfo;
+    let info: Deno.FileInfo | undefined;
     try {
       info = await Deno.stat(arg);
     } catch {
-      throw new UsageError(`${arg}: no such file or directory`);
+      // reported when it is read
     }
-    if (!info.isDirectory) {
+    if (info === undefined || !info.isDirectory) {
       files.push(arg);
       continue;
     }
@@ -121,6 +115,51 @@ export async function expandImageArgs(args: readonly string[]): Promise<string[]
   return files;
 }
 
+/** An input file that could not be read; the message says why in a few words, no OS jargon. */
+export class InputFileError extends Error {
+  /** `not_found`, `permission_denied`, `is_a_directory` or `unreadable`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "InputFileError";
+    this.code = code;
+  }
+}
+
+/**
+ * Reads an input file.
+ * @throws {InputFileError} when it cannot be read, saying why in a few words
+ */
+export async function readInput(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    throw inputFileError(error);
+  }
+}
+
+/** The one-line reason for a failed read of an input (`no such file or directory`). */
+export function inputFileError(error: unknown): InputFileError {
+  if (error instanceof Deno.errors.NotFound) {
+    return new InputFileError("not_found", "no such file or directory", { cause: error });
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new InputFileError("permission_denied", "permission denied", { cause: error });
+  }
+  if (error instanceof Deno.errors.IsADirectory) {
+    return new InputFileError("is_a_directory", "is a directory", { cause: error });
+  }
+  const message = (error as Error)?.message ?? String(error);
+  return new InputFileError("unreadable", `cannot be read: ${message}`, { cause: error });
+}
+
+/** The JSON error code and message of a per-image failure, or undefined for a bug. */
+export function imageFailure(error: unknown): { code: string; message: string } | undefined {
+  if (error instanceof ImageError) return { code: `image_${error.code}`, message: error.message };
+  if (error instanceof InputFileError) return { code: error.code, message: error.message };
+  return undefined;
+}
+
 /** A file's name without folders and without its last extension (`a/test_000.jpg` → `test_000`). */
 export function stemOf(path: string): string {
   const base = path.slice(path.lastIndexOf("/") + 1);
@@ -129,55 +168,29 @@ export function stemOf(path: string): string {
 }
 
 /**
- * Progress on stderr for long runs: a redrawn line on a terminal, a line per 10% otherwise,
- * nothing for runs shorter than `quietBelow` items.
+ * Runs a model command (see `internal/cli.ts` `runCli`): the gallery's and the model's known
+ * errors become one line on stderr and exit code 1; anything else is a bug and keeps its stack.
  */
-export function progressReporter(label: string, total: number, quietBelow = 20) {
-  const tty = Deno.stderr.isTerminal();
-  const encoder = new TextEncoder();
-  let lastDecile = 0;
-  return {
-    tick(done: number) {
-      if (total < quietBelow) return;
-      if (tty) {
-        const width = 30;
-        const filled = Math.round((done / total) * width);
-        const bar = "#".repeat(filled) + ".".repeat(width - filled);
-        Deno.stderr.writeSync(encoder.encode(`\r${label} [${bar}] ${done}/${total}`));
-        if (done === total) Deno.stderr.writeSync(encoder.encode("\n"));
-        return;
+export async function runModelCommand<const O extends FlagSpecs>(
+  spec: CommandSpec<O>,
+  body: (context: CommandContext<O>) => Promise<number>,
+): Promise<never> {
+  const code = await runCli(spec, Deno.args, async (context) => {
+    try {
+      return await body(context);
+    } catch (error) {
+      if (
+        error instanceof GalleryFileError || error instanceof GalleryMismatchError ||
+        error instanceof ImageError || error instanceof InputFileError ||
+        error instanceof RangeError
+      ) {
+        console.error(`${spec.name}: ${error.message}`);
+        return EXIT_FAILED;
       }
-      const decile = Math.floor((done / total) * 10);
-      if (decile > lastDecile || done === total) {
-        lastDecile = decile;
-        console.error(`${label}: ${done}/${total}`);
-      }
-    },
-  };
-}
-
-/**
- * Runs a command's main, turning known errors into one line on stderr and an exit code:
- * 2 for usage errors, 1 for everything else we can explain.
- */
-export async function runCommand(usage: string, main: () => Promise<number>): Promise<never> {
-  let code: number;
-  try {
-    code = await main();
-  } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`${error.message}\n\n${usage}`);
-      code = 2;
-    } else if (
-      error instanceof GalleryFileError || error instanceof GalleryMismatchError ||
-      error instanceof ImageError || error instanceof Deno.errors.NotFound ||
-      error instanceof RangeError
-    ) {
-      console.error(error.message);
-      code = 1;
-    } else {
       throw error;
     }
-  }
+  });
   Deno.exit(code);
 }
+
+export { UsageError };
