@@ -142,11 +142,11 @@ Deno.test("parseLoadgenArgs reads the documented flags and names a bad one", () 
   assert.throws(() => parseLoadgenArgs(["--url", "nope", "--images", "d"]), /not a URL/);
   assert.throws(
     () => parseLoadgenArgs(["--url", "http://h/", "--images", "d", "--count", "0"]),
-    /--count must be an integer in 1\.\.1000000, got "0"/,
+    /--count: must be an integer in 1\.\.1000000, got "0"/,
   );
   assert.throws(
     () => parseLoadgenArgs(["--url", "http://h/", "--images", "d", "--bogus"]),
-    /unknown flag --bogus/,
+    /--bogus: unknown flag/,
   );
 });
 

@@ -128,9 +128,7 @@ function usageError(error: Error & { code?: string }): UsageError {
 export function integerFlag(flag: string, text: string, min: number, max: number): number {
   const n = /^-?\d+$/.test(text.trim()) ? Number(text) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(
-      `${flag} must be an integer in ${min}..${max}, got ${JSON.stringify(text)}`,
-    );
+    throw new UsageError(`must be an integer in ${min}..${max}, got ${JSON.stringify(text)}`, flag);
   }
   return n;
 }
@@ -281,4 +279,39 @@ export function batchConsole(
 function writeAllSync(stream: Pick<TerminalStream, "writeSync">, text: string): void {
   const bytes = new TextEncoder().encode(text);
   for (let at = 0; at < bytes.length;) at += stream.writeSync(bytes.subarray(at));
+}
+
+/**
+ * For a script whose body runs at the top level (a benchmark): parses its command line and reads
+ * its values, or ends the process as {@linkcode runCli} would (usage on stdout and 0 for
+ * `--help`, one line on stderr and {@linkcode EXIT_USAGE} for a mistake, also one `read` finds).
+ *
+ * @param spec the command
+ * @param args the arguments after the command
+ * @param read turns the parsed line into the script's settings; throws {@linkcode UsageError}
+ * @returns what `read` returns
+ * @example
+ * ```ts
+ * const runs = commandLineOrExit(
+ *   { name: "bench:x", usage: "usage: …", options: { runs: { type: "string" } } },
+ *   Deno.args,
+ *   ({ values }) => integerFlag("--runs", values.runs ?? "5", 1, 100),
+ * );
+ * ```
+ */
+export function commandLineOrExit<const O extends FlagSpecs, T>(
+  spec: CommandSpec<O>,
+  args: readonly string[],
+  read: (line: CommandLine<O>) => T,
+): T {
+  try {
+    const line = parseCommandLine(args, spec.options, { positionals: spec.positionals });
+    if (line !== "help") return read(line);
+    console.log(spec.usage);
+    Deno.exit(0);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${spec.name}: ${error.message}`);
+    Deno.exit(EXIT_USAGE);
+  }
 }
