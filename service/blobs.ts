@@ -64,6 +64,11 @@ export async function runBlobs(args: readonly string[], out: BlobsOutput = stdio
     out.line(HELP);
     return 0;
   }
+  const flag = [action, which].find((a) => a?.startsWith("-"));
+  if (flag !== undefined) {
+    out.error(`blobs: ${flag}: unknown flag here; give "list in|out" or "get in|out KEY" first`);
+    return 2;
+  }
   if ((action !== "list" && action !== "get") || (which !== "in" && which !== "out")) {
     out.error(`blobs: expected "list in|out" or "get in|out KEY"; see --help`);
     return 2;

@@ -215,6 +215,7 @@ makespan, cost (instance-seconds), cold starts, time to zero and the oracle lowe
   --sweep        e.g. keepAliveMs=0..20000:5: table + cost/p99 SVG (--sweep-svg FILE,
                  default ${CLI_DEFAULTS.sweepSvgPath})
   --decisions F  write the policy's decisions, one JSON line each
+  -h, --help     this help
 
 Settings (see docs/simulator.md for units, defaults and their sources):
   ${settings.replace(/(.{1,92})(\s|$)/g, "$1\n  ").trimEnd()}
