@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  batchConsole,
   type CommandContext,
   type CommandSpec,
   EXIT_FAILED,
@@ -130,7 +131,7 @@ export class InputFileError extends Error {
  * Reads an input file.
  * @throws {InputFileError} when it cannot be read, saying why in a few words
  */
-export async function readInput(path: string): Promise<Uint8Array> {
+async function readInput(path: string): Promise<Uint8Array> {
   try {
     return await Deno.readFile(path);
   } catch (error) {
@@ -154,7 +155,7 @@ export function inputFileError(error: unknown): InputFileError {
 }
 
 /** The JSON error code and message of a per-image failure, or undefined for a bug. */
-export function imageFailure(error: unknown): { code: string; message: string } | undefined {
+function imageFailure(error: unknown): { code: string; message: string } | undefined {
   if (error instanceof ImageError) return { code: `image_${error.code}`, message: error.message };
   if (error instanceof InputFileError) return { code: error.code, message: error.message };
   return undefined;
@@ -165,6 +166,46 @@ export function stemOf(path: string): string {
   const base = path.slice(path.lastIndexOf("/") + 1);
   const dot = base.lastIndexOf(".");
   return dot > 0 ? base.slice(0, dot) : base;
+}
+
+/** What {@linkcode runImageBatch} does with each image. */
+export interface ImageBatch {
+  /** The command's name, for message prefixes. */
+  readonly name: string;
+  readonly files: readonly string[];
+  /** The image's result line on stdout. */
+  answer(bytes: Uint8Array, file: string): Promise<string>;
+  /** The stdout line for an image that failed (`--json`'s `{file, error}`), if any. */
+  failureLine?(file: string, failure: { code: string; message: string }): string | undefined;
+}
+
+/**
+ * Answers each image in turn: its line on stdout, or, for one that cannot be read or decoded, a
+ * line on stderr (and `failureLine`'s on stdout), and on with the next. Progress shows only on a
+ * terminal's stderr, never on a line with a result.
+ * @returns the exit code: 1 when any image failed, else 0
+ * @throws what is not an image's own failure (a bug, a model that cannot run)
+ */
+export async function runImageBatch(batch: ImageBatch): Promise<number> {
+  const { name, files } = batch;
+  const io = batchConsole(name, files.length);
+  let failed = 0;
+  for (const [i, file] of files.entries()) {
+    try {
+      io.out(await batch.answer(await readInput(file), file));
+    } catch (error) {
+      const failure = imageFailure(error);
+      if (failure === undefined) throw error;
+      failed++;
+      io.err(`${name}: ${file}: ${failure.message}`);
+      const line = batch.failureLine?.(file, failure);
+      if (line !== undefined) io.out(line);
+    }
+    io.tick(i + 1);
+  }
+  io.end();
+  if (failed > 0) console.error(`${name}: ${failed} of ${files.length} images failed`);
+  return failed > 0 ? EXIT_FAILED : 0;
 }
 
 /**

@@ -5,15 +5,13 @@
  * `{file, error}` and a line on stderr; the batch goes on and exits 1.
  * @module
  */
-import { batchConsole } from "../../internal/cli.ts";
 import { Recognizer } from "../recognizer.ts";
 import {
   expandImageArgs,
-  imageFailure,
-  readInput,
   RECOGNIZER_FLAGS,
   RECOGNIZER_USAGE,
   recognizerOptions,
+  runImageBatch,
   runModelCommand,
   UsageError,
 } from "./_common.ts";
@@ -43,34 +41,28 @@ if (import.meta.main) {
     const options = recognizerOptions(values);
     const files = await expandImageArgs(positionals);
     const recognizer = await Recognizer.load(options);
-    const io = batchConsole("embed", files.length);
-    let failed = 0;
-    for (const [i, file] of files.entries()) {
-      try {
-        const analysis = await recognizer.analyze(await readInput(file));
-        io.out(JSON.stringify({
-          file,
-          width: analysis.width,
-          height: analysis.height,
-          faces: analysis.faces.map((f) => ({
-            box: f.box,
-            score: f.score,
-            ...(values.landmarks ? { landmarks: f.landmarks, alignedBox: f.alignedBox } : {}),
-            embedding: Array.from(f.embedding),
-          })),
-        }));
-      } catch (error) {
-        const failure = imageFailure(error);
-        if (failure === undefined) throw error;
-        failed++;
-        io.err(`embed: ${file}: ${failure.message}`);
-        io.out(JSON.stringify({ file, error: failure }));
-      }
-      io.tick(i + 1);
+    try {
+      return await runImageBatch({
+        name: "embed",
+        files,
+        async answer(bytes, file) {
+          const analysis = await recognizer.analyze(bytes);
+          return JSON.stringify({
+            file,
+            width: analysis.width,
+            height: analysis.height,
+            faces: analysis.faces.map((f) => ({
+              box: f.box,
+              score: f.score,
+              ...(values.landmarks ? { landmarks: f.landmarks, alignedBox: f.alignedBox } : {}),
+              embedding: Array.from(f.embedding),
+            })),
+          });
+        },
+        failureLine: (file, error) => JSON.stringify({ file, error }),
+      });
+    } finally {
+      await recognizer.close();
     }
-    io.end();
-    await recognizer.close();
-    if (failed > 0) console.error(`embed: ${failed} of ${files.length} images failed`);
-    return failed > 0 ? 1 : 0;
   });
 }

@@ -5,16 +5,14 @@
  * batch goes on; the exit code is 1 when any image failed.
  * @module
  */
-import { batchConsole } from "../../internal/cli.ts";
 import { Recognizer } from "../recognizer.ts";
 import {
   expandImageArgs,
   GALLERY_PATH_DEFAULT,
-  imageFailure,
-  readInput,
   RECOGNIZER_FLAGS,
   RECOGNIZER_USAGE,
   recognizerOptions,
+  runImageBatch,
   runModelCommand,
   stemOf,
   UsageError,
@@ -57,33 +55,25 @@ if (import.meta.main) {
       }
     }
     const recognizer = await Recognizer.load({ ...options, galleryPath });
-    const io = batchConsole("recognize", files.length);
-    let failed = 0;
-    for (const [i, file] of files.entries()) {
-      try {
-        const result = await recognizer.recognize(await readInput(file));
-        io.out(
-          values.json
+    try {
+      return await runImageBatch({
+        name: "recognize",
+        files,
+        async answer(bytes, file) {
+          const result = await recognizer.recognize(bytes);
+          return values.json
             ? JSON.stringify({
               file,
               width: result.width,
               height: result.height,
               faces: result.faces,
             })
-            : `${stemOf(file)}:${result.label}`,
-        );
-      } catch (error) {
-        const failure = imageFailure(error);
-        if (failure === undefined) throw error;
-        failed++;
-        io.err(`recognize: ${file}: ${failure.message}`);
-        if (values.json) io.out(JSON.stringify({ file, error: failure }));
-      }
-      io.tick(i + 1);
+            : `${stemOf(file)}:${result.label}`;
+        },
+        failureLine: (file, error) => values.json ? JSON.stringify({ file, error }) : undefined,
+      });
+    } finally {
+      await recognizer.close();
     }
-    io.end();
-    await recognizer.close();
-    if (failed > 0) console.error(`recognize: ${failed} of ${files.length} images failed`);
-    return failed > 0 ? 1 : 0;
   });
 }
