@@ -17,6 +17,7 @@ import {
   type FlagValues,
   integerFlag,
   parseCommandLine,
+  readFailureReason,
   runCli,
   UsageError,
 } from "../internal/cli.ts";
@@ -385,16 +386,11 @@ async function readFlagFile<T>(flag: string, path: string, read: (p: string) => 
   try {
     return await read(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new InputError(`${flag} ${path}: no such file or directory`);
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new InputError(`${flag} ${path}: permission denied`);
-    }
-    if (error instanceof RangeError || error instanceof TypeError) {
-      throw new InputError(`${flag} ${path}: ${error.message}`);
-    }
-    throw new InputError(`${flag} ${path}: cannot be read: ${(error as Error).message}`);
+    // loadImages and parseLabelsCsv say what is wrong with the content in their messages.
+    const reason = error instanceof RangeError || error instanceof TypeError
+      ? error.message
+      : readFailureReason(error);
+    throw new InputError(`${flag} ${path}: ${reason}`);
   }
 }
 

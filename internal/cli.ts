@@ -195,6 +195,21 @@ export async function runCli<const O extends FlagSpecs>(
   }
 }
 
+/**
+ * Why a file could not be read, in a few words a user knows (`no such file or directory`), not
+ * the OS error with its syscall (`No such file or directory (os error 2): readfile 'x'`).
+ * @param error what a read threw
+ * @returns the reason, to follow the file's name
+ */
+export function readFailureReason(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "is a directory, not a file";
+  if (error instanceof Deno.errors.NotADirectory) return "not a directory";
+  const message = error instanceof Error ? error.message : String(error);
+  return `cannot be read: ${message}`;
+}
+
 /** A stream that may be a terminal (`Deno.stderr`, or a test's stand-in). */
 export interface TerminalStream {
   isTerminal(): boolean;

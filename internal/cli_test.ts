@@ -4,6 +4,7 @@ import {
   EXIT_USAGE,
   integerFlag,
   parseCommandLine,
+  readFailureReason,
   runCli,
   type TerminalStream,
   UsageError,
@@ -145,4 +146,25 @@ Deno.test("batchConsole on a terminal clears the bar before each stdout line (sh
   // The bar, then a clear, then the result at column 0: never "…1/2{}".
   assert.match(text, /embed \[##\.\.\] 1\/2\r\x1b\[2K\{\}\n/);
   assert.doesNotMatch(text, /\d\/\d\{/);
+});
+
+Deno.test("readFailureReason says why a read failed in a few words, without the OS error", () => {
+  const reasonOf = (path: string) => {
+    try {
+      Deno.readFileSync(path);
+    } catch (error) {
+      return readFailureReason(error);
+    }
+    return "read";
+  };
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/file`, "x");
+    assert.equal(reasonOf(`${dir}/missing`), "no such file or directory");
+    assert.equal(reasonOf(dir), "is a directory, not a file");
+    assert.equal(reasonOf(`${dir}/file/inside`), "not a directory");
+    assert.equal(reasonOf(`${dir}/file`), "read");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

@@ -5,7 +5,7 @@
  * are; this module says how a table is read, so a setting is written down once.
  * @module
  */
-import { type FlagSpec, parseCommandLine, UsageError } from "../internal/cli.ts";
+import { type FlagSpec, parseCommandLine, readFailureReason, UsageError } from "../internal/cli.ts";
 
 /**
  * The commands that read the settings; each takes only the settings whose row names it. `aws` is
@@ -410,7 +410,7 @@ function readSource(
     } catch (error) {
       throw new ConfigError(
         setting,
-        `cannot read ${JSON.stringify(file)}: ${(error as Error).message}`,
+        `cannot read ${JSON.stringify(file)}: ${readFailureReason(error)}`,
       );
     }
   }

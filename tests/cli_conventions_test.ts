@@ -173,11 +173,16 @@ Deno.test("a bad value is one line naming the flag, exit 2", async () => {
 
 Deno.test("recognize and embed report a missing image in one line and go on with the others (exit 1), no progress in a pipe", async () => {
   await ensureModels();
-  const recognized = await task("recognize", [SAMPLE, "missing.jpg"]);
+  const empty = await Deno.makeTempDir({ prefix: "cli_conventions_empty_" });
+  const recognized = await task("recognize", ["missing.jpg", empty, SAMPLE]);
+  await Deno.remove(empty);
   assert.equal(recognized.code, 1, recognized.stderr);
   assert.match(recognized.stdout, /^sample1:\S+\n$/);
   assert.match(recognized.stderr, /^recognize: missing\.jpg: no such file or directory$/m);
-  assert.match(recognized.stderr, /^recognize: 1 of 2 images failed$/m);
+  assert.ok(
+    recognized.stderr.includes(`recognize: ${empty}: a folder with no image files in it\n`),
+  );
+  assert.match(recognized.stderr, /^recognize: 2 of 3 images failed$/m);
   assert.doesNotMatch(recognized.stderr, /os error|\[#|\r/);
 
   const json = await task("recognize", ["--json", "missing.jpg", SAMPLE]);

@@ -12,6 +12,7 @@ import {
   EXIT_FAILED,
   type FlagSpecs,
   integerFlag,
+  readFailureReason,
   runCli,
   UsageError,
 } from "../../internal/cli.ts";
@@ -111,6 +112,8 @@ export async function expandImageArgs(args: readonly string[]): Promise<string[]
       if (entry.isFile && IMAGE_FILE.test(entry.name)) names.push(entry.name);
     }
     names.sort();
+    // A folder without images is reported in its turn, like a missing file.
+    if (names.length === 0) files.push(arg);
     files.push(...names.map((n) => `${arg.replace(/\/+$/, "")}/${n}`));
   }
   return files;
@@ -135,23 +138,23 @@ async function readInput(path: string): Promise<Uint8Array> {
   try {
     return await Deno.readFile(path);
   } catch (error) {
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new InputFileError("no_images", "a folder with no image files in it", { cause: error });
+    }
     throw inputFileError(error);
   }
 }
 
 /** The one-line reason for a failed read of an input (`no such file or directory`). */
 export function inputFileError(error: unknown): InputFileError {
-  if (error instanceof Deno.errors.NotFound) {
-    return new InputFileError("not_found", "no such file or directory", { cause: error });
-  }
-  if (error instanceof Deno.errors.PermissionDenied) {
-    return new InputFileError("permission_denied", "permission denied", { cause: error });
-  }
-  if (error instanceof Deno.errors.IsADirectory) {
-    return new InputFileError("is_a_directory", "is a directory", { cause: error });
-  }
-  const message = (error as Error)?.message ?? String(error);
-  return new InputFileError("unreadable", `cannot be read: ${message}`, { cause: error });
+  const code = error instanceof Deno.errors.NotFound
+    ? "not_found"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission_denied"
+    : error instanceof Deno.errors.IsADirectory
+    ? "is_a_directory"
+    : "unreadable";
+  return new InputFileError(code, readFailureReason(error), { cause: error });
 }
 
 /** The JSON error code and message of a per-image failure, or undefined for a bug. */
