@@ -24,8 +24,8 @@ read (the others go on; the exit code is then 1).
 
   --json                 JSON output (the only output; accepted for symmetry with recognize)
   --landmarks            also print the 68 landmarks and the aligned crop box per face
-  -h, --help             this help
-${RECOGNIZER_USAGE.split("\n").filter((l) => !l.includes("--threshold")).join("\n")}`;
+${RECOGNIZER_USAGE.split("\n").filter((l) => !l.includes("--threshold")).join("\n")}
+  -h, --help             this help`;
 
 const SPEC = {
   name: "embed",

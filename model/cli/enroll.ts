@@ -43,9 +43,10 @@ wrong command line). The summary goes to stderr, or to stdout as JSON with --jso
   --csv FILE             the labels CSV (Image,Results), with --images DIR holding its images
   --import-pt FILE       import the course's PyTorch data.pt (512-d facenet embeddings)
   --json                 the summary as one JSON object on stdout: {gallery, enrolled, people,
-                         duplicates, failed, failures:[{file, kind, message}], entries, names}
-  -h, --help             this help
-${RECOGNIZER_USAGE}`;
+                         duplicates, failed, failures:[{file, kind, message}], entries, names};
+                         with --import-pt {gallery, imported, dims, model, names, refused}
+${RECOGNIZER_USAGE}
+  -h, --help             this help`;
 
 const SPEC = {
   name: "enroll",
@@ -96,7 +97,9 @@ async function main(
     }
   }
   await ensureParentDir(galleryPath);
-  if (importPath !== undefined) return await importPt(importPath, galleryPath);
+  if (importPath !== undefined) {
+    return await importPt(importPath, galleryPath, values.json === true);
+  }
 
   const recognizer = await Recognizer.load(recognizerOptions(values));
   const embed = async (bytes: Uint8Array) => {
@@ -175,7 +178,7 @@ async function inputProblem(path: string, kind: "file" | "directory"): Promise<s
   return undefined;
 }
 
-async function importPt(path: string, galleryPath: string): Promise<number> {
+async function importPt(path: string, galleryPath: string, json: boolean): Promise<number> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -198,11 +201,24 @@ async function importPt(path: string, galleryPath: string): Promise<number> {
   }
   await writeGallery(galleryPath, imported.gallery);
   console.error(`enroll: WARNING: ${imported.warning}`);
-  console.error(
-    `enroll: imported ${imported.gallery.entryCount} ${imported.gallery.dims}-d embeddings of ` +
-      `${imported.gallery.names.length} people into ${galleryPath}`,
-  );
-  return 0;
+  const { gallery } = imported;
+  if (json) {
+    console.log(JSON.stringify({
+      gallery: galleryPath,
+      imported: gallery.entryCount,
+      dims: gallery.dims,
+      model: gallery.modelId,
+      names: gallery.names.length,
+      refused: imported.refused,
+    }));
+  } else {
+    console.error(
+      `enroll: imported ${gallery.entryCount} ${gallery.dims}-d embeddings of ` +
+        `${gallery.names.length} people into ${galleryPath}`,
+    );
+  }
+  // A refused entry is an input that failed, as an image that cannot be enrolled is.
+  return imported.refused.length > 0 ? EXIT_FAILED : 0;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -27,8 +27,8 @@ the exit code is 1 when any failed, 2 for a wrong command line.
   --gallery G            gallery file (default ${GALLERY_PATH_DEFAULT}; without one, faces are Unknown)
   --json                 one JSON object per image with every face: {file, faces:[{box, score,
                          label, distance}]}, or {file, error:{code, message}}
-  -h, --help             this help
-${RECOGNIZER_USAGE}`;
+${RECOGNIZER_USAGE}
+  -h, --help             this help`;
 
 const SPEC = {
   name: "recognize",
