@@ -291,16 +291,23 @@ const HAS_SCRIPT = (() => {
 })();
 const NO_SCRIPT = "needs `script` (util-linux) for a pseudo-terminal";
 
-/** Runs a command line under a pseudo-terminal (stdout and stderr are both the terminal). */
+/**
+ * Runs a command line under a pseudo-terminal (stdout and stderr are both the terminal), with
+ * this process's environment but for `NO_COLOR`, which only `env` sets (CI runs the tests with
+ * it set).
+ */
 async function onTerminal(argv: readonly string[], env: Record<string, string> = {}) {
   const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+  const inherited = Deno.env.toObject();
+  delete inherited.NO_COLOR;
   const out = await new Deno.Command("script", {
     args: ["-qec", argv.map(quote).join(" "), "/dev/null"],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env,
+    clearEnv: true,
+    env: { ...inherited, ...env },
   }).output();
   // The terminal turns "\n" into "\r\n"; undo that so "\r" means what the program wrote.
   return { code: out.code, screen: new TextDecoder().decode(out.stdout).replaceAll("\r\n", "\n") };
