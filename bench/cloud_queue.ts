@@ -3,37 +3,55 @@
  * 1, 4 and 16 consumer processes, and how fast a long-polling receive in another process wakes
  * after a send. Consumers receive one message at a time, as app-tier workers do.
  *
- * Usage: deno run -A bench/cloud_queue.ts [--messages N] [--repeats R] [--consumers 1,4,16]
+ * Usage: deno task bench:cloud:queue [--messages N] [--repeats R] [--consumers 1,4,16]
  *          [--wake-samples N] [--json]
  * Prints medians over R repeats (with --json: one JSON object with every run, for
  * bench/cloud_queue_compare.ts). Targets: >= 2,000 msg/s with 4 consumers; wake <= 50 ms.
  */
-import { parseArgs } from "node:util";
 import { SqliteMessageQueue } from "../cloud/local/sqlite_message_queue.ts";
+import { commandLineOrExit, integerFlag } from "../internal/cli.ts";
 import { median, quantileSorted } from "../internal/mod.ts";
 
-const { values } = parseArgs({
-  options: {
-    messages: { type: "string", default: "4000" },
-    repeats: { type: "string", default: "3" },
-    consumers: { type: "string", default: "1,4,16" },
-    "wake-samples": { type: "string", default: "50" },
-    json: { type: "boolean", default: false },
+const USAGE = `Usage: deno task bench:cloud:queue [--messages N] [--repeats R] [--consumers 1,4,16]
+                                 [--wake-samples N] [--json]
+
+Embedded queue: send → receive → delete throughput and p99 latency with 1, 4 and 16 consumer
+processes, and how fast a long-polling receive in another process wakes after a send.
+
+  --messages N           messages per run (default 4000)
+  --repeats R            runs per consumer count; medians are printed (default 3)
+  --consumers LIST       consumer process counts (default 1,4,16)
+  --wake-samples N       wake-up samples (default 50; 0 for none)
+  --json                 one JSON object with every run (for bench/cloud_queue_compare.ts)
+  -h, --help             this help`;
+
+/** Most of anything this bench does in one run (messages, repeats, consumers, samples). */
+const BENCH_COUNT_MAX = 1_000_000;
+
+const values = commandLineOrExit(
+  {
+    name: "bench:cloud:queue",
+    usage: USAGE,
+    options: {
+      messages: { type: "string" },
+      repeats: { type: "string" },
+      consumers: { type: "string" },
+      "wake-samples": { type: "string" },
+      json: { type: "boolean" },
+    },
   },
-});
-const messages = Number(values.messages);
-const repeats = Number(values.repeats);
-const consumerCounts = values.consumers.split(",").filter((c) => c !== "").map(Number);
-const wakeSamples = Number(values["wake-samples"]);
-function checkCount(name: string, n: number, min: number): void {
-  if (!Number.isInteger(n) || n < min) {
-    throw new RangeError(`--${name} must be an integer >= ${min}, got ${n}`);
-  }
-}
-checkCount("messages", messages, 1);
-checkCount("repeats", repeats, 1);
-for (const c of consumerCounts) checkCount("consumers", c, 1);
-checkCount("wake-samples", wakeSamples, 0);
+  Deno.args,
+  ({ values }) => ({
+    messages: integerFlag("--messages", values.messages ?? "4000", 1, BENCH_COUNT_MAX),
+    repeats: integerFlag("--repeats", values.repeats ?? "3", 1, BENCH_COUNT_MAX),
+    consumers: (values.consumers ?? "1,4,16").split(",").filter((c) => c !== "")
+      .map((c) => integerFlag("--consumers", c, 1, BENCH_COUNT_MAX)),
+    wakeSamples: integerFlag("--wake-samples", values["wake-samples"] ?? "50", 0, BENCH_COUNT_MAX),
+    json: values.json ?? false,
+  }),
+);
+const { messages, repeats, wakeSamples } = values;
+const consumerCounts = values.consumers;
 const CONSUMER = new URL("./cloud_queue_consumer.ts", import.meta.url).pathname;
 const now = () => performance.timeOrigin + performance.now();
 

@@ -39,6 +39,13 @@ interface Report {
 async function extractBaseline(rev: string): Promise<string> {
   const dir = await exportRevision(rev, ["cloud", "bench/cloud_queue_consumer.ts"]);
   await Deno.copyFile(join(here, "bench/cloud_queue.ts"), join(dir, "bench/cloud_queue.ts"));
+  // The harness's own imports (its command line, medians) come from this checkout too.
+  await Deno.mkdir(join(dir, "internal"), { recursive: true });
+  for (const entry of Deno.readDirSync(join(here, "internal"))) {
+    if (entry.isFile && !entry.name.endsWith("_test.ts")) {
+      await Deno.copyFile(join(here, "internal", entry.name), join(dir, "internal", entry.name));
+    }
+  }
   return dir;
 }
 

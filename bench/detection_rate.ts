@@ -4,9 +4,24 @@
  * ../shared/datasets/cse546, never copied). Prints a table; `--json` prints JSON.
  * @module
  */
+import { commandLineOrExit } from "../internal/cli.ts";
 import { DETECTOR_STRATEGIES, Recognizer } from "../model/recognizer.ts";
 import { decodeImage } from "../model/image/decode.ts";
 import { courseZipEntries } from "../testing/datasets.ts";
+
+const USAGE = `Usage: deno task bench:detection [--json]
+
+How many images each detector strategy finds a face in, on the course's 10 distinct 64×64 images
+and the 100 250×250 LFW photos (from ../shared/datasets/cse546). Prints a Markdown table.
+
+  --json                 the rows as JSON
+  -h, --help             this help`;
+
+const json = commandLineOrExit(
+  { name: "bench:detection", usage: USAGE, options: { json: { type: "boolean" } } },
+  Deno.args,
+  ({ values }) => values.json ?? false,
+);
 
 function images(zip: string, keep: (name: string) => boolean): Uint8Array[] {
   return courseZipEntries(zip)
@@ -38,7 +53,7 @@ for (const strategy of DETECTOR_STRATEGIES) {
   }
   await recognizer.close();
 }
-if (Deno.args.includes("--json")) {
+if (json) {
   console.log(JSON.stringify(rows));
 } else {
   console.log("| strategy | images | found | lowest best-face score |\n|---|---|---|---|");

@@ -1,6 +1,6 @@
 /**
  * The load generator: posts images the way the course grader does (multipart field `inputFile`,
- * N at once), shows a progress bar on stderr, then reports successes, failures, correct and wrong
+ * N at once), shows a progress bar on stderr when it is a terminal, then reports successes, failures, correct and wrong
  * answers (against an `Image,Results` CSV), total seconds and latency percentiles.
  *
  * ```sh
@@ -11,7 +11,17 @@
  * @module
  */
 import { unzipSync } from "fflate";
-import { checkInteger, quantileSorted } from "../internal/mod.ts";
+import {
+  batchConsole,
+  EXIT_FAILED,
+  type FlagValues,
+  integerFlag,
+  parseCommandLine,
+  readFailureReason,
+  runCli,
+  UsageError,
+} from "../internal/cli.ts";
+import { checkInteger, dropUndefined, quantileSorted } from "../internal/mod.ts";
 import { parseLabelsCsv as parseLabelRows } from "../model/gallery/labels_csv.ts";
 import { REQUEST_IMAGE_BYTES_MAX } from "../protocol/mod.ts";
 import { stemOf } from "../web/file_name.ts";
@@ -285,12 +295,6 @@ export function formatReport(r: LoadReport): string {
   return lines.join("\n");
 }
 
-/** A one-line progress bar, e.g. `[#######.............] 35/100`. */
-export function progressBar(done: number, total: number, widthChars = 30): string {
-  const filled = total === 0 ? widthChars : Math.round((done / total) * widthChars);
-  return `[${"#".repeat(filled)}${".".repeat(widthChars - filled)}] ${done}/${total}`;
-}
-
 /** Command-line settings. */
 export interface LoadgenArgs {
   url: string;
@@ -306,92 +310,121 @@ export interface LoadgenArgs {
   apiTokenFile?: string;
 }
 
-const USAGE = "usage: deno task loadgen --url U --images DIR|ZIP [--labels CSV] " +
-  "[--concurrency N] [--count N] [--timeout-ms MS] [--json] " +
-  "[--api-token-file FILE | --api-token T (or env FR_API_TOKEN)]";
+const USAGE = `Usage: deno task loadgen --url U --images DIR|ZIP [--labels CSV] [--concurrency N]
+                      [--count N] [--timeout-ms MS] [--json]
+                      [--api-token-file FILE | --api-token T (or env FR_API_TOKEN)]
+
+Posts images the way the course grader does (multipart field inputFile, N at once), then prints
+successes, failures, correct and wrong answers, total seconds and latency percentiles. The exit
+code is 1 when any request failed or was answered wrong, 2 for a wrong command line.
+
+  --url U                the upload URL, e.g. http://localhost:8000/
+  --images DIR|ZIP       a folder or a .zip of .jpg/.png images (posted in name order, cycling)
+  --labels CSV           Image,Results CSV: count correct and wrong answers
+  --concurrency N        requests in flight at once (default 100; 1..${LOAD_CONCURRENCY_MAX})
+  --count N              requests in all (default: one per image; 1..${LOAD_COUNT_MAX})
+  --timeout-ms MS        per-request timeout (default 120000; 1..3600000)
+  --json                 the report as one JSON object
+  --api-token-file FILE  send the token on the file's first line (keeps it out of ps)
+  --api-token T          send this token (visible in ps; env FR_API_TOKEN also works)
+  -h, --help             this help`;
+
+/** loadgen's flags, as `parseArgs` takes them. */
+const LOADGEN_FLAGS = {
+  url: { type: "string" },
+  images: { type: "string" },
+  labels: { type: "string" },
+  concurrency: { type: "string" },
+  count: { type: "string" },
+  "timeout-ms": { type: "string" },
+  json: { type: "boolean" },
+  "api-token": { type: "string" },
+  "api-token-file": { type: "string" },
+} as const;
 
 /**
  * Parses the command line.
- * @throws {TypeError} naming the bad or missing flag, with the usage line
+ * @returns the settings, or `"help"` for `--help`/`-h`
+ * @throws {UsageError} naming the bad or missing flag, in one line
  */
-export function parseLoadgenArgs(args: readonly string[]): LoadgenArgs {
-  const out: Partial<LoadgenArgs> = { concurrency: 100, timeoutMs: 120_000, json: false };
-  const integer = (flag: string, raw: string | undefined, min: number, max: number) => {
-    const value = Number(raw);
-    if (raw === undefined || !/^\d+$/.test(raw) || value < min || value > max) {
-      throw new TypeError(`${flag} needs an integer in ${min}..${max}, got ${raw}\n${USAGE}`);
-    }
-    return value;
-  };
-  for (let i = 0; i < args.length; i++) {
-    const flag = args[i];
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined) throw new TypeError(`${flag} needs a value\n${USAGE}`);
-      return v;
-    };
-    switch (flag) {
-      case "--url":
-        out.url = value();
-        break;
-      case "--images":
-        out.images = value();
-        break;
-      case "--labels":
-        out.labels = value();
-        break;
-      case "--concurrency":
-        out.concurrency = integer(flag, args[++i], 1, LOAD_CONCURRENCY_MAX);
-        break;
-      case "--count":
-        out.count = integer(flag, args[++i], 1, LOAD_COUNT_MAX);
-        break;
-      case "--timeout-ms":
-        out.timeoutMs = integer(flag, args[++i], 1, 3_600_000);
-        break;
-      case "--json":
-        out.json = true;
-        break;
-      case "--api-token":
-        out.apiToken = value();
-        break;
-      case "--api-token-file":
-        out.apiTokenFile = value();
-        break;
-      default:
-        throw new TypeError(`unknown argument ${JSON.stringify(flag)}\n${USAGE}`);
-    }
-  }
-  if (out.apiToken !== undefined && out.apiTokenFile !== undefined) {
-    throw new TypeError(`give --api-token or --api-token-file, not both\n${USAGE}`);
-  }
-  if (!out.url) throw new TypeError(`--url is required\n${USAGE}`);
-  if (!out.images) throw new TypeError(`--images is required\n${USAGE}`);
-  try {
-    new URL(out.url);
-  } catch {
-    throw new TypeError(`--url ${JSON.stringify(out.url)} is not a URL\n${USAGE}`);
-  }
-  return out as LoadgenArgs;
+export function parseLoadgenArgs(args: readonly string[]): LoadgenArgs | "help" {
+  const line = parseCommandLine(args, LOADGEN_FLAGS);
+  return line === "help" ? "help" : loadgenArgs(line.values);
 }
 
-/** The CLI: real fetch with a per-request timeout, real time, progress on stderr. */
-async function main(args: string[]): Promise<number> {
-  let parsed: LoadgenArgs;
-  try {
-    parsed = parseLoadgenArgs(args);
-  } catch (error) {
-    console.error((error as Error).message);
-    return 2;
+/** Checks the parsed flags and fills in the defaults. */
+function loadgenArgs(values: FlagValues<typeof LOADGEN_FLAGS>): LoadgenArgs {
+  if (values["api-token"] !== undefined && values["api-token-file"] !== undefined) {
+    throw new UsageError("give --api-token or --api-token-file, not both");
   }
-  const images = await loadImages(parsed.images);
-  const labels = parsed.labels ? parseLabelsCsv(await Deno.readTextFile(parsed.labels)) : undefined;
+  if (!values.url) throw new UsageError("--url is required; see --help");
+  if (!values.images) throw new UsageError("--images is required; see --help");
+  try {
+    new URL(values.url);
+  } catch {
+    throw new UsageError(`--url ${JSON.stringify(values.url)} is not a URL`);
+  }
+  const integer = (flag: keyof typeof LOADGEN_FLAGS, fallback: number, max: number) => {
+    const text = values[flag] as string | undefined;
+    return text === undefined ? fallback : integerFlag(`--${flag}`, text, 1, max);
+  };
+  return dropUndefined<LoadgenArgs>({
+    url: values.url,
+    images: values.images,
+    labels: values.labels,
+    concurrency: integer("concurrency", 100, LOAD_CONCURRENCY_MAX),
+    count: values.count === undefined ? undefined : integer("count", 0, LOAD_COUNT_MAX),
+    timeoutMs: integer("timeout-ms", 120_000, 3_600_000),
+    json: values.json ?? false,
+    apiToken: values["api-token"],
+    apiTokenFile: values["api-token-file"],
+  }) as LoadgenArgs;
+}
+
+/** Reads an input file named by `flag`; a missing or unreadable one is one clear line. */
+async function readFlagFile<T>(flag: string, path: string, read: (p: string) => Promise<T>) {
+  try {
+    return await read(path);
+  } catch (error) {
+    // loadImages and parseLabelsCsv say what is wrong with the content in their messages.
+    const reason = error instanceof RangeError || error instanceof TypeError
+      ? error.message
+      : readFailureReason(error);
+    throw new InputError(`${flag} ${path}: ${reason}`);
+  }
+}
+
+/** An input named on the command line that cannot be used (exit 1, one line). */
+class InputError extends Error {
+  override name = "InputError";
+}
+
+/** The CLI: real fetch with a per-request timeout, real time, progress on a terminal's stderr. */
+function main(args: string[]): Promise<number> {
+  const spec = { name: "loadgen", usage: USAGE, options: LOADGEN_FLAGS } as const;
+  return runCli(spec, args, async ({ values }) => {
+    try {
+      return await load(loadgenArgs(values));
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      console.error(`loadgen: ${error.message}`);
+      return EXIT_FAILED;
+    }
+  });
+}
+
+async function load(parsed: LoadgenArgs): Promise<number> {
+  const images = await readFlagFile("--images", parsed.images, loadImages);
+  const labels = parsed.labels === undefined
+    ? undefined
+    : await readFlagFile("--labels", parsed.labels, async (p) =>
+      parseLabelsCsv(await Deno.readTextFile(p)));
   const apiToken = parsed.apiTokenFile !== undefined
-    ? (await Deno.readTextFile(parsed.apiTokenFile)).split(/\r?\n/)[0]
+    ? (await readFlagFile("--api-token-file", parsed.apiTokenFile, Deno.readTextFile))
+      .split(/\r?\n/)[0]
     : parsed.apiToken ?? (Deno.env.get("FR_API_TOKEN") || undefined);
-  const encoder = new TextEncoder();
-  const terminal = Deno.stderr.isTerminal();
-  let shownTenth = -1;
+  const count = parsed.count ?? images.length;
+  const io = batchConsole("loadgen", count);
   const report = await runLoad({
     url: parsed.url,
     images,
@@ -402,19 +435,11 @@ async function main(args: string[]): Promise<number> {
   }, {
     send: (request) => fetch(request, { signal: AbortSignal.timeout(parsed.timeoutMs) }),
     nowMs: () => performance.now(),
-    onProgress: (done, total) => {
-      // On a terminal, redraw in place; in a log, one line per tenth.
-      const tenth = Math.floor((done / total) * 10);
-      if (terminal) Deno.stderr.writeSync(encoder.encode(`\r${progressBar(done, total)}`));
-      else if (tenth !== shownTenth) {
-        shownTenth = tenth;
-        Deno.stderr.writeSync(encoder.encode(`${progressBar(done, total)}\n`));
-      }
-    },
+    onProgress: (done) => io.tick(done),
   });
-  if (terminal) Deno.stderr.writeSync(encoder.encode("\n"));
+  io.end();
   console.log(parsed.json ? JSON.stringify(report) : formatReport(report));
-  return report.failures === 0 && (report.wrong ?? 0) === 0 ? 0 : 1;
+  return report.failures === 0 && (report.wrong ?? 0) === 0 ? 0 : EXIT_FAILED;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -25,6 +25,7 @@
  */
 import { unzipSync } from "fflate";
 import process from "node:process";
+import { type CommandLine, commandLineOrExit, integerFlag, UsageError } from "../internal/cli.ts";
 import { median } from "../internal/mod.ts";
 import { computeDescriptor } from "../model/embed.ts";
 import { type Box, clipBox, cropImage } from "../model/face_geometry.ts";
@@ -510,66 +511,62 @@ interface Options {
   cases: readonly Case[];
 }
 
-function parseArgs(argv: readonly string[]): Options & { child?: ChildArgs } {
-  const value = (name: string): string | undefined => {
-    const at = argv.indexOf(name);
-    if (at < 0) return undefined;
-    const v = argv[at + 1];
-    if (v === undefined || v.startsWith("--")) throw new RangeError(`${name} needs a value`);
-    return v;
-  };
-  const count = (name: string, fallback: number, min: number): number => {
-    const text = value(name);
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min || n > RUNS_MAX) {
-      throw new RangeError(`${name} must be an integer in ${min}..${RUNS_MAX}, got "${text}"`);
-    }
-    return n;
-  };
-  const pick = <T extends { id: string }>(name: string, all: readonly T[]): readonly T[] => {
-    const text = value(name);
+const USAGE = `Usage: deno task bench:model [--json] [--save FILE] [--runs N] [--warmup N]
+                           [--configs a,b] [--cases a,b]
+
+Our face pipeline against the reference library (face-api on tfjs-WASM), per stage and whole
+image, each configuration in its own subprocess; prints CPU and wall-time medians.
+
+  --json                 the report as JSON
+  --save FILE            also write the JSON report to FILE
+  --runs N               measured runs per case (default ${RUNS_DEFAULT}; ${RUNS_MIN}..${RUNS_MAX})
+  --warmup N             warm-up runs per case (default ${WARMUP_DEFAULT}; 0..${RUNS_MAX})
+  --configs LIST         some of ${CONFIGS.map((c) => c.id).join(",")}
+  --cases LIST           some of ${CASES.map((c) => c.id).join(",")}
+  -h, --help             this help`;
+
+const BENCH_FLAGS = {
+  json: { type: "boolean" },
+  save: { type: "string" },
+  runs: { type: "string" },
+  warmup: { type: "string" },
+  configs: { type: "string" },
+  cases: { type: "string" },
+  // The parent's instructions to a child process (not for people).
+  child: { type: "string" },
+} as const;
+
+function readArgs({ values }: CommandLine<typeof BENCH_FLAGS>): Options & { child?: ChildArgs } {
+  const count = (name: "runs" | "warmup", fallback: number, min: number): number =>
+    integerFlag(`--${name}`, values[name] ?? String(fallback), min, RUNS_MAX);
+  const pick = <T extends { id: string }>(name: "configs" | "cases", all: readonly T[]) => {
+    const text = values[name];
     if (text === undefined) return all;
     return text.split(",").map((id) => {
       const found = all.find((x) => x.id === id);
       if (!found) {
-        throw new RangeError(`${name}: unknown "${id}", expected some of ${all.map((x) => x.id)}`);
+        throw new UsageError(
+          `unknown "${id}", expected some of ${all.map((x) => x.id).join(",")}`,
+          `--${name}`,
+        );
       }
       return found;
     });
   };
-  const known = new Set([
-    "--json",
-    "--save",
-    "--runs",
-    "--warmup",
-    "--configs",
-    "--cases",
-    "--child",
-  ]);
-  for (const [i, a] of argv.entries()) {
-    if (a.startsWith("--") && !known.has(a)) {
-      throw new RangeError(`unknown option ${a}; options: ${[...known].join(" ")}`);
-    }
-    if (!a.startsWith("--") && !(i > 0 && known.has(argv[i - 1]) && argv[i - 1] !== "--json")) {
-      throw new RangeError(`unexpected argument "${a}"`);
-    }
-  }
   const options: Options = {
-    json: argv.includes("--json"),
-    save: value("--save"),
-    runs: count("--runs", RUNS_DEFAULT, RUNS_MIN),
-    warmup: count("--warmup", WARMUP_DEFAULT, 0),
-    configs: pick("--configs", CONFIGS),
-    cases: pick("--cases", CASES),
+    json: values.json ?? false,
+    save: values.save,
+    runs: count("runs", RUNS_DEFAULT, RUNS_MIN),
+    warmup: count("warmup", WARMUP_DEFAULT, 0),
+    configs: pick("configs", CONFIGS),
+    cases: pick("cases", CASES),
   };
-  const childSpec = value("--child");
-  if (childSpec === undefined) return options;
-  const spec = JSON.parse(childSpec);
+  if (values.child === undefined) return options;
+  const spec = JSON.parse(values.child);
   return {
     ...options,
     child: {
-      config: pick("--configs", CONFIGS)[0],
+      config: options.configs[0],
       cases: options.cases,
       images: spec.images,
       galleryPath: spec.galleryPath,
@@ -714,7 +711,11 @@ async function parent(options: Options): Promise<void> {
 }
 
 if (import.meta.main) {
-  const options = parseArgs(Deno.args);
+  const options = commandLineOrExit(
+    { name: "bench:model", usage: USAGE, options: BENCH_FLAGS },
+    Deno.args,
+    readArgs,
+  );
   if (options.child) await child(options.child);
   else await parent(options);
 }

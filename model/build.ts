@@ -16,6 +16,7 @@ import {
   writeManifest,
 } from "./model_store.ts";
 import type { Converter } from "./convert/types.ts";
+import { runCli } from "../internal/cli.ts";
 
 async function sourceSha256(converter: Converter): Promise<string> {
   const { FACE_API_MODEL_DIR } = await import("./convert/tfjs_weights.ts");
@@ -146,16 +147,29 @@ async function allBuilt(dir: URL): Promise<boolean> {
   return true;
 }
 
+/** `model:build --help` (a function: the model folder is read from the environment). */
+const buildUsage = () =>
+  `Usage: deno task model:build [--force]
+
+Converts face-api's npm-shipped tfjs weights into ONNX files in the model cache (${modelDir().pathname};
+FR_MODEL_DIR puts them elsewhere), one line per model on stderr. A model whose source weights and
+converter are unchanged, and whose file still matches its sha256, is skipped.
+
+  --force                rebuild every model even when it is up to date
+  -h, --help             this help`;
+
 if (import.meta.main) {
-  const force = Deno.args.includes("--force");
-  const unknown = Deno.args.filter((a) => a !== "--force");
-  if (unknown.length > 0) {
-    console.error(
-      `model:build: unknown argument ${unknown[0]}; usage: deno task model:build [--force]`,
-    );
-    Deno.exit(2);
-  }
-  const dir = modelDir();
-  await withBuildLock(dir, () => buildModels({ dir, force }));
-  console.error(`models in ${dir.pathname}`);
+  const spec = {
+    name: "model:build",
+    usage: buildUsage(),
+    options: { force: { type: "boolean" } },
+  } as const;
+  Deno.exit(
+    await runCli(spec, Deno.args, async ({ values }) => {
+      const dir = modelDir();
+      await withBuildLock(dir, () => buildModels({ dir, force: values.force }));
+      console.error(`models in ${dir.pathname}`);
+      return 0;
+    }),
+  );
 }

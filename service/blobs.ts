@@ -4,8 +4,8 @@
  * workers wrote; with `--backend aws --id ID` it reads the S3 buckets the same way.
  *
  * ```sh
- * deno task blobs list in|out [--prefix P] [deployment settings]
- * deno task blobs get in|out KEY [--output FILE] [deployment settings]
+ * deno task blobs list in|out [--prefix P] [--json] [deployment settings]
+ * deno task blobs get in|out KEY [--output FILE|-] [deployment settings]
  * ```
  * @module
  */
@@ -16,10 +16,16 @@ import { openBackend } from "./backend.ts";
 import { ConfigError, parseServiceConfig, serviceNames, settingsUsage } from "./config.ts";
 
 const HELP = `Usage:
-  deno task blobs list in|out [--prefix P] [settings]   one line per object: key, bytes, time
-  deno task blobs get in|out KEY [--output FILE] [settings]   the object's bytes (stdout or FILE)
+  deno task blobs list in|out [--prefix P] [--json] [settings]
+  deno task blobs get in|out KEY [--output FILE|-] [settings]
 
 in = <id>-in-bucket (the uploads), out = <id>-out-bucket (the labels).
+
+  list                   one line per object: key, bytes, time (tab-separated); with --json,
+                         one JSON object per line: {key, bytes, lastModified}
+  get                    the object's bytes on stdout, or in FILE with --output FILE. Binary data
+                         (a photo) is not written to a terminal unless --output - says to
+  -h, --help             this help
 
 ${settingsUsage("blobs")}`;
 
@@ -28,6 +34,8 @@ export interface BlobsOutput {
   line(text: string): void;
   bytes(data: Uint8Array): Promise<void>;
   error(text: string): void;
+  /** Whether `bytes` lands on a terminal. @default {() => false} */
+  isTerminal?(): boolean;
 }
 
 const stdio: BlobsOutput = {
@@ -38,7 +46,11 @@ const stdio: BlobsOutput = {
     writer.releaseLock();
   },
   error: (text) => console.error(text),
+  isTerminal: () => Deno.stdout.isTerminal(),
 };
+
+/** `--output`'s value that means stdout even when it is a terminal (as curl's). */
+const OUTPUT_STDOUT = "-";
 
 /**
  * Runs `deno task blobs`.
@@ -48,16 +60,21 @@ const stdio: BlobsOutput = {
  */
 export async function runBlobs(args: readonly string[], out: BlobsOutput = stdio): Promise<number> {
   const [action, which, ...rest] = args;
-  if (action === undefined || action === "--help" || action === "-h") {
+  if (args.includes("--help") || args.includes("-h")) {
     out.line(HELP);
-    return action === undefined ? 2 : 0;
+    return 0;
+  }
+  const flag = [action, which].find((a) => a?.startsWith("-"));
+  if (flag !== undefined) {
+    out.error(`blobs: ${flag}: unknown flag here; give "list in|out" or "get in|out KEY" first`);
+    return 2;
   }
   if ((action !== "list" && action !== "get") || (which !== "in" && which !== "out")) {
     out.error(`blobs: expected "list in|out" or "get in|out KEY"; see --help`);
     return 2;
   }
   const key = action === "get" ? rest.shift() : undefined;
-  if (action === "get" && (key === undefined || key.startsWith("--"))) {
+  if (action === "get" && (key === undefined || key.startsWith("-"))) {
     out.error("blobs: get needs the object's KEY, e.g. test_00.jpg (in) or test_00 (out)");
     return 2;
   }
@@ -66,6 +83,7 @@ export async function runBlobs(args: readonly string[], out: BlobsOutput = stdio
     out.error(own.error);
     return 2;
   }
+  const json = action === "list" && takeSwitch(rest, "--json");
   let config;
   try {
     config = parseServiceConfig("blobs", rest);
@@ -89,13 +107,28 @@ export async function runBlobs(args: readonly string[], out: BlobsOutput = stdio
   try {
     if (action === "list") {
       for await (const item of listAll(backend.blobs, bucket, { prefix: own })) {
-        out.line(`${item.key}\t${item.sizeBytes}\t${new Date(item.lastModifiedMs).toISOString()}`);
+        const time = new Date(item.lastModifiedMs).toISOString();
+        out.line(
+          json
+            ? JSON.stringify({ key: item.key, bytes: item.sizeBytes, lastModified: time })
+            : `${item.key}\t${item.sizeBytes}\t${time}`,
+        );
       }
       return 0;
     }
     const data = await readAll((await backend.blobs.get(bucket, key!)).body);
-    if (own === undefined) await out.bytes(data);
-    else await Deno.writeFile(own, data);
+    if (own !== undefined && own !== OUTPUT_STDOUT) {
+      await Deno.writeFile(own, data);
+      return 0;
+    }
+    if (own === undefined && (out.isTerminal?.() ?? false) && isBinary(data)) {
+      out.error(
+        `blobs: ${key} is ${data.length} bytes of binary data; not writing it to a terminal. ` +
+          `Use --output FILE to save it, or --output - to write it here anyway`,
+      );
+      return 2;
+    }
+    await out.bytes(data);
     return 0;
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
@@ -117,13 +150,31 @@ function isDirectory(path: string): boolean {
   }
 }
 
+/** Whether bytes would garble a terminal: a NUL, or not UTF-8 text. */
+export function isBinary(data: Uint8Array): boolean {
+  if (data.includes(0)) return true;
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(data);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** Removes `--flag` from `args`; whether it was there. */
+function takeSwitch(args: string[], flag: string): boolean {
+  const at = args.indexOf(flag);
+  if (at >= 0) args.splice(at, 1);
+  return at >= 0;
+}
+
 /** Removes `--flag VALUE` from `args`; the value, undefined when absent, or an error. */
 function takeFlag(args: string[], flag: string): string | undefined | { error: string } {
   const at = args.indexOf(flag);
   if (at < 0) return undefined;
   const value = args[at + 1];
-  if (value === undefined || value.startsWith("--")) {
-    return { error: `blobs: ${flag} needs a value` };
+  if (value === undefined || (value.startsWith("-") && value !== OUTPUT_STDOUT)) {
+    return { error: `blobs: ${flag}: needs a value` };
   }
   args.splice(at, 2);
   return value;

@@ -85,3 +85,45 @@ Deno.test("runBlobs says what is missing: a key, a data dir or another --id's bu
     }
   });
 });
+
+Deno.test("runBlobs get refuses to write a photo to a terminal unless --output -, but writes text", async () => {
+  await withDeployment(async (dataDir) => {
+    const onTerminal = () => {
+      const c = capture();
+      return { ...c, out: { ...c.out, isTerminal: () => true } };
+    };
+    const refused = onTerminal();
+    assert.equal(await runBlobs(["get", "in", "test_00.jpg", "--data", dataDir], refused.out), 2);
+    assert.deepEqual(refused.chunks, []);
+    assert.equal(refused.errors.length, 1);
+    assert.match(refused.errors[0], /binary data; not writing it to a terminal.*--output -/);
+    const forced = onTerminal();
+    assert.equal(
+      await runBlobs(["get", "in", "test_00.jpg", "--output", "-", "--data", dataDir], forced.out),
+      0,
+    );
+    assert.deepEqual(forced.chunks, [new Uint8Array([0xff, 0xd8, 1, 2])]);
+    const label = onTerminal();
+    assert.equal(await runBlobs(["get", "out", "test_00", "--data", dataDir], label.out), 0);
+    assert.equal(new TextDecoder().decode(label.chunks[0]), "Paul");
+    const piped = capture();
+    assert.equal(await runBlobs(["get", "in", "test_00.jpg", "--data", dataDir], piped.out), 0);
+    assert.deepEqual(piped.chunks, [new Uint8Array([0xff, 0xd8, 1, 2])]);
+  });
+});
+
+Deno.test("runBlobs list --json prints one parsable object per object; --help is the usage, exit 0", async () => {
+  await withDeployment(async (dataDir) => {
+    const listed = capture();
+    assert.equal(await runBlobs(["list", "in", "--json", "--data", dataDir], listed.out), 0);
+    const objects = listed.lines.map((l) => JSON.parse(l));
+    assert.deepEqual(objects.map((o) => [o.key, o.bytes]), [["other.jpg", 1], ["test_00.jpg", 4]]);
+    assert.ok(!Number.isNaN(Date.parse(objects[0].lastModified)));
+    for (const flag of ["--help", "-h"]) {
+      const help = capture();
+      assert.equal(await runBlobs(["list", flag], help.out), 0);
+      assert.match(help.lines[0], /^Usage:\n {2}deno task blobs list/);
+      assert.deepEqual(help.errors, []);
+    }
+  });
+});

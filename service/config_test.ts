@@ -47,7 +47,7 @@ Deno.test("parseServiceConfig fails fast naming the bad setting", () => {
     [["--id", "Bad_Id"], /^--id: invalid deployment id/],
     [["--region", "mars"], /^--region/],
     [["--port", "70000"], /^--port/],
-    [["--frobnicate"], /^--frobnicate: Unknown option/],
+    [["--frobnicate"], /^--frobnicate: unknown flag; see --help$/],
     [["--model-backend", "gpu"], /^--model-backend/],
     [["--ami", "ubuntu"], /^--ami: must be an AMI id/],
     [["--security-groups", "sg-12345678,web"], /^--security-groups/],

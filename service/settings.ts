@@ -5,7 +5,7 @@
  * are; this module says how a table is read, so a setting is written down once.
  * @module
  */
-import { parseArgs } from "node:util";
+import { type FlagSpec, parseCommandLine, readFailureReason, UsageError } from "../internal/cli.ts";
 
 /**
  * The commands that read the settings; each takes only the settings whose row names it. `aws` is
@@ -136,7 +136,7 @@ export function parseSettings(
   options: ReadOptions = {},
 ): ParsedSettings | "help" {
   const flags = parseFlags(table, args);
-  if (flags.help) return "help";
+  if (flags === "help") return "help";
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const values = new Map<string, unknown>();
   const given = new Set<string>();
@@ -365,21 +365,19 @@ export function list<T>(item: ValueType<T>, arg: string): ValueType<readonly T[]
 
 type Flags = Record<string, string | boolean | undefined>;
 
-function parseFlags(table: SettingsTable, args: readonly string[]): Flags {
+function parseFlags(table: SettingsTable, args: readonly string[]): Flags | "help" {
   // Every command's flags, so a flag of another command is named as such, not as unknown.
-  const options: Record<string, { type: "string" } | { type: "boolean"; short: string }> = {
-    help: { type: "boolean", short: "h" },
-  };
+  const options: Record<string, FlagSpec> = {};
   for (const row of Object.values(table)) {
     options[row.flag] = { type: "string" };
     if (row.fileFlag !== undefined) options[row.fileFlag] = { type: "string" };
   }
   try {
-    return parseArgs({ args: [...args], options, strict: true }).values;
+    const line = parseCommandLine(args, options);
+    return line === "help" ? "help" : line.values as Flags;
   } catch (error) {
-    const text = (error as Error).message;
-    const flag = /'(-[^' ]+)/.exec(text)?.[1] ?? "arguments";
-    throw new ConfigError(flag, `${text}; see --help`);
+    if (!(error instanceof UsageError)) throw error;
+    throw new ConfigError(error.flag ?? "arguments", error.problem);
   }
 }
 
@@ -412,7 +410,7 @@ function readSource(
     } catch (error) {
       throw new ConfigError(
         setting,
-        `cannot read ${JSON.stringify(file)}: ${(error as Error).message}`,
+        `cannot read ${JSON.stringify(file)}: ${readFailureReason(error)}`,
       );
     }
   }

@@ -4,6 +4,7 @@
  * nothing and exits 1 when the README's list is out of date.
  * @module
  */
+import { runCli } from "../internal/cli.ts";
 import { SETTINGS } from "./config.ts";
 import { replaceBetween, settingsMarkdown, textBetween } from "./settings.ts";
 
@@ -47,14 +48,21 @@ export function currentReadmeSettings(readme: string): string {
   return textBetween(readme, SETTINGS_BEGIN, SETTINGS_END);
 }
 
-async function main(args: readonly string[]): Promise<number> {
+const USAGE = `Usage: deno task settings:readme [--check]
+
+Rewrites the README's settings list (between its marker lines) from SETTINGS in service/config.ts.
+
+  --check                change nothing; exit 1 when the README's list is out of date
+  -h, --help             this help`;
+
+async function main(check: boolean): Promise<number> {
   const readme = await Deno.readTextFile(README_PATH);
   const wanted = await readmeSettings();
   if (currentReadmeSettings(readme) === wanted) {
     console.log("README.md: the settings list is up to date");
     return 0;
   }
-  if (args.includes("--check")) {
+  if (check) {
     console.error("README.md: the settings list is out of date; run `deno task settings:readme`");
     return 1;
   }
@@ -66,4 +74,11 @@ async function main(args: readonly string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  const spec = {
+    name: "settings:readme",
+    usage: USAGE,
+    options: { check: { type: "boolean" } },
+  } as const;
+  Deno.exit(await runCli(spec, Deno.args, ({ values }) => main(values.check ?? false)));
+}

@@ -77,7 +77,7 @@ Deno.test("parseSettings names the flag or variable a bad value came from", () =
       /^--secret: give --secret or --secret-file, not both$/,
     ],
     [["--ids", "i-1,x"], noEnv, /^--ids: must be an id like i-1, got "x"$/],
-    [["--nope"], noEnv, /^--nope: Unknown option/],
+    [["--nope"], noEnv, /^--nope: unknown flag; see --help$/],
   ];
   for (const [args, env, message] of cases) {
     assert.throws(

@@ -12,6 +12,7 @@ import {
   type SimOptions,
 } from "./config.ts";
 import { POLICY_NAMES, type PolicyName } from "./policies.ts";
+import { type FlagSpec, parseCommandLine, UsageError } from "../internal/cli.ts";
 
 /** What the command was asked to do. */
 export interface CliOptions {
@@ -30,10 +31,8 @@ export interface CliOptions {
   readonly help: boolean;
 }
 
-/** A command line the user wrote wrong. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+/** A command line the user wrote wrong (one line, exit code 2). */
+export { UsageError };
 
 /** Defaults of the command's own flags. */
 export const CLI_DEFAULTS = Object.freeze({
@@ -55,110 +54,104 @@ export const CLI_DEFAULTS = Object.freeze({
  */
 export function parseCli(args: readonly string[]): CliOptions {
   const byFlag = new Map<string, keyof SimConfig>(SIM_KEYS.map((k) => [flagName(k), k]));
+  const options: Record<string, FlagSpec> = { ...OWN_FLAGS };
+  for (const flag of byFlag.keys()) options[flag] = { type: "string" };
+  const line = parseCommandLine(withBooleanValues(args, byFlag), options);
+  if (line === "help") return { ...defaults(), help: true };
+  const values = line.values as Record<string, string | boolean | undefined>;
+  const text = (flag: string) => values[flag] as string | undefined;
+  const profile = text("profile") ?? "aws";
+  if (!PROFILES.includes(profile as ProfileName)) {
+    throw new UsageError(`--profile must be one of ${PROFILES.join(", ")}, got "${profile}"`);
+  }
+  const policy = text("policy") ?? "controller";
+  if (policy !== "all" && !POLICY_NAMES.includes(policy as PolicyName)) {
+    throw new UsageError(
+      `--policy must be one of ${POLICY_NAMES.join(", ")} or all, got "${policy}"`,
+    );
+  }
   const settings: Record<string, number | boolean> = {};
-  let workload: string = CLI_DEFAULTS.workload;
-  let profile: ProfileName = "aws";
-  let policy: PolicyName | "all" = "controller";
-  let json = false;
-  let svgPath: string | null = CLI_DEFAULTS.svgPath;
-  let sweep: string | null = null;
-  let sweepSvgPath: string = CLI_DEFAULTS.sweepSvgPath;
-  let decisionsPath: string | null = null;
-  let help = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (!arg.startsWith("--")) {
-      throw new UsageError(`unexpected argument "${arg}"; flags start with --`);
-    }
-    const eq = arg.indexOf("=");
-    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    const inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    const value = (): string => {
-      if (inline !== undefined) return inline;
-      const next = args[++i];
-      if (next === undefined) throw new UsageError(`--${name} needs a value`);
-      return next;
-    };
-    switch (name) {
-      case "help":
-      case "h":
-        help = true;
-        break;
-      case "json":
-        json = true;
-        break;
-      case "no-svg":
-        svgPath = null;
-        break;
-      case "workload":
-        workload = value();
-        break;
-      case "profile": {
-        const p = value();
-        if (!PROFILES.includes(p as ProfileName)) {
-          throw new UsageError(`--profile must be one of ${PROFILES.join(", ")}, got "${p}"`);
-        }
-        profile = p as ProfileName;
-        break;
+  for (const [flag, key] of byFlag) {
+    const given = text(flag);
+    if (given === undefined) continue;
+    if (BOOLEAN_KEYS.has(key)) {
+      if (given !== "true" && given !== "false") {
+        throw new UsageError(`--${flag} takes true or false, got "${given}"`);
       }
-      case "policy": {
-        const p = value();
-        if (p !== "all" && !POLICY_NAMES.includes(p as PolicyName)) {
-          throw new UsageError(
-            `--policy must be one of ${POLICY_NAMES.join(", ")} or all, got "${p}"`,
-          );
-        }
-        policy = p as PolicyName | "all";
-        break;
+      settings[key] = given === "true";
+    } else {
+      const v = Number(given);
+      if (given.trim() === "" || !Number.isFinite(v)) {
+        throw new UsageError(`--${flag} takes a number, got "${given}"`);
       }
-      case "svg":
-        svgPath = value();
-        break;
-      case "sweep":
-        sweep = value();
-        break;
-      case "sweep-svg":
-        sweepSvgPath = value();
-        break;
-      case "decisions":
-        decisionsPath = value();
-        break;
-      default: {
-        const key = byFlag.get(name);
-        if (key === undefined) throw new UsageError(`unknown flag --${name}; see --help`);
-        if (BOOLEAN_KEYS.has(key)) {
-          const v = inline ??
-            (args[i + 1] === "true" || args[i + 1] === "false" ? args[++i] : "true");
-          if (v !== "true" && v !== "false") {
-            throw new UsageError(`--${name} takes true or false, got "${v}"`);
-          }
-          settings[key] = v === "true";
-        } else {
-          const text = value();
-          const v = Number(text);
-          if (text.trim() === "" || !Number.isFinite(v)) {
-            throw new UsageError(`--${name} takes a number, got "${text}"`);
-          }
-          settings[key] = v;
-        }
-      }
+      settings[key] = v;
     }
   }
+  const sweep = text("sweep") ?? null;
   if (sweep !== null && policy === "all") {
     throw new UsageError("--sweep and --policy all cannot be combined; sweep one policy at a time");
   }
   return {
-    workload,
-    profile,
-    policy,
-    json,
-    svgPath,
+    workload: text("workload") ?? CLI_DEFAULTS.workload,
+    profile: profile as ProfileName,
+    policy: policy as PolicyName | "all",
+    json: values.json === true,
+    svgPath: values["no-svg"] === true ? null : text("svg") ?? CLI_DEFAULTS.svgPath,
     sweep,
-    sweepSvgPath,
-    decisionsPath,
+    sweepSvgPath: text("sweep-svg") ?? CLI_DEFAULTS.sweepSvgPath,
+    decisionsPath: text("decisions") ?? null,
     settings: settings as SimOptions,
-    help,
+    help: false,
   };
+}
+
+/** The command's own flags; every setting of the simulator is a flag too (`--tick-ms`). */
+const OWN_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  workload: { type: "string" },
+  profile: { type: "string" },
+  policy: { type: "string" },
+  json: { type: "boolean" },
+  svg: { type: "string" },
+  "no-svg": { type: "boolean" },
+  sweep: { type: "string" },
+  "sweep-svg": { type: "string" },
+  decisions: { type: "string" },
+};
+
+/** The options of a command line that asked for help. */
+function defaults(): Omit<CliOptions, "help"> {
+  return {
+    workload: CLI_DEFAULTS.workload,
+    profile: "aws",
+    policy: "controller",
+    json: false,
+    svgPath: CLI_DEFAULTS.svgPath,
+    sweep: null,
+    sweepSvgPath: CLI_DEFAULTS.sweepSvgPath,
+    decisionsPath: null,
+    settings: {},
+  };
+}
+
+/**
+ * A boolean setting may be given alone (`--worker-self-stop`, true) or with its value
+ * (`--worker-self-stop false`, `--worker-self-stop=false`): the first form gets its `true` here,
+ * so the parser sees a value every time.
+ */
+function withBooleanValues(
+  args: readonly string[],
+  byFlag: ReadonlyMap<string, keyof SimConfig>,
+): string[] {
+  const out: string[] = [];
+  for (const [i, arg] of args.entries()) {
+    out.push(arg);
+    const key = arg.startsWith("--") ? byFlag.get(arg.slice(2)) : undefined;
+    const next = args[i + 1];
+    if (key !== undefined && BOOLEAN_KEYS.has(key) && next !== "true" && next !== "false") {
+      out.push("true");
+    }
+  }
+  return out;
 }
 
 /** What a replay changes in a run of the command line (a sweep's point, one of `--policy all`). */
@@ -222,6 +215,7 @@ makespan, cost (instance-seconds), cold starts, time to zero and the oracle lowe
   --sweep        e.g. keepAliveMs=0..20000:5: table + cost/p99 SVG (--sweep-svg FILE,
                  default ${CLI_DEFAULTS.sweepSvgPath})
   --decisions F  write the policy's decisions, one JSON line each
+  -h, --help     this help
 
 Settings (see docs/simulator.md for units, defaults and their sources):
   ${settings.replace(/(.{1,92})(\s|$)/g, "$1\n  ").trimEnd()}

@@ -31,7 +31,11 @@ Deno.test("parseCli maps every setting to a kebab-case flag, booleans included",
 });
 
 Deno.test("parseCli rejects unknown flags and bad values naming the flag", () => {
-  assert.throws(() => parseCli(["--wrokload", "x"]), /unknown flag --wrokload/);
+  assert.throws(() => parseCli(["--wrokload", "x"]), /--wrokload: unknown flag/);
+  assert.throws(() => parseCli(["burst:100"]), /"burst:100": unexpected argument/);
+  assert.throws(() => parseCli(["--worker-self-stop=maybe"]), /takes true or false, got "maybe"/);
+  assert.equal(parseCli(["-h"]).help, true);
+  assert.equal(parseCli(["--seed", "x", "--help"]).help, true);
   assert.throws(() => parseCli(["--tick-ms", "often"]), /--tick-ms takes a number, got "often"/);
   assert.throws(() => parseCli(["--policy", "hpa"]), /--policy must be one of/);
   assert.throws(() => parseCli(["--seed"]), UsageError);

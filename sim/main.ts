@@ -12,6 +12,7 @@ import {
   usage,
   UsageError,
 } from "./cli.ts";
+import { readFailureReason } from "../internal/cli.ts";
 import { INTEGER_KEYS, resolveSimConfig, type SimConfig } from "./config.ts";
 import { POLICY_NAMES } from "./policies.ts";
 import { buildReport, reportJson, reportText } from "./report.ts";
@@ -97,7 +98,13 @@ function main(args: string[]): number {
     return 0;
   }
   const config = resolveSimConfig(cli.settings, cli.profile);
-  const workload = parseWorkload(cli.workload, (p) => Deno.readTextFileSync(p));
+  const workload = parseWorkload(cli.workload, (p) => {
+    try {
+      return Deno.readTextFileSync(p);
+    } catch (error) {
+      throw new Error(readFailureReason(error), { cause: error });
+    }
+  });
   printSeeds(config);
   commandRun = { replay: replayCommand(cli, config.seed), seed: config.seed };
 

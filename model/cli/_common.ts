@@ -1,8 +1,21 @@
 /**
- * What the model commands share: flag parsing for the recognizer's options, expanding IMAGE
- * arguments, progress on stderr, and turning errors into one clear line.
+ * What the model commands share: the recognizer's flags, expanding IMAGE arguments, reading an
+ * input with a one-line reason when it cannot be read, and turning the model's known errors into
+ * one clear line. The command-line conventions themselves (`--help`, exit 2 for a usage mistake,
+ * progress) are `internal/cli.ts`'s.
  * @module
  */
+import {
+  batchConsole,
+  type CommandContext,
+  type CommandSpec,
+  EXIT_FAILED,
+  type FlagSpecs,
+  integerFlag,
+  readFailureReason,
+  runCli,
+  UsageError,
+} from "../../internal/cli.ts";
 import { GalleryFileError, GalleryMismatchError } from "../gallery/errors.ts";
 import { parseThreshold } from "../gallery/match.ts";
 import { ImageError } from "../image/errors.ts";
@@ -15,14 +28,6 @@ import { type Backend, BACKENDS, THREADS_MAX } from "../runtime/session.ts";
 
 /** Where `recognize`, `enroll` and the service look for the gallery unless told otherwise. */
 export const GALLERY_PATH_DEFAULT = "data/faces.gallery";
-
-/** A command-line mistake: printed with the usage, exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
 
 /** The `parseArgs` option specs for the recognizer flags every model command takes. */
 export const RECOGNIZER_FLAGS = {
@@ -54,7 +59,7 @@ export function recognizerOptions(
     options.backend = backend as Backend;
   }
   if (values.threads !== undefined) {
-    options.threads = parseIntFlag("--threads", values.threads as string, 1, THREADS_MAX);
+    options.threads = integerFlag("--threads", values.threads as string, 1, THREADS_MAX);
   }
   const detector = values.detector as string | undefined;
   if (detector !== undefined) {
@@ -82,32 +87,23 @@ export function recognizerOptions(
   return options;
 }
 
-/** Parses an integer flag within [min, max]. */
-export function parseIntFlag(flag: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`${flag} must be an integer in ${min}..${max}, got "${text}"`);
-  }
-  return n;
-}
-
 const IMAGE_FILE = /\.(jpe?g|png|gif|webp|bmp|tiff?|heic|heif|avif)$/i;
 
 /**
  * Expands IMAGE arguments: files are kept as given; a directory contributes its image files
- * (by extension, sorted by name, not recursive).
- * @throws {UsageError} when an argument does not exist
+ * (by extension, sorted by name, not recursive). An argument that does not exist is kept as it is,
+ * so the batch reports it in its turn (see {@linkcode readInput}) and goes on with the others.
  */
 export async function expandImageArgs(args: readonly string[]): Promise<string[]> {
   const files: string[] = [];
   for (const arg of args) {
-    let info: Deno.FileInfo;
+    let info: Deno.FileInfo | undefined;
     try {
       info = await Deno.stat(arg);
     } catch {
-      throw new UsageError(`${arg}: no such file or directory`);
+      // reported when it is read
     }
-    if (!info.isDirectory) {
+    if (info === undefined || !info.isDirectory) {
       files.push(arg);
       continue;
     }
@@ -116,9 +112,56 @@ export async function expandImageArgs(args: readonly string[]): Promise<string[]
       if (entry.isFile && IMAGE_FILE.test(entry.name)) names.push(entry.name);
     }
     names.sort();
+    // A folder without images is reported in its turn, like a missing file.
+    if (names.length === 0) files.push(arg);
     files.push(...names.map((n) => `${arg.replace(/\/+$/, "")}/${n}`));
   }
   return files;
+}
+
+/** An input file that could not be read; the message says why in a few words, no OS jargon. */
+export class InputFileError extends Error {
+  /** `not_found`, `permission_denied`, `is_a_directory` or `unreadable`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "InputFileError";
+    this.code = code;
+  }
+}
+
+/**
+ * Reads an input file.
+ * @throws {InputFileError} when it cannot be read, saying why in a few words
+ */
+async function readInput(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new InputFileError("no_images", "a folder with no image files in it", { cause: error });
+    }
+    throw inputFileError(error);
+  }
+}
+
+/** The one-line reason for a failed read of an input (`no such file or directory`). */
+export function inputFileError(error: unknown): InputFileError {
+  const code = error instanceof Deno.errors.NotFound
+    ? "not_found"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission_denied"
+    : error instanceof Deno.errors.IsADirectory
+    ? "is_a_directory"
+    : "unreadable";
+  return new InputFileError(code, readFailureReason(error), { cause: error });
+}
+
+/** The JSON error code and message of a per-image failure, or undefined for a bug. */
+function imageFailure(error: unknown): { code: string; message: string } | undefined {
+  if (error instanceof ImageError) return { code: `image_${error.code}`, message: error.message };
+  if (error instanceof InputFileError) return { code: error.code, message: error.message };
+  return undefined;
 }
 
 /** A file's name without folders and without its last extension (`a/test_000.jpg` → `test_000`). */
@@ -128,56 +171,70 @@ export function stemOf(path: string): string {
   return dot > 0 ? base.slice(0, dot) : base;
 }
 
-/**
- * Progress on stderr for long runs: a redrawn line on a terminal, a line per 10% otherwise,
- * nothing for runs shorter than `quietBelow` items.
- */
-export function progressReporter(label: string, total: number, quietBelow = 20) {
-  const tty = Deno.stderr.isTerminal();
-  const encoder = new TextEncoder();
-  let lastDecile = 0;
-  return {
-    tick(done: number) {
-      if (total < quietBelow) return;
-      if (tty) {
-        const width = 30;
-        const filled = Math.round((done / total) * width);
-        const bar = "#".repeat(filled) + ".".repeat(width - filled);
-        Deno.stderr.writeSync(encoder.encode(`\r${label} [${bar}] ${done}/${total}`));
-        if (done === total) Deno.stderr.writeSync(encoder.encode("\n"));
-        return;
-      }
-      const decile = Math.floor((done / total) * 10);
-      if (decile > lastDecile || done === total) {
-        lastDecile = decile;
-        console.error(`${label}: ${done}/${total}`);
-      }
-    },
-  };
+/** What {@linkcode runImageBatch} does with each image. */
+export interface ImageBatch {
+  /** The command's name, for message prefixes. */
+  readonly name: string;
+  readonly files: readonly string[];
+  /** The image's result line on stdout. */
+  answer(bytes: Uint8Array, file: string): Promise<string>;
+  /** The stdout line for an image that failed (`--json`'s `{file, error}`), if any. */
+  failureLine?(file: string, failure: { code: string; message: string }): string | undefined;
 }
 
 /**
- * Runs a command's main, turning known errors into one line on stderr and an exit code:
- * 2 for usage errors, 1 for everything else we can explain.
+ * Answers each image in turn: its line on stdout, or, for one that cannot be read or decoded, a
+ * line on stderr (and `failureLine`'s on stdout), and on with the next. Progress shows only on a
+ * terminal's stderr, never on a line with a result.
+ * @returns the exit code: 1 when any image failed, else 0
+ * @throws what is not an image's own failure (a bug, a model that cannot run)
  */
-export async function runCommand(usage: string, main: () => Promise<number>): Promise<never> {
-  let code: number;
-  try {
-    code = await main();
-  } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`${error.message}\n\n${usage}`);
-      code = 2;
-    } else if (
-      error instanceof GalleryFileError || error instanceof GalleryMismatchError ||
-      error instanceof ImageError || error instanceof Deno.errors.NotFound ||
-      error instanceof RangeError
-    ) {
-      console.error(error.message);
-      code = 1;
-    } else {
+export async function runImageBatch(batch: ImageBatch): Promise<number> {
+  const { name, files } = batch;
+  const io = batchConsole(name, files.length);
+  let failed = 0;
+  for (const [i, file] of files.entries()) {
+    try {
+      io.out(await batch.answer(await readInput(file), file));
+    } catch (error) {
+      const failure = imageFailure(error);
+      if (failure === undefined) throw error;
+      failed++;
+      io.err(`${name}: ${file}: ${failure.message}`);
+      const line = batch.failureLine?.(file, failure);
+      if (line !== undefined) io.out(line);
+    }
+    io.tick(i + 1);
+  }
+  io.end();
+  if (failed > 0) console.error(`${name}: ${failed} of ${files.length} images failed`);
+  return failed > 0 ? EXIT_FAILED : 0;
+}
+
+/**
+ * Runs a model command (see `internal/cli.ts` `runCli`): the gallery's and the model's known
+ * errors become one line on stderr and exit code 1; anything else is a bug and keeps its stack.
+ */
+export async function runModelCommand<const O extends FlagSpecs>(
+  spec: CommandSpec<O>,
+  body: (context: CommandContext<O>) => Promise<number>,
+): Promise<never> {
+  const code = await runCli(spec, Deno.args, async (context) => {
+    try {
+      return await body(context);
+    } catch (error) {
+      if (
+        error instanceof GalleryFileError || error instanceof GalleryMismatchError ||
+        error instanceof ImageError || error instanceof InputFileError ||
+        error instanceof RangeError
+      ) {
+        console.error(`${spec.name}: ${error.message}`);
+        return EXIT_FAILED;
+      }
       throw error;
     }
-  }
+  });
   Deno.exit(code);
 }
+
+export { UsageError };

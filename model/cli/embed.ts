@@ -1,68 +1,68 @@
 /**
  * `deno task embed [--json] IMAGE...`: one JSON object per image,
  * `{file, faces:[{box, score, embedding:[...]}]}`, largest face first. (Output is JSON either
- * way; `--json` is accepted for symmetry with `recognize`.)
+ * way; `--json` is accepted for symmetry with `recognize`.) An image that cannot be read is
+ * `{file, error}` and a line on stderr; the batch goes on and exits 1.
  * @module
  */
-import { parseArgs } from "node:util";
-import { ImageError } from "../image/errors.ts";
 import { Recognizer } from "../recognizer.ts";
 import {
   expandImageArgs,
-  progressReporter,
   RECOGNIZER_FLAGS,
   RECOGNIZER_USAGE,
   recognizerOptions,
-  runCommand,
+  runImageBatch,
+  runModelCommand,
   UsageError,
 } from "./_common.ts";
 
-const USAGE = `usage: deno task embed [--json] [--landmarks] [options] IMAGE|DIR...
+const USAGE = `Usage: deno task embed [--json] [--landmarks] [options] IMAGE|DIR...
+
+Prints one JSON object per image: {file, width, height, faces:[{box, score, embedding:[128
+numbers]}]}, largest face first, or {file, error:{code, message}} for an image that cannot be
+read (the others go on; the exit code is then 1).
+
+  --json                 JSON output (the only output; accepted for symmetry with recognize)
   --landmarks            also print the 68 landmarks and the aligned crop box per face
-${RECOGNIZER_USAGE}`;
+${RECOGNIZER_USAGE.split("\n").filter((l) => !l.includes("--threshold")).join("\n")}
+  -h, --help             this help`;
 
-async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    options: { json: { type: "boolean" }, landmarks: { type: "boolean" }, ...RECOGNIZER_FLAGS },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (positionals.length === 0) throw new UsageError("embed: no IMAGE given");
-  if (values.threshold !== undefined) throw new UsageError("embed: --threshold does not apply");
-  const options = recognizerOptions(values);
-  const files = await expandImageArgs(positionals);
-  const recognizer = await Recognizer.load(options);
-  const progress = progressReporter("embed", files.length);
-  const encoder = new TextEncoder();
-  let failed = 0;
-  for (const [i, file] of files.entries()) {
-    let out: unknown;
+const SPEC = {
+  name: "embed",
+  usage: USAGE,
+  options: { json: { type: "boolean" }, landmarks: { type: "boolean" }, ...RECOGNIZER_FLAGS },
+  positionals: true,
+} as const;
+
+if (import.meta.main) {
+  await runModelCommand(SPEC, async ({ values, positionals }) => {
+    if (positionals.length === 0) throw new UsageError("no IMAGE given; see --help");
+    if (values.threshold !== undefined) throw new UsageError("--threshold does not apply");
+    const options = recognizerOptions(values);
+    const files = await expandImageArgs(positionals);
+    const recognizer = await Recognizer.load(options);
     try {
-      const analysis = await recognizer.analyze(await Deno.readFile(file));
-      out = {
-        file,
-        width: analysis.width,
-        height: analysis.height,
-        faces: analysis.faces.map((f) => ({
-          box: f.box,
-          score: f.score,
-          ...(values.landmarks ? { landmarks: f.landmarks, alignedBox: f.alignedBox } : {}),
-          embedding: Array.from(f.embedding),
-        })),
-      };
-    } catch (error) {
-      if (!(error instanceof ImageError) && !(error instanceof Deno.errors.NotFound)) throw error;
-      failed++;
-      const code = error instanceof ImageError ? `image_${error.code}` : "not_found";
-      console.error(`embed: ${file}: ${error.message}`);
-      out = { file, error: { code, message: error.message } };
+      return await runImageBatch({
+        name: "embed",
+        files,
+        async answer(bytes, file) {
+          const analysis = await recognizer.analyze(bytes);
+          return JSON.stringify({
+            file,
+            width: analysis.width,
+            height: analysis.height,
+            faces: analysis.faces.map((f) => ({
+              box: f.box,
+              score: f.score,
+              ...(values.landmarks ? { landmarks: f.landmarks, alignedBox: f.alignedBox } : {}),
+              embedding: Array.from(f.embedding),
+            })),
+          });
+        },
+        failureLine: (file, error) => JSON.stringify({ file, error }),
+      });
+    } finally {
+      await recognizer.close();
     }
-    await Deno.stdout.write(encoder.encode(JSON.stringify(out) + "\n"));
-    progress.tick(i + 1);
-  }
-  await recognizer.close();
-  return failed > 0 ? 1 : 0;
+  });
 }
-
-if (import.meta.main) await runCommand(USAGE, main);
