@@ -43,7 +43,7 @@ export const DASHBOARD_DATA_PATH = "/dashboard.json";
  * itself.
  */
 export const DASHBOARD_CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; " +
-  "img-src 'self' blob:; connect-src 'self'; form-action 'self'; base-uri 'none'; " +
+  "img-src 'self' blob: data:; connect-src 'self'; form-action 'self'; base-uri 'none'; " +
   "frame-ancestors 'none'";
 
 /**
@@ -62,6 +62,7 @@ export function renderStatusPage(view: StatusView): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
+<link rel="icon" href="data:,">
 <title>Face recognition: dashboard</title>
 <style>${STYLE}</style></head>
 <body data-refresh-ms="${refreshMs}" data-data-path="${DASHBOARD_DATA_PATH}">
@@ -148,6 +149,8 @@ interface ChartSeries {
 
 const CHART_WIDTH = 480;
 const CHART_HEIGHT = 120;
+/** The narrowest time span a chart shows (a young history is not squeezed into one edge). */
+const CHART_SPAN_MS_MIN = 60_000;
 
 function renderCharts(d: DashboardData): string {
   const minutes = Math.round(d.windowMs / 60_000 * 10) / 10;
@@ -184,10 +187,14 @@ function chart(
   series: readonly ChartSeries[],
   unit: string,
 ): string {
-  const startMs = d.nowMs - d.windowMs;
+  // The x axis spans the history there is (at least a minute), up to the whole window.
+  const spanMs = d.points.length === 0
+    ? d.windowMs
+    : Math.min(d.windowMs, Math.max(CHART_SPAN_MS_MIN, d.nowMs - d.points[0].atMs));
+  const startMs = d.nowMs - spanMs;
   const values = d.points.flatMap((p) => series.map((s) => s.value(p) ?? 0));
   const top = niceCeiling(Math.max(1, ...values));
-  const x = (atMs: number) => ((atMs - startMs) / d.windowMs * CHART_WIDTH).toFixed(1);
+  const x = (atMs: number) => ((atMs - startMs) / spanMs * CHART_WIDTH).toFixed(1);
   const y = (v: number) => (CHART_HEIGHT - v / top * CHART_HEIGHT).toFixed(1);
   const lines = series.map((s) => {
     // A null value (state unreadable, no answers) breaks the line into segments.
@@ -217,11 +224,9 @@ function chart(
     `aria-label="${escapeHtml(title)}">` +
     `<line class="axis" x1="0" y1="${CHART_HEIGHT}" x2="${CHART_WIDTH}" y2="${CHART_HEIGHT}"/>` +
     `<line class="grid" x1="0" y1="0" x2="${CHART_WIDTH}" y2="0"/>` +
-    `<text class="tick" x="-4" y="4" text-anchor="end">${formatValue(top)}</text>` +
+    `<text class="tick" x="-4" y="4" text-anchor="end">${formatTick(top)}</text>` +
     `<text class="tick" x="-4" y="${CHART_HEIGHT}" text-anchor="end">0</text>` +
-    `<text class="tick" x="0" y="${CHART_HEIGHT + 13}">−${
-      Math.round(d.windowMs / 60_000)
-    } min</text>` +
+    `<text class="tick" x="0" y="${CHART_HEIGHT + 13}">−${formatSpan(spanMs)}</text>` +
     `<text class="tick" x="${CHART_WIDTH}" y="${CHART_HEIGHT + 13}" text-anchor="end">now</text>` +
     `${lines}</svg></figure>`;
 }
@@ -230,6 +235,17 @@ function chart(
 function niceCeiling(value: number): number {
   const scale = 10 ** Math.floor(Math.log10(value));
   return [1, 2, 5, 10].map((m) => m * scale).find((v) => v >= value) ?? 10 * scale;
+}
+
+/** An axis label: `10k` for 10000. */
+function formatTick(value: number): string {
+  return value >= 1_000 ? `${value / 1_000}k` : formatValue(value);
+}
+
+function formatSpan(spanMs: number): string {
+  return spanMs < 120_000
+    ? `${Math.round(spanMs / 1_000)} s`
+    : `${Math.round(spanMs / 60_000)} min`;
 }
 
 function formatValue(value: number): string {
@@ -275,9 +291,9 @@ function renderLists(d: DashboardData): string {
     `${w.detail ? `: ${escapeHtml(w.detail)}` : ""}</li>`
   ).join("");
   return `<section id="recent"><h2>Recent requests</h2>` +
-    `<table><thead><tr><th>time (UTC)</th><th>file</th><th>status</th><th>label</th>` +
+    `<div class="scroll"><table><thead><tr><th>time (UTC)</th><th>file</th><th>status</th><th>label</th>` +
     `<th>faces</th><th>latency (ms)</th><th>worker</th></tr></thead><tbody>${requests}</tbody>` +
-    `</table>${d.requests.length ? "" : `<p class="muted">None yet.</p>`}</section>` +
+    `</table></div>${d.requests.length ? "" : `<p class="muted">None yet.</p>`}</section>` +
     `<div class="cols"><section id="decisions"><h2>Controller decisions</h2>` +
     `${decisions ? `<ul>${decisions}</ul>` : `<p class="muted">None yet.</p>`}</section>` +
     `<section id="workers"><h2>Workers: start-ups and errors</h2>` +
@@ -299,6 +315,8 @@ table{border-collapse:collapse;margin:0 0 1em}td,th{border:1px solid #ccc;paddin
 .s3{stroke:#7a4dc2;color:#7a4dc2;fill:#7a4dc2}.s4{stroke:#888;color:#777;fill:#888}
 .s5{stroke:#c0212f;color:#c0212f;fill:#c0212f}
 polyline.s1,polyline.s2,polyline.s3,polyline.s4,polyline.s5{fill:none}
+.scroll{max-height:24em;overflow-y:auto;display:inline-block}.scroll table{margin:0}
+#decisions ul,#workers ul{max-height:24em;overflow-y:auto}
 .key{margin-left:.6em;font-size:.9em}.t{font-family:monospace;color:#555}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.1em 1em}dd{margin:0}
 ul{padding-left:1.2em;margin:.2em 0}li{margin:.15em 0}
