@@ -11,7 +11,14 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { chromium, type Page } from "playwright-core";
-import { courseData, E2E_READY, E2E_SKIP_NOTE, startTestStack, waitFor } from "../testing/e2e.ts";
+import {
+  courseData,
+  E2E_READY,
+  E2E_SKIP_NOTE,
+  postImage,
+  startTestStack,
+  waitFor,
+} from "../testing/e2e.ts";
 import { FACES_PUBLIC_DIR, HAS_FACES_PUBLIC } from "../testing/datasets.ts";
 
 /** Debian's chromium package (`apt-get install chromium`). */
@@ -97,7 +104,9 @@ Deno.test({
 
       // The burst: 100 course photos at once, as the grader sends them.
       const burst = Promise.all(
-        course.files.map((f) => postImageWithToken(url, join(course.imagesDir, f), f)),
+        course.files.map((f) =>
+          postImage(url, join(course.imagesDir, f), f, { authorization: `Bearer ${TOKEN}` })
+        ),
       );
       await waitFor(
         "the charts to show the burst's answers",
@@ -188,15 +197,3 @@ Deno.test({
     }
   },
 });
-
-/** {@linkcode postImage} with the stack's token. */
-async function postImageWithToken(url: string, path: string, name: string) {
-  const form = new FormData();
-  form.append("inputFile", new Blob([await Deno.readFile(path)], { type: "image/jpeg" }), name);
-  const response = await fetch(`${url}/`, {
-    method: "POST",
-    body: form,
-    headers: { authorization: `Bearer ${TOKEN}` },
-  });
-  return { file: name, status: response.status, body: await response.text() };
-}
