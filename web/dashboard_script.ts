@@ -70,7 +70,9 @@ export const DASHBOARD_SCRIPT: string = String.raw`"use strict";
     while (boxes.firstChild) boxes.removeChild(boxes.firstChild);
     var tbody = table.tBodies[0];
     while (tbody.firstChild) tbody.removeChild(tbody.firstChild);
-    var fontPx = Math.max(12, Math.round(Math.max(w, h) / 40));
+    // Labels at a 40th of the photo, but never under 12 screen pixels (image units per pixel).
+    var unitsPerPx = w / Math.max(1, img.clientWidth);
+    var fontPx = Math.max(Math.max(w, h) / 40, 12 * unitsPerPx);
     answer.faces.forEach(function (face, i) {
       var b = face.box;
       var distance = face.distance === null ? "–" : face.distance.toFixed(3);

@@ -321,7 +321,7 @@ polyline.s1,polyline.s2,polyline.s3,polyline.s4,polyline.s5{fill:none}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.1em 1em}dd{margin:0}
 ul{padding-left:1.2em;margin:.2em 0}li{margin:.15em 0}
 .photo{position:relative;display:inline-block;max-width:100%}
-.photo img{display:block;max-width:100%;height:auto}
+.photo img{display:block;max-width:100%;min-width:16em;height:auto}
 .photo svg{position:absolute;inset:0;width:100%;height:100%}
 .photo rect{fill:none;stroke:#ffd400;stroke-width:3;vector-effect:non-scaling-stroke}
 .photo text{fill:#ffd400;stroke:#000;stroke-width:.6;paint-order:stroke;font-weight:bold}
