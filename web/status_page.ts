@@ -262,7 +262,7 @@ function renderAbout(d: DashboardData): string {
       a.galleryError ? ` (${escapeHtml(a.galleryError)})` : ""
     }</span>`;
   return `<section id="about"><h2>In use</h2><dl>` +
-    `<dt>models</dt><dd>${a.models.map(escapeHtml).join(", ") || "–"}</dd>` +
+    `<dt>models built</dt><dd>${a.models.map(escapeHtml).join(", ") || "–"}</dd>` +
     `<dt>detector</dt><dd>${escapeHtml(a.detector)}</dd>` +
     `<dt>match threshold</dt><dd>${escapeHtml(a.threshold)}</dd>` +
     `<dt>gallery</dt><dd id="about-gallery">${gallery}</dd>` +
