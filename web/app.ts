@@ -210,6 +210,9 @@ type ResolvedOptions =
   & Required<Omit<WebOptions, "replyTo" | "apiToken">>
   & Pick<WebOptions, "replyTo" | "apiToken">;
 
+/** How long one fleet and queue read serves the dashboard's viewers. */
+export const DASHBOARD_STATE_REUSE_MS = 1_000;
+
 /** The routes, as metric labels (a fixed set, so series stay bounded). */
 const ROUTES = [
   "POST /",
@@ -431,12 +434,22 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     return c.body(metrics.registry.render(), 200, { "Content-Type": PROMETHEUS_CONTENT_TYPE });
   });
 
+  // One state read serves every dashboard viewer for DASHBOARD_STATE_REUSE_MS: ten open pages
+  // polling every 2 s cost the fleet and queue APIs what one does.
+  let lastRead: { atMs: number; state: Promise<StackSnapshot> } | undefined;
+  const readStateShared = () => {
+    const nowMs = deps.clock.nowMs();
+    if (!lastRead || nowMs - lastRead.atMs >= DASHBOARD_STATE_REUSE_MS) {
+      lastRead = { atMs: nowMs, state: readState() };
+    }
+    return lastRead.state;
+  };
   /** The state now, for the page and its data; takes a chart point when one is due. */
   const statusView = async (): Promise<StatusView> => {
     let snapshot: StackSnapshot | undefined;
     let stateError: string | undefined;
     try {
-      snapshot = await readState();
+      snapshot = await readStateShared();
     } catch (error) {
       stateError = redactPaths((error as Error).message);
     }

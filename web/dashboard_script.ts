@@ -20,7 +20,8 @@ export const DASHBOARD_SCRIPT: string = String.raw`"use strict";
   var inFlight = false;
 
   function poll() {
-    if (inFlight) return;
+    // A tab nobody looks at costs the service nothing; it catches up when shown again.
+    if (inFlight || document.hidden) return;
     inFlight = true;
     fetch(dataPath, { headers: { accept: "application/json" }, cache: "no-store" })
       .then(function (res) {
@@ -40,6 +41,7 @@ export const DASHBOARD_SCRIPT: string = String.raw`"use strict";
       .then(function () { inFlight = false; });
   }
   setInterval(poll, refreshMs);
+  document.addEventListener("visibilitychange", poll);
   poll();
 
   var form = document.getElementById("try-form");

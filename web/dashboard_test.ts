@@ -15,6 +15,7 @@ import {
   type RecentRequest,
 } from "./dashboard.ts";
 import type { StackSnapshot } from "./metrics.ts";
+import { DASHBOARD_STATE_REUSE_MS } from "./app.ts";
 import { renderStatusPanels } from "./status_page.ts";
 
 const request = (atMs: number, latencyMs: number, status = 200): RecentRequest => ({
@@ -277,6 +278,34 @@ Deno.test("with an API token, the page, its data and its script need it", async 
       assert.equal(authorized.status, 200, path);
       await authorized.body?.cancel();
     }
+  } finally {
+    await stack.close();
+  }
+});
+
+Deno.test("the dashboard's viewers share one fleet and queue read per DASHBOARD_STATE_REUSE_MS", async () => {
+  let reads = 0;
+  const readState = () => {
+    reads++;
+    return Promise.resolve(snapshot(["running"]));
+  };
+  const stack = await openTestStack({ readState });
+  try {
+    const pages = await Promise.all(
+      ["/", "/dashboard.json", "/dashboard.json", "/dashboard.json"].map(async (path) => {
+        const res = await stack.app.request(path);
+        await res.body?.cancel();
+        return res.status;
+      }),
+    );
+    assert.deepEqual(pages, [200, 200, 200, 200]);
+    assert.equal(reads, 1);
+    await new Promise((resolve) => setTimeout(resolve, DASHBOARD_STATE_REUSE_MS + 10));
+    await (await stack.app.request("/dashboard.json")).body?.cancel();
+    assert.equal(reads, 2, "a read older than DASHBOARD_STATE_REUSE_MS is not reused");
+    // /metrics reads afresh: a scrape wants the state now.
+    await (await stack.app.request("/metrics")).body?.cancel();
+    assert.equal(reads, 3);
   } finally {
     await stack.close();
   }
