@@ -200,6 +200,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
 
   const controllerLog: ControllerLog = (event) => {
     log(controllerLine(event));
+    if (event.event === "dead_letter") dashboard.recordDeadLetter();
     const decision = dashboardDecision(event, backend.clock.nowMs());
     if (decision) dashboard.recordDecision(decision);
   };
@@ -230,7 +231,9 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   };
   // One controller and one dead-letter sweep per deployment: web instance 1's.
   let controller = lead ? runController(fleet) : undefined;
-  const sweep = lead ? sweepLoop(backend, names, config.tickMs, halt.signal, log) : undefined;
+  const sweep = lead
+    ? sweepLoop(backend, names, config.tickMs, halt.signal, controllerLog)
+    : undefined;
   const { diskSpace } = backend;
   const storage = diskSpace && new StorageMonitor({
     diskSpace,
@@ -387,13 +390,13 @@ async function sweepLoop(
   names: ServiceNames,
   periodMs: number,
   signal: AbortSignal,
-  log: StackLog,
+  log: ControllerLog,
 ): Promise<void> {
   while (!signal.aborted) {
     try {
-      await answerDeadLetters(backend.queue, names, (event) => log(controllerLine(event)));
+      await answerDeadLetters(backend.queue, names, log);
     } catch (error) {
-      log(controllerLine({ event: "dead_letter_sweep_failed", error: String(error) }));
+      log({ event: "dead_letter_sweep_failed", error: String(error) });
     }
     await backend.clock.sleepMs(periodMs, signal);
   }

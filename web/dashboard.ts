@@ -37,7 +37,11 @@ export interface DashboardPoint {
   readonly atMs: number;
   /** Instances per state; null when the state could not be read. */
   readonly instances: Readonly<Record<InstanceState, number>> | null;
-  /** The request queue's messages; null when unknown. */
+  /**
+   * The request queue's messages, and the requests dead-lettered: those in the dead-letter queue
+   * now plus those the sweep answered (and took out of it) since the previous point. Null when
+   * the queues could not be read.
+   */
   readonly queue: { visible: number; inFlight: number; deadLettered: number } | null;
   /** `POST /` answers per second over the period (any status). */
   readonly requestsPerS: number;
@@ -180,7 +184,7 @@ export class Dashboard {
   readonly #seen = new Map<string, SeenInstance>();
   #about: DashboardAbout | null;
   /** The current period's answers: count, errors, a latency sample. */
-  #period = { answered: 0, errors: 0, latenciesMs: [] as number[] };
+  #period = { answered: 0, errors: 0, deadLettered: 0, latenciesMs: [] as number[] };
   #lastSampleMs: number | null = null;
 
   constructor(options: DashboardOptions) {
@@ -230,6 +234,11 @@ export class Dashboard {
     });
   }
 
+  /** Counts one request the dead-letter sweep answered (it leaves the dead-letter queue). */
+  recordDeadLetter(): void {
+    this.#period.deadLettered++;
+  }
+
   /**
    * Closes the current period: adds a chart point from the snapshot (undefined: the state could
    * not be read) and the requests answered since the previous point, and notes what changed for
@@ -239,8 +248,8 @@ export class Dashboard {
     const previousMs = this.#lastSampleMs;
     this.#lastSampleMs = nowMs;
     const periodS = Math.max(previousMs === null ? this.sampleMs : nowMs - previousMs, 1) / 1000;
-    const { answered, errors, latenciesMs } = this.#period;
-    this.#period = { answered: 0, errors: 0, latenciesMs: [] };
+    const { answered, errors, deadLettered, latenciesMs } = this.#period;
+    this.#period = { answered: 0, errors: 0, deadLettered: 0, latenciesMs: [] };
     const sorted = Float64Array.from(latenciesMs).sort();
     const instances = snapshot ? countStates(snapshot) : null;
     const counts = snapshot?.queues.find((q) => q.queue === this.#o.requestQueue)?.counts;
@@ -252,7 +261,8 @@ export class Dashboard {
         ? {
           visible: counts.visible + counts.delayed,
           inFlight: counts.inFlight,
-          deadLettered: dead ? dead.visible + dead.inFlight + dead.delayed : 0,
+          // In flight in the dead-letter queue: the sweep has it, and counts it when answered.
+          deadLettered: deadLettered + (dead ? dead.visible + dead.delayed : 0),
         }
         : null,
       requestsPerS: round(answered / periodS),

@@ -74,6 +74,8 @@ Deno.test("Dashboard points: instances by state, queue depths, answers per secon
   dashboard.observe(snapshot(["stopped", "stopped"]), 0);
   // 100 answers in 2 s, latencies 1..100 ms, 5 of them 503.
   for (let i = 1; i <= 100; i++) dashboard.recordRequest(request(i, i, i <= 5 ? 503 : 200));
+  // 3 dead letters answered by the sweep in the period, 2 still in the dead-letter queue.
+  for (let i = 0; i < 3; i++) dashboard.recordDeadLetter();
   dashboard.observe(
     snapshot(["running", "pending", "stopped"], { visible: 7, inFlight: 3, delayed: 1 }),
     2_000,
@@ -88,7 +90,7 @@ Deno.test("Dashboard points: instances by state, queue depths, answers per secon
     stopped: 1,
     terminated: 0,
   });
-  assert.deepEqual(second.queue, { visible: 8, inFlight: 3, deadLettered: 2 });
+  assert.deepEqual(second.queue, { visible: 8, inFlight: 3, deadLettered: 5 });
   assert.equal(second.requestsPerS, 50);
   assert.equal(second.errorsPerS, 2.5);
   assert.equal(second.latencyP50Ms, 50);
@@ -97,6 +99,8 @@ Deno.test("Dashboard points: instances by state, queue depths, answers per secon
   const third = dashboard.data(4_000).points[2];
   assert.equal(third.instances, null, "an unreadable state is a gap, not zeros");
   assert.equal(third.queue, null);
+  dashboard.observe(snapshot([]), 6_000);
+  assert.equal(dashboard.data(6_000).points[3].queue?.deadLettered, 2, "a new period starts at 0");
 });
 
 Deno.test("Dashboard keeps a fair latency sample past LATENCIES_PER_POINT_MAX", () => {
