@@ -15,6 +15,7 @@ import {
 import { CREATE_COUNT_MAX, type Fleet } from "../cloud/fleet.ts";
 import {
   createApp,
+  Dashboard,
   HealthBoard,
   RequestLedger,
   ResponseRouter,
@@ -30,6 +31,7 @@ import { type ServiceConfig, type ServiceNames, serviceNames } from "./config.ts
 import { answerDeadLetters } from "./dead_letters.ts";
 import { StorageMonitor, type StorageMonitorOptions } from "./storage_monitor.ts";
 import { serviceLine, type StackLine } from "./log_events.ts";
+import { dashboardDecision, readDashboardAbout } from "./dashboard_feed.ts";
 
 /**
  * One JSON log line: the controller's are typed (`controller/log_events.ts`); the service's, the
@@ -153,17 +155,24 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     ledger,
   }, { responseQueue, outBucket: names.outBucket });
   router.start();
+  const readState = snapshotReader(fleet, backend.queue, [
+    names.requestQueue,
+    ...new Set([names.responseQueue, responseQueue]),
+    names.deadLetterQueue,
+  ]);
+  const dashboard = new Dashboard({
+    requestQueue: names.requestQueue,
+    deadLetterQueue: names.deadLetterQueue,
+    about: await readDashboardAbout(config),
+  });
   const app = createApp({
     blobs: backend.blobs,
     requestQueue: backend.queue,
     responses: router,
     clock: backend.clock,
     metrics: new WebMetrics(),
-    readState: snapshotReader(fleet, backend.queue, [
-      names.requestQueue,
-      ...new Set([names.responseQueue, responseQueue]),
-      names.deadLetterQueue,
-    ]),
+    readState,
+    dashboard,
     log: (event) => log({ component: "web", ...event }),
     health,
     draining: stop.signal,
@@ -189,7 +198,13 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     ? httpUrl("127.0.0.1", server.addr.port)
     : url;
 
-  const controllerLog: ControllerLog = (event) => log(controllerLine(event));
+  const controllerLog: ControllerLog = (event) => {
+    log(controllerLine(event));
+    if (event.event === "dead_letter") dashboard.recordDeadLetter();
+    const decision = dashboardDecision(event, backend.clock.nowMs());
+    if (decision) dashboard.recordDecision(decision);
+  };
+  const sampling = dashboard.run(readState, backend.clock, halt.signal);
   /** Every fleet handle a controller used; each supervises the processes it started. */
   const handles: Fleet[] = [fleet];
   const runController = (fleetHandle: Fleet) => {
@@ -216,7 +231,9 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
   };
   // One controller and one dead-letter sweep per deployment: web instance 1's.
   let controller = lead ? runController(fleet) : undefined;
-  const sweep = lead ? sweepLoop(backend, names, config.tickMs, halt.signal, log) : undefined;
+  const sweep = lead
+    ? sweepLoop(backend, names, config.tickMs, halt.signal, controllerLog)
+    : undefined;
   const { diskSpace } = backend;
   const storage = diskSpace && new StorageMonitor({
     diskSpace,
@@ -282,7 +299,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
         // Only now: the workers and the controller served the waiting clients until here.
         halt.abort();
         controller?.abort.abort();
-        await Promise.all([controller?.done, sweep, storage]);
+        await Promise.all([controller?.done, sweep, storage, sampling]);
         await router.stop();
         if (options.command === "start") await stopAll(backend, handles, log);
         for (const handle of handles.slice(1)) await handle.close();
@@ -373,13 +390,13 @@ async function sweepLoop(
   names: ServiceNames,
   periodMs: number,
   signal: AbortSignal,
-  log: StackLog,
+  log: ControllerLog,
 ): Promise<void> {
   while (!signal.aborted) {
     try {
-      await answerDeadLetters(backend.queue, names, (event) => log(controllerLine(event)));
+      await answerDeadLetters(backend.queue, names, log);
     } catch (error) {
-      log(controllerLine({ event: "dead_letter_sweep_failed", error: String(error) }));
+      log({ event: "dead_letter_sweep_failed", error: String(error) });
     }
     await backend.clock.sleepMs(periodMs, signal);
   }

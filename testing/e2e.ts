@@ -231,12 +231,20 @@ export interface Answer {
   readonly latencyMs: number;
 }
 
-/** Posts one image as the course grader does: multipart field `inputFile`. */
-export async function postImage(url: string, path: string, name: string): Promise<Answer> {
+/**
+ * Posts one image as the course grader does: multipart field `inputFile`.
+ * @param headers e.g. the API token's `authorization` @default {none}
+ */
+export async function postImage(
+  url: string,
+  path: string,
+  name: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const form = new FormData();
   form.append("inputFile", new Blob([await Deno.readFile(path)], { type: "image/jpeg" }), name);
   const startMs = Date.now();
-  const response = await fetch(`${url}/`, { method: "POST", body: form });
+  const response = await fetch(`${url}/`, { method: "POST", body: form, headers });
   const body = await response.text();
   const doneAtMs = Date.now();
   return { file: name, status: response.status, body, doneAtMs, latencyMs: doneAtMs - startMs };

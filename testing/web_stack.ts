@@ -53,6 +53,8 @@ export interface TestStackOptions {
   draining?: AbortSignal;
   shutdown?: AbortSignal;
   syncData?: boolean;
+  /** The dashboard's history. @default {the app's own} */
+  dashboard?: WebDeps["dashboard"];
   /** The blob store's `inlineBytesMax`; 0 sends every upload through a temp file. */
   blobInlineBytesMax?: number;
 }
@@ -92,6 +94,7 @@ export async function openTestStack(options: TestStackOptions = {}): Promise<Tes
       log: options.log,
       draining: options.draining,
       shutdown: options.shutdown,
+      dashboard: options.dashboard,
       readState: options.readState ??
         snapshotReader(undefined, queue, [NAMES.requestQueue, NAMES.responseQueue]),
     }, {

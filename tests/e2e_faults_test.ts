@@ -130,6 +130,15 @@ Deno.test({
         assert.deepEqual(await queue.counts(q), { visible: 0, inFlight: 0, delayed: 0 }, q);
       }
       await assert.rejects(t.stack.backend.blobs.head(t.stack.names.outBucket, "poison"));
+      // The dashboard counts it on its queue chart, and lists the client's 502.
+      await waitFor("the dashboard's dead-letter count", async () => {
+        const data = await (await fetch(`${t.stack.url}/dashboard.json`)).json();
+        return data.points.some((p: { queue: { deadLettered: number } | null }) =>
+          (p.queue?.deadLettered ?? 0) >= 1
+        );
+      }, 10_000);
+      const data = await (await fetch(`${t.stack.url}/dashboard.json`)).json();
+      assert.deepEqual([data.requests[0].status, data.requests[0].label], [502, "dead_letter"]);
     } finally {
       await t.dispose();
     }

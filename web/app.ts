@@ -41,7 +41,36 @@ import { uploadSlots, watchUpload } from "./client_limits.ts";
 import { redactPaths } from "./redact.ts";
 import { PROMETHEUS_CONTENT_TYPE, type StackSnapshot, WebMetrics } from "./metrics.ts";
 import { OverloadedError, type ResponseRouter, type StoredResult } from "./response_router.ts";
-import { renderStatusPage } from "./status_page.ts";
+import {
+  DASHBOARD_CSP,
+  DASHBOARD_DATA_PATH,
+  DASHBOARD_SCRIPT_PATH,
+  renderStatusPage,
+  renderStatusPanels,
+  type StatusView,
+} from "./status_page.ts";
+import { Dashboard, type DashboardData, htmlSafeJson } from "./dashboard.ts";
+import { DASHBOARD_SCRIPT } from "./dashboard_script.ts";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** What a `POST /` was about and answered, for the dashboard's recent requests. */
+    dashboardRequest: DashboardNote;
+  }
+}
+
+/** What the handlers learn about a `POST /` for the dashboard. */
+interface DashboardNote {
+  readonly id?: string;
+  readonly file?: string;
+  readonly label?: string;
+  readonly faces?: number;
+  readonly worker?: string;
+}
+
+function noteRequest(c: Context, note: DashboardNote): void {
+  c.set("dashboardRequest", { ...c.get("dashboardRequest"), ...note });
+}
 
 /** The multipart field that carries the image (the specification's name). */
 export const UPLOAD_FIELD = "inputFile";
@@ -69,6 +98,12 @@ export interface WebDeps {
   clock: Clock;
   /** @default {new WebMetrics()} */
   metrics?: WebMetrics;
+  /**
+   * The dashboard's history (charts, recent requests, decisions, worker events); the service
+   * feeds it the controller's decisions and samples it on a timer.
+   * @default {a dashboard sampled only when the page asks}
+   */
+  dashboard?: Dashboard;
   /** Reads fleet and queue state for /metrics and the status page. @default {no fleet, no queues} */
   readState?: () => Promise<StackSnapshot>;
   /** New request ids; must match the protocol's id pattern. @default {crypto.randomUUID} */
@@ -175,8 +210,19 @@ type ResolvedOptions =
   & Required<Omit<WebOptions, "replyTo" | "apiToken">>
   & Pick<WebOptions, "replyTo" | "apiToken">;
 
+/** How long one fleet and queue read serves the dashboard's viewers. */
+export const DASHBOARD_STATE_REUSE_MS = 1_000;
+
 /** The routes, as metric labels (a fixed set, so series stay bounded). */
-const ROUTES = ["POST /", "POST /requests", "GET /requests/:id", "GET /healthz", "GET /metrics"];
+const ROUTES = [
+  "POST /",
+  "POST /requests",
+  "GET /requests/:id",
+  "GET /healthz",
+  "GET /metrics",
+  `GET ${DASHBOARD_DATA_PATH}`,
+  `GET ${DASHBOARD_SCRIPT_PATH}`,
+];
 
 /**
  * Creates the web tier's hono app.
@@ -205,6 +251,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const readState = deps.readState ?? (() => Promise.resolve({ instances: [], queues: [] }));
   const health = deps.health ?? new HealthBoard();
+  const dashboard = deps.dashboard ?? new Dashboard({ requestQueue: o.requestQueue });
   // The drain is over: what still waits or uploads is answered 503 (the reason every cut-off
   // read and wait reports).
   const drainOver = new AbortController();
@@ -233,9 +280,23 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     const startMs = deps.clock.nowMs();
     await next();
     const route = routeLabel(c.req.method, c.req.path);
-    metrics.observeRequest(route, c.res.status, deps.clock.nowMs() - startMs);
+    const latencyMs = deps.clock.nowMs() - startMs;
+    metrics.observeRequest(route, c.res.status, latencyMs);
     if (route.startsWith("POST ")) {
       statusCounts[c.res.status] = (statusCounts[c.res.status] ?? 0) + 1;
+    }
+    if (route === "POST /") {
+      const note = c.get("dashboardRequest") ?? {};
+      dashboard.recordRequest({
+        atMs: startMs,
+        requestId: note.id ?? null,
+        file: note.file ?? null,
+        status: c.res.status,
+        label: note.label ?? String(c.res.status),
+        faces: note.faces ?? null,
+        latencyMs,
+        worker: note.worker ?? null,
+      });
     }
   });
   if (o.apiToken !== undefined) app.use("*", bearerAuth({ token: o.apiToken }));
@@ -246,6 +307,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
       throw overloaded("waitingRequestsMax", o.waitingRequestsMax);
     }
     const accepted = await accept(c, tier, "wait");
+    noteRequest(c, { id: accepted.id, file: accepted.key });
     try {
       // Deno.serve aborts the request's signal when the client disconnects: stop waiting then, so
       // a client that gave up frees its waitingRequestsMax slot at once. (deno.json opts in to
@@ -259,6 +321,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
         .finally(refused.stop) ??
         (gone.aborted ? undefined : await deps.responses.readPersisted(accepted.id));
       if (!result && gone.aborted) {
+        noteRequest(c, { label: "client_closed" });
         deps.log?.({
           event: "client_closed",
           status: CLIENT_CLOSED_STATUS,
@@ -371,16 +434,29 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
     return c.body(metrics.registry.render(), 200, { "Content-Type": PROMETHEUS_CONTENT_TYPE });
   });
 
-  app.get("/", async (c) => {
+  // One state read serves every dashboard viewer for DASHBOARD_STATE_REUSE_MS: ten open pages
+  // polling every 2 s cost the fleet and queue APIs what one does.
+  let lastRead: { atMs: number; state: Promise<StackSnapshot> } | undefined;
+  const readStateShared = () => {
+    const nowMs = deps.clock.nowMs();
+    if (!lastRead || nowMs - lastRead.atMs >= DASHBOARD_STATE_REUSE_MS) {
+      lastRead = { atMs: nowMs, state: readState() };
+    }
+    return lastRead.state;
+  };
+  /** The state now, for the page and its data; takes a chart point when one is due. */
+  const statusView = async (): Promise<StatusView> => {
     let snapshot: StackSnapshot | undefined;
     let stateError: string | undefined;
     try {
-      snapshot = await readState();
+      snapshot = await readStateShared();
     } catch (error) {
       stateError = redactPaths((error as Error).message);
     }
+    const nowMs = deps.clock.nowMs();
+    if (dashboard.due(nowMs)) dashboard.observe(snapshot, nowMs);
     const router = deps.responses.stats();
-    return c.html(renderStatusPage({
+    return {
       snapshot,
       stateError,
       router: {
@@ -390,9 +466,32 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
       },
       issues: health.issues().map((issue) => ({ ...issue, message: redactPaths(issue.message) })),
       statusCounts,
-      nowMs: deps.clock.nowMs(),
-    }));
+      nowMs,
+      refreshS: dashboard.sampleMs / 1000,
+      dashboard: redactDashboard(dashboard.data(nowMs)),
+    };
+  };
+  const pageHeaders = {
+    "Content-Security-Policy": DASHBOARD_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+  };
+
+  app.get("/", async (c) => c.html(renderStatusPage(await statusView()), 200, pageHeaders));
+
+  app.get(DASHBOARD_DATA_PATH, async (c) => {
+    const view = await statusView();
+    // The data, and the panels rendered from it (escaped here, once, for the page to swap in).
+    const body = htmlSafeJson({ ...view.dashboard, html: renderStatusPanels(view) });
+    return c.body(body, 200, { ...pageHeaders, "Content-Type": "application/json" });
   });
+
+  app.get(DASHBOARD_SCRIPT_PATH, (c) =>
+    c.body(DASHBOARD_SCRIPT, 200, {
+      ...pageHeaders,
+      "Content-Type": "text/javascript; charset=utf-8",
+      "Cache-Control": "no-cache",
+    }));
 
   app.notFound((c) =>
     errorResponse(
@@ -725,6 +824,12 @@ function unknownRequest(id: string): WebError {
 function answer(c: Context, result: StoredResult, accepted: Accepted, nowMs: number): Response {
   const { response } = result;
   c.header("X-Request-Id", accepted.id);
+  noteRequest(c, {
+    worker: response.worker,
+    ...(response.ok
+      ? { label: response.label, faces: response.faces.length }
+      : { label: response.error.code }),
+  });
   if (!response.ok) throw workerError(response.error, accepted.id);
   if (!wantsJson(c)) return c.text(`${accepted.stem}:${response.label}`);
   return c.json({
@@ -810,6 +915,7 @@ function errorResponse(c: Context, error: Error, log: WebDeps["log"]): Response 
   } else if (error instanceof HTTPException) {
     status = error.status as ContentfulStatusCode;
   }
+  noteRequest(c, { label: c.get("dashboardRequest")?.label ?? code });
   const cause = error.cause;
   // Store errors keep their path out of the message (it reaches clients) and in a field: the
   // operator's log line gets it back.
@@ -879,4 +985,23 @@ function resolveOptions(options: WebOptions): ResolvedOptions {
     }
   }
   return o;
+}
+
+/** The dashboard's texts from outside this process, without server paths (as every page). */
+function redactDashboard(data: DashboardData): DashboardData {
+  return {
+    ...data,
+    decisions: data.decisions.map((d) => ({
+      ...d,
+      reasons: d.reasons.map(redactPaths),
+      summary: redactPaths(d.summary),
+    })),
+    workerEvents: data.workerEvents.map((w) => ({ ...w, detail: redactPaths(w.detail) })),
+    about: data.about && {
+      ...data.about,
+      ...(data.about.galleryError === undefined
+        ? {}
+        : { galleryError: redactPaths(data.about.galleryError) }),
+    },
+  };
 }

@@ -3,7 +3,7 @@
  * with labels, a bound on series per metric, and the web tier's own metric set.
  * @module
  */
-import { INSTANCE_STATES, type InstanceState } from "../cloud/fleet.ts";
+import { INSTANCE_STATES, type InstanceExit, type InstanceState } from "../cloud/fleet.ts";
 import type { QueueCounts } from "../cloud/message_queue.ts";
 
 /** The Content-Type Prometheus expects for the text format. */
@@ -224,6 +224,10 @@ export interface StackSnapshot {
     readonly id: string;
     readonly name: string;
     readonly state: InstanceState;
+    /** When it last left `stopped`, when its worker said ready, how its last run ended. */
+    readonly lastStartedAtMs?: number | null;
+    readonly readyAtMs?: number | null;
+    readonly lastExit?: InstanceExit | null;
   }[];
   readonly queues: readonly QueueSnapshot[];
 }

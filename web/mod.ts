@@ -106,4 +106,23 @@ export {
 } from "./request_ledger.ts";
 export { serveWeb, type ServeWebOptions } from "./serve.ts";
 export { snapshotReader } from "./snapshot.ts";
-export { escapeHtml, renderStatusPage, type StatusView } from "./status_page.ts";
+export {
+  DASHBOARD_CSP,
+  DASHBOARD_DATA_PATH,
+  DASHBOARD_SCRIPT_PATH,
+  escapeHtml,
+  renderStatusPage,
+  renderStatusPanels,
+  type StatusView,
+} from "./status_page.ts";
+export {
+  Dashboard,
+  type DashboardAbout,
+  type DashboardData,
+  type DashboardDecision,
+  type DashboardOptions,
+  type DashboardPoint,
+  htmlSafeJson,
+  type RecentRequest,
+  type WorkerEvent,
+} from "./dashboard.ts";

@@ -30,7 +30,14 @@ export function snapshotReader(
       Promise.all(queueNames.map((name) => queue.counts(name))),
     ]);
     return {
-      instances: instances.map(({ id, name, state }) => ({ id, name, state })),
+      instances: instances.map((i) => ({
+        id: i.id,
+        name: i.name,
+        state: i.state,
+        lastStartedAtMs: i.lastStartedAtMs ?? null,
+        readyAtMs: i.readyAtMs ?? null,
+        lastExit: i.lastExit ?? null,
+      })),
       queues: queueNames.map((name, i) => ({ queue: name, counts: counts[i] })),
     };
   };
