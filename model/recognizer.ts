@@ -53,6 +53,17 @@ export const NO_FACE_LABEL = "NoFace";
  */
 export type DetectorStrategy = "ssd" | "tiny" | "auto" | "blaze";
 
+/** The strategy a recognizer uses when none is given. */
+export const DETECTOR_DEFAULT: DetectorStrategy = "auto";
+
+/** What each strategy runs, in a few words (for status pages and `--help`). */
+export const DETECTOR_SUMMARIES: Readonly<Record<DetectorStrategy, string>> = {
+  auto: "BlazeFace; images up to 160 px: tiny detector, then BlazeFace",
+  ssd: "face-api's SSD MobileNetV1 (face-api parity)",
+  tiny: "face-api's tiny detector",
+  blaze: "BlazeFace on every image",
+};
+
 /** The strategies, for validating user input. */
 export const DETECTOR_STRATEGIES: readonly DetectorStrategy[] = ["auto", "ssd", "tiny", "blaze"];
 
@@ -166,7 +177,7 @@ export class Recognizer {
     this.#sessions = sessions;
     this.#specs = specs;
     this.#options = {
-      detector: options.detector ?? "auto",
+      detector: options.detector ?? DETECTOR_DEFAULT,
       tinyInputSize: options.tinyInputSize ?? 416,
       minConfidence: options.minConfidence ?? 0.5,
       threshold: options.threshold ?? 0.6,
@@ -184,7 +195,7 @@ export class Recognizer {
    * @throws {RangeError} for a bad option, naming it
    */
   static async load(options: RecognizerOptions = {}): Promise<Recognizer> {
-    const detector = options.detector ?? "auto";
+    const detector = options.detector ?? DETECTOR_DEFAULT;
     if (!DETECTOR_STRATEGIES.includes(detector)) {
       throw new RangeError(
         `detector "${detector}" is not one of ${DETECTOR_STRATEGIES.join(", ")}`,

@@ -9,6 +9,7 @@ import type { Clamp, ControllerEvent } from "../controller/mod.ts";
 import { GALLERY_HEADER_BYTES_MAX } from "../model/gallery/gallery.ts";
 import { decodeGalleryHeader } from "../model/gallery/gallery.ts";
 import { readManifest } from "../model/model_store.ts";
+import { DETECTOR_DEFAULT, DETECTOR_SUMMARIES } from "../model/recognizer.ts";
 import type { DashboardAbout, DashboardDecision } from "../web/mod.ts";
 import type { ServiceConfig } from "./config.ts";
 
@@ -95,7 +96,7 @@ export function dashboardDecision(
 }
 
 /** The detector the workers run: the Recognizer's default strategy (no setting chooses another). */
-export const DETECTOR_IN_USE = "auto (SSD MobileNetV1; small images: tiny detector, then SSD)";
+export const DETECTOR_IN_USE = `${DETECTOR_DEFAULT} (${DETECTOR_SUMMARIES[DETECTOR_DEFAULT]})`;
 
 /**
  * What the service runs: the built models, the detector, the threshold and the gallery (its
