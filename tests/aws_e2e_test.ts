@@ -46,7 +46,12 @@ const SERVE = new URL("../service/serve.ts", import.meta.url).pathname;
 /** Instances at most: a few workers, as 2 cores allow (each loads the model; ~100 ms an image). */
 const INSTANCES_MAX = 3;
 const AMI = "ami-0123456789abcdef0";
+/** How long `serve` gets to drain and exit after SIGTERM before SIGKILL. */
+const SERVE_STOP_MS_MAX = 15_000;
 const VERBOSE = Deno.env.get("FR_E2E_VERBOSE") === "1";
+
+/** Log events not worth showing when the test fails. */
+const ROUTINE = new Set(["answered"]);
 
 /** One line a worker printed, with the instance it ran on. */
 interface WorkerLine {
@@ -96,6 +101,8 @@ Deno.test({
       "3000",
     ];
     const workerLines: WorkerLine[] = [];
+    /** What to show when the test fails: the service's and the workers' unusual lines. */
+    let serviceLines: () => string = () => "";
     try {
       const ec2: Ec2StandIn = await startEc2StandIn({
         instanceKey: userKey,
@@ -165,11 +172,19 @@ Deno.test({
           AWS_EC2_METADATA_DISABLED: "true",
         },
       });
+      serviceLines = () =>
+        serve.lines.filter((l) => !ROUTINE.has(String(l.event))).slice(-40)
+          .map((l) => JSON.stringify(l)).join("\n") + `\n${serve.stderr().slice(-4000)}`;
       cleanups.unshift(async () => {
-        try {
-          serve.child.kill("SIGTERM");
-        } catch { /* exited */ }
-        const status = await serve.child.status;
+        // SIGTERM drains (2 s here); SIGKILL if it hangs, so no process outlives the test.
+        const kill = (signal: Deno.Signal) => {
+          try {
+            serve.child.kill(signal);
+          } catch { /* exited */ }
+        };
+        kill("SIGTERM");
+        const timer = setTimeout(() => kill("SIGKILL"), SERVE_STOP_MS_MAX);
+        const status = await serve.child.status.finally(() => clearTimeout(timer));
         await serve.drained;
         if (VERBOSE || !status.success) console.error(serve.stderr());
       });
@@ -239,6 +254,14 @@ Deno.test({
         controllerStops: controllerStops.length,
         peakRunning: ec2.peakRunning(),
       }));
+    } catch (error) {
+      console.error("serve --backend aws said:\n" + serviceLines());
+      console.error(
+        "the workers said:\n" +
+          workerLines.filter((l) => !ROUTINE.has(String(l.line.event))).slice(-40)
+            .map((l) => `${l.instanceId} ${JSON.stringify(l.line)}`).join("\n"),
+      );
+      throw error;
     } finally {
       for (const cleanup of cleanups) await cleanup().catch((e) => console.error(e));
     }
