@@ -40,7 +40,7 @@ import { parseServiceConfig, type ServiceConfig, workerFlags } from "../service/
 import { startEmulators } from "../testing/aws_emulators.ts";
 import { courseData, E2E_READY, E2E_SKIP_NOTE, postImage, waitFor } from "../testing/e2e.ts";
 import { type Ec2StandIn, startEc2StandIn } from "../testing/ec2_stand_in.ts";
-import { spawnService } from "../testing/service_process.ts";
+import { readJsonLines, spawnService } from "../testing/service_process.ts";
 
 const SERVE = new URL("../service/serve.ts", import.meta.url).pathname;
 /** Instances at most: a few workers, as 2 cores allow (each loads the model; ~100 ms an image). */
@@ -78,12 +78,7 @@ Deno.test({
       "aws",
       "--id",
       id,
-      "--s3-endpoint",
-      emulators.s3Endpoint,
-      "--sqs-endpoint",
-      emulators.sqsEndpoint,
-      "--sqs-protocol",
-      "query",
+      ...emulators.flags,
       "--gallery",
       course.gallery,
       "--max",
@@ -101,6 +96,8 @@ Deno.test({
       "3000",
     ];
     const workerLines: WorkerLine[] = [];
+    /** Each worker's output, read to its end. */
+    const outputs: Promise<void>[] = [];
     /** What to show when the test fails: the service's and the workers' unusual lines. */
     let serviceLines: () => string = () => "";
     try {
@@ -134,7 +131,11 @@ Deno.test({
             stdout: "piped",
             stderr: VERBOSE ? "inherit" : "null",
           }).spawn();
-          collectLines(child.stdout, (line) => workerLines.push({ instanceId, line }));
+          outputs.push(readJsonLines(
+            child.stdout,
+            (line) => workerLines.push({ instanceId, line }),
+            VERBOSE ? (text) => console.log(text) : undefined,
+          ));
           return child;
         },
       });
@@ -213,7 +214,7 @@ Deno.test({
         60_000,
         100,
       );
-      await Promise.all(ec2.runs.map((r) => r.exited));
+      await Promise.all([...ec2.runs.map((r) => r.exited), ...outputs]);
       assert.equal(ec2.peakRunning(), INSTANCES_MAX, "the fleet reached its maximum");
       assert.ok(ec2.peakLive() <= INSTANCES_MAX, `at most ${INSTANCES_MAX} pending or running`);
 
@@ -276,27 +277,4 @@ function pick(...names: string[]): Record<string, string> {
     if (value !== undefined) out[name] = value;
   }
   return out;
-}
-
-/** Reads JSON lines from a stream until it ends. */
-function collectLines(
-  stream: ReadableStream<Uint8Array>,
-  onLine: (line: Record<string, unknown>) => void,
-): void {
-  (async () => {
-    let buffer = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let nl;
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const text = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        if (VERBOSE) console.log(text);
-        if (!text.startsWith("{")) continue;
-        try {
-          onLine(JSON.parse(text));
-        } catch { /* a line cut by a kill */ }
-      }
-    }
-  })();
 }
