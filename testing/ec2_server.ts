@@ -12,26 +12,13 @@
  * themselves are not verified (only that the request is signed): that is AWS's.
  * @module
  */
+import { EC2Client } from "@aws-sdk/client-ec2";
 import {
-  CreateTagsCommand,
-  DescribeInstancesCommand,
-  EC2Client,
-  RunInstancesCommand,
-  StartInstancesCommand,
-  StopInstancesCommand,
-  TerminateInstancesCommand,
-} from "@aws-sdk/client-ec2";
-import { type FakeEc2Hooks, type FakeEc2Options, installFakeEc2 } from "./fake_ec2.ts";
-
-/** The EC2 actions the server answers, with the SDK command each becomes. */
-const COMMANDS = {
-  RunInstances: RunInstancesCommand,
-  CreateTags: CreateTagsCommand,
-  StartInstances: StartInstancesCommand,
-  StopInstances: StopInstancesCommand,
-  TerminateInstances: TerminateInstancesCommand,
-  DescribeInstances: DescribeInstancesCommand,
-} as const;
+  FAKE_EC2_COMMANDS as COMMANDS,
+  type FakeEc2Hooks,
+  type FakeEc2Options,
+  installFakeEc2,
+} from "./fake_ec2.ts";
 
 /** Who signed a call: an instance's role (its session token) or a user's key. */
 export type Ec2Principal =

@@ -19,6 +19,16 @@ import {
 } from "@aws-sdk/client-ec2";
 import { mockClient } from "aws-sdk-client-mock";
 
+/** The commands the fake answers, by EC2 action (what the HTTP stand-in dispatches on). */
+export const FAKE_EC2_COMMANDS = {
+  RunInstances: RunInstancesCommand,
+  CreateTags: CreateTagsCommand,
+  StartInstances: StartInstancesCommand,
+  StopInstances: StopInstancesCommand,
+  TerminateInstances: TerminateInstancesCommand,
+  DescribeInstances: DescribeInstancesCommand,
+} as const;
+
 const CODES: Record<string, number> = {
   pending: 0,
   running: 16,
