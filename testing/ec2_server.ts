@@ -85,9 +85,15 @@ export function startEc2Server(options: Ec2ServerOptions = {}): Ec2Server {
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     async (request) => {
       const requestId = crypto.randomUUID();
-      const length = Number(request.headers.get("content-length") ?? 0);
-      if (request.method !== "POST" || length > REQUEST_BYTES_MAX) {
-        return errorResponse(400, "InvalidRequest", "POST a query request", requestId);
+      // The SDK always sends Content-Length; without it the body's size is not known up front.
+      const length = Number(request.headers.get("content-length") ?? NaN);
+      if (request.method !== "POST" || !(length <= REQUEST_BYTES_MAX)) {
+        return errorResponse(
+          400,
+          "InvalidRequest",
+          `POST a query request with a Content-Length of at most ${REQUEST_BYTES_MAX} bytes`,
+          requestId,
+        );
       }
       const params = parseQuery(await request.text());
       const action = params.get("Action") ?? "";
