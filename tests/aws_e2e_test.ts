@@ -236,6 +236,12 @@ Deno.test({
           c.atMs >= run.startedAtMs
         );
         assert.ok(own.length > 0, `no StopInstances signed by ${run.instanceId} after its boot`);
+        // It said it was ready the same way: a CreateTags on itself, with its own credentials.
+        const tagged = ec2.calls.some((c) =>
+          c.action === "CreateTags" && c.error === undefined && c.atMs >= run.startedAtMs &&
+          c.principal?.kind === "instance" && c.principal.instanceId === run.instanceId
+        );
+        assert.ok(tagged, `the worker on ${run.instanceId} did not tag its instance ready`);
         assert.equal(run.status?.code, 0, `the worker on ${run.instanceId} exited cleanly`);
       }
       for (const call of selfStops) {
