@@ -24,6 +24,8 @@
  * - boot minutes: `pending` → `running` takes tens of seconds, then the OS boots and systemd starts
  *   the worker (installing Deno and the package at first boot); a stop takes tens of seconds;
  *   here a boot is a process start;
+ * - the boot script itself (cloud-init, the systemd unit, the package download): a boot here runs
+ *   the worker command the unit would run, with its flags, from this checkout;
  * - IAM: the web and app roles' policies (`deploy/iam/`) are not evaluated by AWS here. The
  *   stand-in enforces only the app role's rule that an instance may stop and tag only itself, by
  *   its session token; whether AWS's `ArnEquals ec2:SourceInstanceARN` condition does the same,
