@@ -54,6 +54,13 @@ export interface Ec2ServerOptions {
    * `UnauthorizedOperation` (403). @default {allowed}
    */
   readonly authorize?: (principal: Ec2Principal, action: string, instanceIds: string[]) => boolean;
+  /**
+   * EC2's eventual consistency after RunInstances: for this many further calls, a call naming a
+   * new instance gets `InvalidInstanceID.NotFound` and DescribeInstances leaves it out, as EC2
+   * may ("the instance ID might not have propagated"; AWS, "Eventual consistency in the Amazon
+   * EC2 API"). @default {0}
+   */
+  readonly propagationCalls?: number;
 }
 
 /** A running EC2 API stand-in. */
@@ -79,6 +86,8 @@ export function startEc2Server(options: Ec2ServerOptions = {}): Ec2Server {
     credentials: { accessKeyId: "stand-in", secretAccessKey: "stand-in" },
   });
   const fake = installFakeEc2({ ...options.model, client });
+  /** New instance id → calls left until it has propagated. */
+  const unpropagated = new Map<string, number>();
   const principalOf = options.principalOf ??
     ((accessKeyId: string) => ({ kind: "user", accessKeyId }) as const);
   const server = Deno.serve(
@@ -139,6 +148,20 @@ export function startEc2Server(options: Ec2ServerOptions = {}): Ec2Server {
           requestId,
         );
       }
+      const unknown = instanceIds.filter((id) => unpropagated.has(id));
+      for (const [id, left] of unpropagated) {
+        if (left <= 1) unpropagated.delete(id);
+        else unpropagated.set(id, left - 1);
+      }
+      if (unknown.length > 0) {
+        record(principal, "InvalidInstanceID.NotFound");
+        return errorResponse(
+          400,
+          "InvalidInstanceID.NotFound",
+          `The instance ID '${unknown.join("', '")}' does not exist`,
+          requestId,
+        );
+      }
       let output;
       try {
         // deno-lint-ignore no-explicit-any
@@ -152,7 +175,19 @@ export function startEc2Server(options: Ec2ServerOptions = {}): Ec2Server {
       }
       if (action === "RunInstances") {
         // deno-lint-ignore no-explicit-any
-        instanceIds.push(...(output as any).Instances.map((i: ModelInstance) => i.InstanceId));
+        const launched = (output as any).Instances.map((i: ModelInstance) => i.InstanceId);
+        instanceIds.push(...launched);
+        const propagationCalls = options.propagationCalls ?? 0;
+        if (propagationCalls > 0) {
+          for (const id of launched) unpropagated.set(id, propagationCalls);
+        }
+      }
+      if (action === "DescribeInstances" && unpropagated.size > 0) {
+        // deno-lint-ignore no-explicit-any
+        const out = output as any;
+        out.Reservations = out.Reservations.filter((r: { Instances: ModelInstance[] }) =>
+          !r.Instances.some((i) => unpropagated.has(i.InstanceId))
+        );
       }
       record(principal);
       return new Response(

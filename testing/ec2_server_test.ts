@@ -112,3 +112,26 @@ Deno.test("the EC2 stand-in pages, filters by tag, answers EC2's error codes and
     await server.close();
   }
 });
+
+Deno.test("Ec2Fleet.create copes with EC2's eventual consistency: new ids unknown for a while after RunInstances", async () => {
+  const server = startEc2Server({ propagationCalls: 3 });
+  const fleet = new Ec2Fleet({
+    launch: { imageId: "ami-0123456789abcdef0" },
+    endpoint: server.endpoint,
+    credentials: CREDENTIALS,
+    maxAttempts: 1,
+    pollIntervalMs: 0,
+  });
+  try {
+    const created = await fleet.create(2);
+    assert.deepEqual(created.map((i) => [i.name, i.state]), [
+      ["app-tier-instance-1", "stopped"],
+      ["app-tier-instance-2", "stopped"],
+    ]);
+    const notFound = server.calls.filter((c) => c.error === "InvalidInstanceID.NotFound");
+    assert.ok(notFound.length > 0, "the stand-in did answer NotFound for the new ids");
+  } finally {
+    await fleet.close();
+    await server.close();
+  }
+});
