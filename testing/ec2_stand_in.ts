@@ -53,6 +53,8 @@ export interface Ec2StandInOptions {
   readonly instanceKey: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** SIGTERM to SIGKILL on stop. @default {10000} */
   readonly shutdownGraceMs?: number;
+  /** Calls after RunInstances during which EC2 does not know the new ids yet (`startEc2Server`). @default {0} */
+  readonly propagationCalls?: number;
 }
 
 /** A running stand-in. */
@@ -130,6 +132,7 @@ export async function startEc2StandIn(options: Ec2StandInOptions): Promise<Ec2St
   /** Each instance's state, as the model's hooks report it (launches from the calls). */
   const states = new Map<string, string>();
   const server = startEc2Server({
+    propagationCalls: options.propagationCalls,
     model: {
       onState(instanceId, _from, to) {
         states.set(instanceId, to);

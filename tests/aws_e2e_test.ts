@@ -18,9 +18,10 @@
  * (signed with its own instance's credentials), and nothing runs at the end.
  *
  * What a real account adds, which this test cannot check:
- * - eventual consistency: DescribeInstances right after Run/Start/Stop may not show the change yet
- *   (here it does at the next look), and a fresh instance id can be unknown for a moment
- *   (`InvalidInstanceID.NotFound` right after RunInstances);
+ * - eventual consistency beyond what is modelled: here only a fresh instance id is unknown for a
+ *   few calls after RunInstances (`InvalidInstanceID.NotFound`, left out of DescribeInstances);
+ *   on EC2 any change may show late, for seconds to minutes, and a state change is seen at the
+ *   next look here;
  * - boot minutes: `pending` → `running` takes tens of seconds, then the OS boots and systemd starts
  *   the worker (installing Deno and the package at first boot); a stop takes tens of seconds;
  *   here a boot is a process start;
@@ -106,6 +107,8 @@ Deno.test({
       const ec2: Ec2StandIn = await startEc2StandIn({
         instanceKey: userKey,
         shutdownGraceMs: 10_000,
+        // New instance ids stay unknown for a few calls, as EC2's eventual consistency allows.
+        propagationCalls: 3,
         // What the boot script's systemd unit runs, with the flags it gets (service/user_data.ts),
         // the metadata service at this instance's address, and no keys: the role's, from IMDS.
         boot: ({ instanceId, imdsUrl }) => {
@@ -249,7 +252,12 @@ Deno.test({
       for (const call of selfStops) {
         assert.deepEqual(call.instanceIds, [(call.principal as { instanceId: string }).instanceId]);
       }
-      const refused = ec2.calls.filter((c) => c.error !== undefined);
+      // Nothing refused but the pool's launch meeting ids EC2 did not know yet (retried).
+      const refused = ec2.calls.filter((c) =>
+        c.error !== undefined &&
+        !(c.error === "InvalidInstanceID.NotFound" && c.principal?.kind === "user" &&
+          c.atMs < burstStartMs)
+      );
       assert.deepEqual(refused.map((c) => `${c.action} ${c.error}`), []);
       const answered = workerLines.filter((l) => l.line.event === "answered").length;
       assert.equal(answered, 100, "each photo answered once");
