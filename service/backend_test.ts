@@ -56,12 +56,7 @@ Deno.test({
       "aws",
       "--id",
       "emu",
-      "--s3-endpoint",
-      emulators.s3Endpoint,
-      "--sqs-endpoint",
-      emulators.sqsEndpoint,
-      "--sqs-protocol",
-      "query",
+      ...emulators.flags,
     ], { env: () => undefined }) as ServiceConfig;
     const backend = await openBackend(config, { fleet: false });
     const recognizer = await Recognizer.load({ galleryPath: (await courseData()).gallery });

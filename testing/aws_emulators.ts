@@ -12,6 +12,8 @@ export interface Emulators {
   readonly sqsEndpoint: string;
   /** The fixed credentials s3rver checks signatures against. */
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The settings that point `serve`/`worker` at them (`--s3-endpoint`, `--sqs-endpoint`…). */
+  readonly flags: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -42,9 +44,13 @@ export async function startEmulators(): Promise<Emulators> {
     text += value;
   }
   const { s3Port, sqsPort } = JSON.parse(text.slice(0, text.indexOf("\n")));
+  const s3Endpoint = `http://127.0.0.1:${s3Port}`;
+  const sqsEndpoint = `http://localhost:${sqsPort}`;
   return {
-    s3Endpoint: `http://127.0.0.1:${s3Port}`,
-    sqsEndpoint: `http://localhost:${sqsPort}`,
+    s3Endpoint,
+    sqsEndpoint,
+    // sqslite speaks only SQS's query protocol (DEVELOPERS.md).
+    flags: ["--s3-endpoint", s3Endpoint, "--sqs-endpoint", sqsEndpoint, "--sqs-protocol", "query"],
     credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
     async stop() {
       await stdin.close();

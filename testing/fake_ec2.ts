@@ -19,6 +19,16 @@ import {
 } from "@aws-sdk/client-ec2";
 import { mockClient } from "aws-sdk-client-mock";
 
+/** The commands the fake answers, by EC2 action (what the HTTP stand-in dispatches on). */
+export const FAKE_EC2_COMMANDS = {
+  RunInstances: RunInstancesCommand,
+  CreateTags: CreateTagsCommand,
+  StartInstances: StartInstancesCommand,
+  StopInstances: StopInstancesCommand,
+  TerminateInstances: TerminateInstancesCommand,
+  DescribeInstances: DescribeInstancesCommand,
+} as const;
+
 const CODES: Record<string, number> = {
   pending: 0,
   running: 16,
@@ -67,10 +77,26 @@ export interface FakeEc2Options {
   transientLooks?: number;
 }
 
-/** Installs the fake on every EC2Client; call `restore()` when done. */
-export function installFakeEc2(options: FakeEc2Options = {}) {
+/**
+ * For a stand-in whose instances run something (`testing/ec2_stand_in.ts`: a worker process per
+ * instance) and answers over HTTP (`testing/ec2_server.ts`) from this same model.
+ */
+export interface FakeEc2Hooks {
+  /** Mock only this client (the HTTP stand-in's own) instead of every EC2Client. */
+  client?: EC2Client;
+  /** After an instance changed state (a launch is not a change: it starts `pending`). */
+  onState?(instanceId: string, from: string, to: string): void;
+  /**
+   * Whether a transient state may end at this look (once `transientLooks` looks saw it), e.g.
+   * not `stopping` while the instance's process still runs. @default {always}
+   */
+  mayEnd?(instanceId: string, state: string): boolean;
+}
+
+/** Installs the fake on every EC2Client (or on `client`); call `restore()` when done. */
+export function installFakeEc2(options: FakeEc2Options & FakeEc2Hooks = {}) {
   let transientLooks = options.transientLooks ?? 1;
-  const stub = mockClient(EC2Client);
+  const stub = mockClient(options.client ?? EC2Client);
   const instances = new Map<string, FakeInstance>();
   let sequence = 0;
   const calls: string[] = [];
@@ -79,6 +105,7 @@ export function installFakeEc2(options: FakeEc2Options = {}) {
     const previous = { ...i.State };
     i.State = { Code: CODES[to], Name: to };
     i.seenTransient = 0;
+    options.onState?.(i.InstanceId, previous.Name, to);
     return { InstanceId: i.InstanceId, CurrentState: { ...i.State }, PreviousState: previous };
   };
   const lookup = (ids: string[]) => {
@@ -192,7 +219,8 @@ export function installFakeEc2(options: FakeEc2Options = {}) {
       const next = { pending: "running", stopping: "stopped", "shutting-down": "terminated" }[
         i.State.Name
       ];
-      if (next && i.seenTransient >= transientLooks) change(i, next);
+      const mayEnd = options.mayEnd?.(i.InstanceId, i.State.Name) ?? true;
+      if (next && i.seenTransient >= transientLooks && mayEnd) change(i, next);
       else if (next) i.seenTransient++;
     }
     if (input.MaxResults !== undefined && (input.MaxResults < 5 || input.MaxResults > 1000)) {

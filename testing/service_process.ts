@@ -61,23 +61,7 @@ export function spawnService(
   }).spawn();
   const lines: Record<string, unknown>[] = [];
   let errText = "";
-  const out = (async () => {
-    let buffer = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let nl;
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        if (!line.startsWith("{")) continue;
-        try {
-          lines.push(JSON.parse(line));
-        } catch {
-          // A line cut by a killed writer: not ours to judge here.
-        }
-      }
-    }
-  })();
+  const out = readJsonLines(child.stdout, (line) => lines.push(line));
   const err = (async () => {
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) errText += chunk;
   })();
@@ -96,6 +80,33 @@ export function spawnService(
       return lines.find((l) => l.event === "listening")!.url as string;
     },
   };
+}
+
+/**
+ * Reads a process's output until it ends, passing each JSON line on (other lines, and a line cut
+ * by a killed writer, are skipped); `onText` sees every line.
+ */
+export async function readJsonLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: Record<string, unknown>) => void,
+  onText?: (text: string) => void,
+): Promise<void> {
+  let buffer = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      onText?.(line);
+      if (!line.startsWith("{")) continue;
+      try {
+        onLine(JSON.parse(line));
+      } catch {
+        // A line cut by a killed writer: not ours to judge here.
+      }
+    }
+  }
 }
 
 /** Pids of the worker processes (`service/worker.ts`) whose parent is `parentPid`. */

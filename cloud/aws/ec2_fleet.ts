@@ -1,7 +1,8 @@
 /**
  * The fleet on Amazon EC2. Instances carry a `Name` tag (`app-tier-instance-<n>`) and a fleet
- * tag, so describe sees only this service's instances. Create launches, waits for `running`,
- * then stops, because EC2 cannot launch an instance straight into `stopped`.
+ * tag, so describe sees only this service's instances. Create launches, names each instance once
+ * EC2 knows its id (its API is eventually consistent), waits for `running`, then stops, because
+ * EC2 cannot launch an instance straight into `stopped`.
  * @module
  */
 import {
@@ -228,12 +229,14 @@ export class Ec2Fleet implements Fleet {
     }
     // One Name per instance: RunInstances can only tag them all alike.
     for (const [i, id] of ids.entries()) {
-      await this.#call(
-        new CreateTagsCommand({
-          Resources: [id],
-          Tags: [{ Key: "Name", Value: instanceName(top + i + 1) }],
-        }),
-        "naming instance",
+      await this.#untilKnown(() =>
+        this.#call(
+          new CreateTagsCommand({
+            Resources: [id],
+            Tags: [{ Key: "Name", Value: instanceName(top + i + 1) }],
+          }),
+          "naming instance",
+        )
       );
     }
     await this.#waitFor(ids, "running");
@@ -358,6 +361,26 @@ export class Ec2Fleet implements Fleet {
       if (!token) return out;
     }
     throw new ServiceError("DescribeInstances", "more than 1000 pages; refusing to go on");
+  }
+
+  /**
+   * Runs `call` on instances just launched until EC2 knows their ids: its API is eventually
+   * consistent, and a call right after RunInstances may answer InvalidInstanceID.NotFound for an
+   * instance that exists ("Eventual consistency in the Amazon EC2 API",
+   * https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html). Retries every
+   * `pollIntervalMs`, for at most `transitionWaitMsMax`.
+   */
+  async #untilKnown<T>(call: () => Promise<T>): Promise<T> {
+    const startMs = this.#clock.nowMs();
+    for (;;) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+        if (this.#clock.nowMs() - startMs > this.#transitionWaitMsMax) throw error;
+      }
+      await this.#clock.sleepMs(this.#pollIntervalMs);
+    }
   }
 
   async #waitFor(ids: string[], state: InstanceState): Promise<Instance[]> {
