@@ -12,21 +12,27 @@
  * client runs in this process, so its CPU competes with the web tier's (`bench/web_overhead.ts`
  * separates them).
  *
+ * `--set lfw` sends the 100 LFW photos (250×250) instead, each enrolled under its own name
+ * beforehand, so an answer is right when the photo's face is found and matched to itself: the
+ * scenario where the detector, not the small-image path, does the work.
+ *
  * ```sh
- * deno run -A bench/service_load.ts [--count 100|1000] [--concurrency 100]
+ * deno run -A bench/service_load.ts [--set course|lfw] [--count 100|1000] [--concurrency 100]
  *   [--model-backend web|native|auto] [--max N] [--json]
  * ```
  * @module
  */
 import { parseArgs } from "node:util";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { quantileSorted } from "../internal/mod.ts";
 import { formatReport, loadImages, parseLabelsCsv, runLoad } from "./loadgen.ts";
 import { courseData, DATASET_DIR, sampleFleet, startTestStack, waitFor } from "../testing/e2e.ts";
+import { unzipCourseImages } from "../testing/datasets.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
+    set: { type: "string", default: "course" },
     count: { type: "string", default: "100" },
     concurrency: { type: "string", default: "100" },
     "model-backend": { type: "string", default: "web" },
@@ -35,11 +41,12 @@ const { values } = parseArgs({
   },
 });
 const count = Number(values.count);
-const set = count <= 100 ? "100" : "1000";
-const images = await loadImages(join(DATASET_DIR, `face_images_${set}.zip`));
-const labels = parseLabelsCsv(await Deno.readTextFile(join(DATASET_DIR, `labels_${set}.csv`)));
-const course = await courseData();
-const flags = ["--gallery", course.gallery, "--model-backend", values["model-backend"]!];
+if (values.set !== "course" && values.set !== "lfw") {
+  console.error(`service_load: --set must be course or lfw, got "${values.set}"`);
+  Deno.exit(2);
+}
+const { images, labels, gallery } = values.set === "lfw" ? await lfwSet() : await courseSet();
+const flags = ["--gallery", gallery, "--model-backend", values["model-backend"]!];
 if (values.max) flags.push("--max", values.max);
 const loadAverageBefore = Deno.loadavg()[0];
 const t = await startTestStack(flags);
@@ -68,6 +75,52 @@ async function sendMeasured(request: Request): Promise<Response> {
   overheadsMs[index] = latencyMs - waitedForWorkerMs - inWorkerMs;
   return new Response(body.answer, { status: 200 });
 }
+/** The course's burst: the 100- or 1000-image set, the 10 distinct images enrolled. */
+async function courseSet() {
+  const set = count <= 100 ? "100" : "1000";
+  return {
+    images: await loadImages(join(DATASET_DIR, `face_images_${set}.zip`)),
+    labels: parseLabelsCsv(await Deno.readTextFile(join(DATASET_DIR, `labels_${set}.csv`))),
+    gallery: (await courseData()).gallery,
+  };
+}
+
+/** The 100 LFW photos, each enrolled under its own stem (by `enroll`, as a user would). */
+async function lfwSet() {
+  const dir = await Deno.makeTempDir({ prefix: "fr-service-load-lfw-" });
+  const imagesDir = join(dir, "lfw");
+  await Deno.mkdir(imagesDir);
+  const stems = (await unzipCourseImages("lfw_gallery_100.zip", imagesDir))
+    .map((p) => basename(p).replace(/\.jpg$/, ""));
+  const csv = join(dir, "labels.csv");
+  await Deno.writeTextFile(csv, ["Image,Results", ...stems.map((s) => `${s},${s}`)].join("\n"));
+  const gallery = join(dir, "lfw.gallery");
+  const enroll = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "model/cli/enroll.ts",
+      "--gallery",
+      gallery,
+      "--csv",
+      csv,
+      "--images",
+      imagesDir,
+    ],
+    cwd: new URL("..", import.meta.url),
+    stdout: "null",
+    stderr: "inherit",
+  }).output();
+  // enroll exits 1 when a photo has no face it can find; the others are enrolled.
+  if (!enroll.success) console.error(`service_load: enroll exited ${enroll.code}`);
+  return {
+    images: await loadImages(imagesDir),
+    labels: new Map(stems.map((s) => [s, s])),
+    gallery,
+  };
+}
+
 function percentiles(values: (number | undefined)[]) {
   const sorted = values.filter((v) => v !== undefined).sort((a, b) => a - b);
   if (sorted.length === 0) return undefined;
@@ -95,6 +148,7 @@ try {
   const zeroAfterLastAnswerMs = Date.now() - lastAnswerMs;
   await sampler.stop();
   const summary = {
+    set: values.set,
     count,
     concurrency: Number(values.concurrency),
     modelBackend: values["model-backend"],
