@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { GetQueueAttributesCommand, ListQueueTagsCommand } from "@aws-sdk/client-sqs";
 import { HeadBucketCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
-import { RunInstancesCommand } from "@aws-sdk/client-ec2";
+import { EC2Client, RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { type Emulators, startEmulators } from "../testing/aws_emulators.ts";
 import {
   type BucketSettings,
@@ -345,6 +345,53 @@ test("aws up stopped after any step, or failing inside one, completes when run a
     assert.equal(w.fake.state().roles.get(`${id}-web-role`)?.policies.size, 0);
     assert.equal((await w.aws(["up", "--id", id, "--max", "1"])).code, 0);
     assert.equal(w.fake.state().roles.get(`${id}-web-role`)?.policies.size, 1);
+
+    // The profile is created, then adding its role fails.
+    const profiled = unique("prof");
+    w.fake.failNext(
+      "AddRoleToInstanceProfile",
+      Object.assign(new Error("Rate exceeded"), { name: "Throttling" }),
+    );
+    assert.equal((await w.aws(["up", "--id", profiled, "--max", "1"])).code, 1);
+    assert.deepEqual(w.fake.state().profiles.get(`${profiled}-web-profile`)?.roles, []);
+    assert.equal((await w.aws(["up", "--id", profiled, "--max", "1"])).code, 0);
+    assert.deepEqual(w.fake.state().profiles.get(`${profiled}-web-profile`)?.roles, [
+      `${profiled}-web-role`,
+    ]);
+
+    // Killed inside the pool step, after RunInstances (which tags all instances alike) and
+    // before Ec2Fleet named and stopped them: the rerun names and stops the stray, and launches
+    // only the rest.
+    const pooled = unique("pool");
+    const abort = new AbortController();
+    await w.aws(["up", "--id", pooled, "--max", "2"], {
+      deploy: { signal: abort.signal },
+      onLine: (line) => line.includes(" elastic-ip ") && abort.abort(),
+    });
+    const ec2 = new EC2Client({ region: "us-east-1" });
+    try {
+      await ec2.send(
+        new RunInstancesCommand({
+          LaunchTemplate: { LaunchTemplateName: `${pooled}-app-template` },
+          MinCount: 1,
+          MaxCount: 1,
+          TagSpecifications: [{
+            ResourceType: "instance",
+            Tags: [{ Key: "fr:fleet", Value: "app-tier" }, { Key: "fr:deployment", Value: pooled }],
+          }],
+        }),
+      );
+    } finally {
+      ec2.destroy();
+    }
+    assert.equal((await w.aws(["up", "--id", pooled, "--max", "2"])).code, 0);
+    const pool = w.fake.ec2.instances().filter((i) =>
+      i.Tags.some((t) => t.Value === pooled) && i.Tags.some((t) => t.Key === "fr:fleet")
+    );
+    assert.deepEqual(
+      pool.map((i) => `${i.Tags.find((t) => t.Key === "Name")?.Value} ${i.State.Name}`).sort(),
+      ["app-tier-instance-1 stopped", "app-tier-instance-2 stopped"],
+    );
   } finally {
     await w.close();
   }
