@@ -153,16 +153,17 @@ export async function waitUntil<T>(
   waitMsMax: number,
   options: DeployOptions,
 ): Promise<T> {
-  const clock = options.clock ?? systemClock;
-  const startMs = clock.nowMs();
-  for (;;) {
-    const value = await look();
-    if (done(value)) return value;
-    if (clock.nowMs() - startMs > waitMsMax) {
-      throw new ServiceError("Timeout", `${what} did not happen within ${waitMsMax} ms`);
-    }
-    await clock.sleepMs(options.pollIntervalMs ?? 5_000);
-  }
+  const notYet = new ServiceError("Timeout", `${what} did not happen within ${waitMsMax} ms`);
+  return await retrying(
+    async () => {
+      const value = await look();
+      if (!done(value)) throw notYet;
+      return value;
+    },
+    (error) => error === notYet,
+    waitMsMax,
+    options,
+  );
 }
 
 /** The error's code is one of `codes` (the SDK's `name`). */

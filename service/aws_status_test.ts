@@ -23,14 +23,7 @@ Deno.test({
     Deno.env.set("AWS_ACCESS_KEY_ID", emulators.credentials.accessKeyId);
     Deno.env.set("AWS_SECRET_ACCESS_KEY", emulators.credentials.secretAccessKey);
     const id = `st${Date.now().toString(36)}`;
-    const endpoints = [
-      "--s3-endpoint",
-      emulators.s3Endpoint,
-      "--sqs-endpoint",
-      emulators.sqsEndpoint,
-      "--sqs-protocol",
-      "query",
-    ];
+    const endpoints = emulators.flags;
     const lines: string[] = [];
     const errors: string[] = [];
     const out: AwsOutput = { line: (t) => lines.push(t), error: (t) => errors.push(t) };

@@ -96,14 +96,7 @@ async function world(options: { profilePropagationLooks?: number } = {}): Promis
   Deno.env.set("AWS_SECRET_ACCESS_KEY", emulators.credentials.secretAccessKey);
   const settings = new Map<string, BucketSettings>();
   const { dir, sha256 } = await packageFixture();
-  const endpoints = [
-    "--s3-endpoint",
-    emulators.s3Endpoint,
-    "--sqs-endpoint",
-    emulators.sqsEndpoint,
-    "--sqs-protocol",
-    "query",
-  ];
+  const endpoints = emulators.flags;
   const config = (id: string, ...args: string[]) =>
     parseAwsConfig(["--id", id, ...args, ...endpoints], { env: () => undefined }) as ServiceConfig;
   return {

@@ -12,6 +12,8 @@ export interface Emulators {
   readonly sqsEndpoint: string;
   /** The fixed credentials s3rver checks signatures against. */
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The settings flags that point a command's S3 and SQS at them (`--s3-endpoint …`). */
+  readonly flags: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -46,6 +48,14 @@ export async function startEmulators(): Promise<Emulators> {
     s3Endpoint: `http://127.0.0.1:${s3Port}`,
     sqsEndpoint: `http://localhost:${sqsPort}`,
     credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    flags: [
+      "--s3-endpoint",
+      `http://127.0.0.1:${s3Port}`,
+      "--sqs-endpoint",
+      `http://localhost:${sqsPort}`,
+      "--sqs-protocol",
+      "query",
+    ],
     async stop() {
       await stdin.close();
       await lines.cancel();
