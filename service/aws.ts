@@ -292,8 +292,8 @@ async function runUp(
       return 1;
     }
     out.error(
-      `aws up: ${(error as Error).name}: ${(error as Error).message}; nothing created so far is ` +
-        `lost: run the same command again to go on, or \`deno task aws down --id ${config.id}\``,
+      `aws up: ${failure(error)}; nothing created so far is lost: run the same command again ` +
+        `to go on, or \`deno task aws down --id ${config.id}\``,
     );
     return 1;
   } finally {
@@ -335,13 +335,22 @@ async function runDown(
     return 0;
   } catch (error) {
     out.error(
-      `aws down: ${(error as Error).name}: ${(error as Error).message}; run the same command ` +
-        "again to go on (what is gone is skipped)",
+      `aws down: ${failure(error)}; run the same command again to go on (what is gone is skipped)`,
     );
     return 1;
   } finally {
     closeClients(clients);
   }
+}
+
+/** An SDK or AWS error in one line, with what to do about missing credentials. */
+function failure(error: unknown): string {
+  const { name, message } = error as Error;
+  if (name === "CredentialsProviderError") {
+    return `no AWS credentials found (${message}): set AWS_PROFILE or AWS_ACCESS_KEY_ID and ` +
+      "AWS_SECRET_ACCESS_KEY, or run `aws configure`";
+  }
+  return `${name}: ${message.split("\n")[0]}`;
 }
 
 async function runIam(args: readonly string[], out: AwsOutput): Promise<number> {

@@ -99,7 +99,7 @@ import { packageUserData } from "./user_data.ts";
 /** Where deploy/iam/ is: `up` gives IAM these reviewed files, filled for the deployment. */
 const IAM_DIR = new URL("../deploy/iam/", import.meta.url);
 
-/** The largest package `up` uploads (`deno task package` makes about 60 MB). */
+/** The largest package `up` uploads (`deno task package` makes about 20 MB). */
 export const ARTIFACT_BYTES_MAX = 512 * 1024 * 1024;
 
 /** The name of each role's inline policy. */
