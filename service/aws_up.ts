@@ -716,8 +716,17 @@ class UpRun {
       );
       instance = out.Instances![0];
       outcome = "created";
-    } else if (instance.State?.Name === "stopped") {
-      await this.#c.ec2.send(new StartInstancesCommand({ InstanceIds: [instance.InstanceId!] }));
+    } else if (instance.State?.Name === "stopped" || instance.State?.Name === "stopping") {
+      // Stopped by hand: started again (a stopping one once it has stopped).
+      const stoppingId = instance.InstanceId!;
+      await waitUntil(
+        () => this.#describeLive([{ Name: "instance-id", Values: [stoppingId] }]),
+        (found) => found[0]?.State?.Name === "stopped",
+        `${WEB_INSTANCE_NAME} ${stoppingId} stopped`,
+        INSTANCE_WAIT_MS_MAX,
+        this.#options,
+      );
+      await this.#c.ec2.send(new StartInstancesCommand({ InstanceIds: [stoppingId] }));
       outcome = "started";
     }
     const id = instance.InstanceId!;

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { GetQueueAttributesCommand, ListQueueTagsCommand } from "@aws-sdk/client-sqs";
 import { HeadBucketCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
-import { EC2Client, RunInstancesCommand } from "@aws-sdk/client-ec2";
+import { EC2Client, RunInstancesCommand, StopInstancesCommand } from "@aws-sdk/client-ec2";
 import { type Emulators, startEmulators } from "../testing/aws_emulators.ts";
 import {
   type BucketSettings,
@@ -290,6 +290,35 @@ test("aws up creates exactly the plan's resources, configured and tagged; a seco
     const sent = [...w.fake.calls.slice(callsBefore), ...w.fake.ec2.calls.slice(ec2Before)];
     assert.deepEqual(sent.filter((c) => CREATING.includes(c)), [], sent.join(" "));
     assert.deepEqual(await inventory(w, id), planned);
+
+    // A new package: uploaded beside the old one, a new default template version naming it; the
+    // web instance, stopped by hand meanwhile, is started again.
+    await Deno.writeTextFile(join(w.packageDir, "worker.js"), "console.log('a new worker');\n");
+    const tar = await new Deno.Command("tar", {
+      args: ["-czf", `${w.packageDir}.tar.gz`, "-C", join(w.packageDir, ".."), "package"],
+    }).output();
+    assert.ok(tar.success);
+    const ec2 = new EC2Client({ region: "us-east-1" });
+    try {
+      await ec2.send(
+        new StopInstancesCommand({ InstanceIds: [byName.get("web-instance")!.InstanceId] }),
+      );
+    } finally {
+      ec2.destroy();
+    }
+    const third = await w.aws(["up", "--id", id, "--max", "2", "--ingress-cidr", "203.0.113.0/24"]);
+    assert.equal(third.code, 0, third.err);
+    const outcomes = new Map(reports(third.out).map(([o, kind, name]) => [`${kind} ${name}`, o]));
+    assert.equal(outcomes.get(`launch-template ${id}-app-template`), "updated");
+    assert.equal(outcomes.get("ec2-instance web-instance"), "started");
+    const newKey = [...outcomes.keys()].find((k) => k.startsWith("s3-object"))!.split("/").at(-1);
+    assert.notEqual(newKey, `${w.sha256}.tar.gz`);
+    assert.equal(outcomes.get(`s3-object ${id}-artifacts-bucket/releases/${newKey}`), "created");
+    const updated = w.fake.state().templates.find((t) =>
+      t.LaunchTemplateName === `${id}-app-template`
+    )!;
+    assert.equal(updated.defaultVersion, 2);
+    assert.ok(atob((updated.versions[1] as { UserData: string }).UserData).includes(newKey!));
   } finally {
     await w.close();
   }
