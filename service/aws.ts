@@ -58,7 +58,7 @@ const HELP = `Usage:
   deno task aws iam [--write]
       the IAM documents as templates on \${Id}, \${Region}, \${Account}; --write: into deploy/iam/
   deno task aws status --id ID [settings] [--json]
-      which planned resources exist (buckets, queues with counts, app instances); exit 1 if missing
+      which planned resources exist (queues with counts, instances with states); exit 1 if missing
   deno task aws up --id ID [settings] [--package DIR] [--dry-run]
       creates whatever of the deployment is missing (a second run creates nothing; a stopped run
       goes on where it stopped); uploads the package (deno task package; built if DIR is missing)
@@ -248,17 +248,19 @@ async function runStatus(config: ServiceConfig, json: boolean, out: AwsOutput): 
     fleet: true,
     launches: false,
   });
+  const clients = awsClients(config);
   try {
-    const statuses = await deploymentStatus(plan, backend);
+    const found = await findDeployment(config, clients);
+    const statuses = await deploymentStatus(plan, backend, found);
     if (json) {
       out.line(JSON.stringify({ id: plan.id, region: plan.region, resources: statuses }, null, 2));
     } else out.line(statusText(plan, statuses));
     return statuses.some((s) => s.state === "missing") ? 1 : 0;
   } catch (error) {
-    if (!(error instanceof CloudError)) throw error;
-    out.error(`aws status: ${error.message}`);
+    out.error(`aws status: ${error instanceof CloudError ? error.message : failure(error)}`);
     return 1;
   } finally {
+    closeClients(clients);
     await backend.close();
   }
 }

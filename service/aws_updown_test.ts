@@ -271,6 +271,11 @@ test("aws up creates exactly the plan's resources, configured and tagged; a seco
     const eip = state.addresses.find((a) => a.Tags.some((t) => t.Value === id));
     assert.equal(eip?.InstanceId, byName.get("web-instance")?.InstanceId);
 
+    // status sees all of it.
+    const status = await w.aws(["status", "--id", id, "--max", "2"]);
+    assert.equal(status.code, 0, status.out);
+    assert.match(status.out, new RegExp(`${planned.length} present, 0 missing, 0 not checked$`));
+
     // The second run: everything exists, and not one creating call is sent.
     const callsBefore = w.fake.calls.length;
     const ec2Before = w.fake.ec2.calls.length;
