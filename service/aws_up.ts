@@ -589,15 +589,26 @@ class UpRun {
     return btoa(String.fromCharCode(...new TextEncoder().encode(script)));
   }
 
-  #templateData(): Promise<RequestLaunchTemplateData> {
-    return this.#imageId().then((ImageId) => ({
-      ImageId,
-      InstanceType: this.#config.aws.instanceType as never,
-      IamInstanceProfile: { Name: this.#names.appProfile },
-      SecurityGroupIds: [this.#groups.get(this.#names.appSecurityGroup)!],
+  /** What app instances (the template) and the web instance are launched with. */
+  async #launchSettings(tier: "app" | "web") {
+    const app = tier === "app";
+    return {
+      ImageId: await this.#imageId(),
+      InstanceType:
+        (app ? this.#config.aws.instanceType : this.#config.aws.webInstanceType) as never,
+      IamInstanceProfile: { Name: app ? this.#names.appProfile : this.#names.webProfile },
+      SecurityGroupIds: [
+        this.#groups.get(app ? this.#names.appSecurityGroup : this.#names.webSecurityGroup)!,
+      ],
       MetadataOptions: IMDS_V2 as never,
       BlockDeviceMappings: ROOT_VOLUME as never,
-      UserData: this.#userData("worker"),
+      UserData: this.#userData(app ? "worker" : "serve"),
+    };
+  }
+
+  async #templateData(): Promise<RequestLaunchTemplateData> {
+    return {
+      ...await this.#launchSettings("app"),
       TagSpecifications: [
         {
           ResourceType: "instance",
@@ -605,7 +616,7 @@ class UpRun {
         },
         { ResourceType: "volume", Tags: deploymentTags(this.#id) },
       ],
-    }));
+    };
   }
 
   async #launchTemplate(name: string): Promise<void> {
@@ -690,20 +701,14 @@ class UpRun {
     let [instance] = await this.#describeLive(byName);
     let outcome: Outcome = "exists";
     if (instance === undefined) {
-      const ImageId = await this.#imageId();
+      const settings = await this.#launchSettings("web");
       const out = await retrying(
         () =>
           this.#c.ec2.send(
             new RunInstancesCommand({
-              ImageId,
-              InstanceType: this.#config.aws.webInstanceType as never,
+              ...settings,
               MinCount: 1,
               MaxCount: 1,
-              IamInstanceProfile: { Name: this.#names.webProfile },
-              SecurityGroupIds: [this.#groups.get(this.#names.webSecurityGroup)!],
-              MetadataOptions: IMDS_V2 as never,
-              BlockDeviceMappings: ROOT_VOLUME as never,
-              UserData: this.#userData("serve"),
               TagSpecifications: [
                 { ResourceType: "instance", Tags: deploymentTags(this.#id, WEB_INSTANCE_NAME) },
                 { ResourceType: "volume", Tags: deploymentTags(this.#id) },
