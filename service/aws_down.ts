@@ -31,6 +31,7 @@ import {
   DeleteRolePolicyCommand,
   GetInstanceProfileCommand,
   GetRoleCommand,
+  ListInstanceProfileTagsCommand,
   ListRolePoliciesCommand,
   RemoveRoleFromInstanceProfileCommand,
   type Tag,
@@ -128,7 +129,11 @@ export async function findDeployment(
       const out = await clients.iam.send(
         new GetInstanceProfileCommand({ InstanceProfileName: profile }),
       );
-      if (taggedWith(out.InstanceProfile?.Tags, id)) {
+      // ListInstanceProfileTags is where IAM documents a profile's tags.
+      const tags = await clients.iam.send(
+        new ListInstanceProfileTagsCommand({ InstanceProfileName: profile }),
+      );
+      if (taggedWith(tags.Tags, id)) {
         found.push({ kind: "iam-instance-profile", name: profile, id: out.InstanceProfile!.Arn! });
       }
     } catch (error) {

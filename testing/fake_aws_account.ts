@@ -25,6 +25,7 @@ import {
   GetInstanceProfileCommand,
   GetRoleCommand,
   IAMClient,
+  ListInstanceProfileTagsCommand,
   ListRolePoliciesCommand,
   PutRolePolicyCommand,
   RemoveRoleFromInstanceProfileCommand,
@@ -631,6 +632,10 @@ export function installFakeAccount(options: FakeAccountOptions = {}) {
   iam.on(GetInstanceProfileCommand).callsFake((input) => {
     call("GetInstanceProfile");
     return { InstanceProfile: profileView(profile(input.InstanceProfileName)) };
+  });
+  iam.on(ListInstanceProfileTagsCommand).callsFake((input) => {
+    call("ListInstanceProfileTags");
+    return { Tags: structuredClone(profile(input.InstanceProfileName).Tags), IsTruncated: false };
   });
   iam.on(AddRoleToInstanceProfileCommand).callsFake((input) => {
     call("AddRoleToInstanceProfile");
