@@ -1,7 +1,18 @@
 /**
  * `deno task aws up` and `down` as a user runs them (`runAws`), against s3rver and sqslite for
  * S3 and SQS, and stand-ins for what cannot run here (testing/fake_aws_account.ts): EC2, IAM,
- * SSM, and the three bucket settings s3rver does not implement. Only a real account checks:
+ * SSM, and the three bucket settings s3rver does not implement.
+ *
+ * Sent to an emulator: HeadBucket, CreateBucket, HeadObject, PutObject (lib-storage), ListObjectsV2,
+ * DeleteObjects, DeleteBucket; GetQueueUrl, GetQueueAttributes, CreateQueue, TagQueue, ListQueues,
+ * DeleteQueue. Answered by a stand-in, so checked only against the API reference's shapes and
+ * error codes: PutPublicAccessBlock, PutBucketEncryption, PutBucketTagging; every EC2 call
+ * (DescribeVpcs, Create/Describe/DeleteSecurityGroup(s), Authorize/RevokeSecurityGroupIngress,
+ * Create/Describe/Modify/DeleteLaunchTemplate(s), Create/DescribeLaunchTemplateVersion(s),
+ * Run/Start/Stop/Terminate/DescribeInstances, CreateTags, Allocate/Describe/Associate/
+ * Disassociate/ReleaseAddress(es)); every IAM call (Create/Get/DeleteRole, Put/DeleteRolePolicy,
+ * ListRolePolicies, Create/Get/DeleteInstanceProfile, ListInstanceProfileTags,
+ * Add/RemoveRoleTo/FromInstanceProfile); SSM GetParameter. Only a real account checks:
  * that IAM accepts the documents' condition keys, that S3 really answers a taken bucket name with
  * 403/BucketAlreadyExists, IAM's propagation delay beyond the modelled one, how long instances
  * take to boot, stop and terminate, and that the boot script installs and runs the package.
