@@ -35,14 +35,8 @@ import { IAM_DOCUMENT_NAMES, iamTemplates } from "./aws_iam.ts";
 import { deploymentStatus, statusText } from "./aws_status.ts";
 import { openBackend } from "./backend.ts";
 import { CloudError } from "../cloud/errors.ts";
-import {
-  type AwsClients,
-  awsClients,
-  closeClients,
-  type DeployOptions,
-  reportLine,
-} from "./aws_deploy.ts";
-import { BucketTakenError, deployUp } from "./aws_up.ts";
+import { type AwsClients, awsClients, closeClients, reportLine } from "./aws_deploy.ts";
+import { BucketTakenError, deployUp, type UpOptions } from "./aws_up.ts";
 import { deployDown, findDeployment } from "./aws_down.ts";
 
 /** The subcommands. */
@@ -99,7 +93,7 @@ export interface AwsDeps {
   /** Asks a question on the terminal; null when there is no answer. @default {prompt} */
   readonly ask?: (question: string) => string | null;
   /** Waiting and interruption. */
-  readonly deploy?: DeployOptions;
+  readonly deploy?: Omit<UpOptions, "progress" | "packageDir">;
 }
 
 /** Each subcommand's own flags: with a value, and bare. */

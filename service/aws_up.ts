@@ -37,6 +37,7 @@ import {
   RunInstancesCommand,
   StartInstancesCommand,
   StopInstancesCommand,
+  TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import {
   AddRoleToInstanceProfileCommand,
@@ -47,9 +48,9 @@ import {
   PutRolePolicyCommand,
 } from "@aws-sdk/client-iam";
 import { GetParameterCommand } from "@aws-sdk/client-ssm";
-import { Ec2Fleet, FLEET_TAG, S3BlobStore, SqsMessageQueue } from "../cloud/aws/mod.ts";
-import { FLEET_DEFAULT } from "../cloud/aws/ec2_fleet.ts";
-import { NotFoundError } from "../cloud/errors.ts";
+import { FLEET_TAG, S3BlobStore, SqsMessageQueue } from "../cloud/aws/mod.ts";
+import { FLEET_DEFAULT, WORKER_TAG } from "../cloud/aws/ec2_fleet.ts";
+import { NotFoundError, ServiceError } from "../cloud/errors.ts";
 import { instanceName, instanceNumber } from "../cloud/fleet.ts";
 import type { QueueConfig } from "../cloud/message_queue.ts";
 import { sha256Hex } from "../model/model_store.ts";
@@ -116,7 +117,15 @@ export interface UpResult {
 export interface UpOptions extends DeployOptions {
   /** The package folder (its tarball is `DIR.tar.gz`); built when missing. @default {out/package} */
   readonly packageDir?: string;
+  /** How long new pool instances get for their first boot. @default {POOL_BOOT_WAIT_MS_MAX} */
+  readonly poolBootWaitMsMax?: number;
 }
+
+/**
+ * How long a new pool instance gets for its first boot (installing the AWS CLI, Deno and the
+ * package, then the worker's start, its ready report and its self-stop): 20 min.
+ */
+export const POOL_BOOT_WAIT_MS_MAX = 1_200_000;
 
 /** A deployment stopped because S3 bucket names collide with another account's. */
 export class BucketTakenError extends Error {
@@ -775,61 +784,124 @@ class UpRun {
     this.#report("elastic-ip", name, outcome, `${address.PublicIp} → ${WEB_INSTANCE_NAME}`);
   }
 
-  /** `app-tier-instance-1..max`, launched from the template and left stopped. */
+  /**
+   * `app-tier-instance-1..max`, launched from the template and left stopped. Each is left to
+   * finish its first boot: cloud-init marks the user script as run when it starts it, so an
+   * instance stopped during its first boot would never install the worker. The worker, once
+   * installed and ready, finds the queue idle and stops its own instance; `up` waits for that
+   * (which also proves the boot script, the package and the app role work) for at most
+   * `poolBootWaitMsMax`, then stops what is still booting and fails naming it.
+   */
   async #pool(): Promise<void> {
-    const fleet = new Ec2Fleet({
-      region: this.#config.region,
-      client: this.#c.ec2,
-      launch: { launchTemplateName: this.#names.launchTemplate },
-      tags: { [DEPLOYMENT_TAG]: this.#id },
-      pollIntervalMs: this.#options.pollIntervalMs ?? 5_000,
-      transitionWaitMsMax: INSTANCE_WAIT_MS_MAX,
-      clock: this.#options.clock,
-    });
-    try {
-      await this.#nameStrays();
-      const live = (await fleet.describe()).filter((i) => i.state !== "terminated");
-      for (const i of live) this.#report("ec2-instance", i.name, "exists", `${i.id} ${i.state}`);
-      const missing = this.#config.instancesMax - live.length;
-      if (missing <= 0) return;
-      const created = await retrying(
-        () => fleet.create(missing),
-        (error) => profileNotYetVisible((error as Error).cause ?? error),
+    const pool = () => this.#describeLive([{ Name: `tag:${FLEET_TAG}`, Values: [FLEET_DEFAULT] }]);
+    const reported = (i: Ec2Instance) => i.Tags?.some((t) => t.Key === WORKER_TAG) ?? false;
+    let found = (await pool()).filter((i) => i.State?.Name !== "shutting-down");
+    // Stopped before their worker ever reported: a first boot cut short, after which cloud-init
+    // never runs the boot script again. Replaced.
+    const unfinished = found.filter((i) =>
+      (i.State?.Name === "stopped" || i.State?.Name === "stopping") && !reported(i)
+    );
+    if (unfinished.length > 0) {
+      await this.#c.ec2.send(
+        new TerminateInstancesCommand({ InstanceIds: unfinished.map((i) => i.InstanceId!) }),
+      );
+      for (const i of unfinished) {
+        this.#report(
+          "ec2-instance",
+          nameOf(i) || i.InstanceId!,
+          "deleted",
+          `${i.InstanceId} never finished its first boot; launching another`,
+        );
+      }
+      found = found.filter((i) => !unfinished.includes(i));
+    }
+    // The lowest free numbers, so the pool is app-tier-instance-1..max.
+    const used = new Set(found.map((i) => instanceNumber(nameOf(i))));
+    const nextNumber = () => {
+      let n = 1;
+      while (used.has(n)) n++;
+      used.add(n);
+      return n;
+    };
+    // Launched by a run stopped before it named them (RunInstances tags all alike).
+    for (const i of found.filter((i) => nameOf(i) === "")) {
+      await this.#nameInstance(i.InstanceId!, nextNumber());
+    }
+    for (const i of found) {
+      if (nameOf(i) !== "") {
+        this.#report("ec2-instance", nameOf(i), "exists", `${i.InstanceId} ${i.State?.Name}`);
+      }
+    }
+    const missing = this.#config.instancesMax - found.length;
+    const launched: string[] = [];
+    if (missing > 0) {
+      const out = await retrying(
+        () =>
+          this.#c.ec2.send(
+            new RunInstancesCommand({
+              LaunchTemplate: { LaunchTemplateName: this.#names.launchTemplate },
+              MinCount: missing,
+              MaxCount: missing,
+              TagSpecifications: [
+                {
+                  ResourceType: "instance",
+                  Tags: [...deploymentTags(this.#id), { Key: FLEET_TAG, Value: FLEET_DEFAULT }],
+                },
+                { ResourceType: "volume", Tags: deploymentTags(this.#id) },
+              ],
+            }),
+          ),
+        profileNotYetVisible,
         PROFILE_PROPAGATION_WAIT_MS_MAX,
         this.#options,
       );
-      for (const i of created) {
-        this.#report("ec2-instance", i.name, "created", `${i.id} ${i.state}`);
+      for (const i of out.Instances ?? []) {
+        await this.#nameInstance(i.InstanceId!, nextNumber());
+        launched.push(i.InstanceId!);
       }
-    } finally {
-      await fleet.close();
+    }
+    // First boots in progress: never reported by their worker, and not stopped yet.
+    const booting = (await pool()).filter((i) =>
+      (i.State?.Name === "pending" || i.State?.Name === "running") && !reported(i)
+    ).map((i) => i.InstanceId!);
+    const waitMsMax = this.#options.poolBootWaitMsMax ?? POOL_BOOT_WAIT_MS_MAX;
+    try {
+      found = await waitUntil(
+        pool,
+        (all) =>
+          all.filter((i) => booting.includes(i.InstanceId!))
+            .every((i) => i.State?.Name === "stopped"),
+        "the pool's first boot",
+        waitMsMax,
+        this.#options,
+      );
+    } catch (error) {
+      if (!(error instanceof ServiceError && error.serviceCode === "Timeout")) throw error;
+      found = await pool();
+      const stuck = found.filter((i) =>
+        booting.includes(i.InstanceId!) && i.State?.Name === "running"
+      );
+      if (stuck.length === 0) throw error;
+      await this.#c.ec2.send(
+        new StopInstancesCommand({ InstanceIds: stuck.map((i) => i.InstanceId!) }),
+      );
+      throw new Error(
+        `${stuck.map((i) => `${nameOf(i)} (${i.InstanceId})`).join(", ")} did not finish ` +
+          `the first boot within ${waitMsMax} ms (their worker did not report and stop its ` +
+          `instance); stopped them. See \`aws ec2 get-console-output --instance-id ` +
+          `${stuck[0]?.InstanceId}\``,
+      );
+    }
+    for (const i of found.filter((i) => launched.includes(i.InstanceId!))) {
+      const worker = i.Tags?.find((t) => t.Key === WORKER_TAG)?.Value ?? "no report";
+      this.#report("ec2-instance", nameOf(i), "created", `${i.InstanceId} stopped; ${worker}`);
     }
   }
 
-  /**
-   * Pool instances an interrupted run launched but did not name or stop (RunInstances tags
-   * them all alike; `Ec2Fleet.create` names and stops them after): named after the highest
-   * number in use, and stopped.
-   */
-  async #nameStrays(): Promise<void> {
-    const pool = await this.#describeLive([
-      { Name: `tag:${FLEET_TAG}`, Values: [FLEET_DEFAULT] },
-    ]);
-    const strays = pool.filter((i) => nameOf(i) === "");
-    if (strays.length === 0) return;
-    let top = Math.max(0, ...pool.map((i) => instanceNumber(nameOf(i)) ?? 0));
-    for (const i of strays) {
-      await this.#c.ec2.send(
-        new CreateTagsCommand({
-          Resources: [i.InstanceId!],
-          Tags: [{ Key: "Name", Value: instanceName(++top) }],
-        }),
-      );
-    }
-    const running = strays.filter((i) => i.State?.Name === "running").map((i) => i.InstanceId!);
-    if (running.length > 0) {
-      await this.#c.ec2.send(new StopInstancesCommand({ InstanceIds: running }));
-    }
+  async #nameInstance(id: string, n: number): Promise<void> {
+    await this.#c.ec2.send(
+      new CreateTagsCommand({ Resources: [id], Tags: [{ Key: "Name", Value: instanceName(n) }] }),
+    );
   }
 }
 

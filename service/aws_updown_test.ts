@@ -62,7 +62,12 @@ interface World {
   /** Runs `deno task aws ...` with the emulators' endpoints appended. */
   aws(
     args: string[],
-    deps?: Partial<AwsDeps> & { taken?: string[]; onLine?: (line: string) => void },
+    deps?: Partial<AwsDeps> & {
+      taken?: string[];
+      onLine?: (line: string) => void;
+      /** The pool's workers never come up (a broken boot script). */
+      workersHang?: boolean;
+    },
   ): Promise<{ code: number; out: string; err: string }>;
   config(id: string, ...args: string[]): ServiceConfig;
   close(): Promise<void>;
@@ -134,7 +139,15 @@ async function world(options: { profilePropagationLooks?: number } = {}): Promis
           standInBucketSettings(clients.s3, deps.taken ?? [], settings);
           return clients;
         },
-        deploy: { pollIntervalMs: 0, ...deps.deploy },
+        // Time passing while up waits is when the pool's workers finish their first boot.
+        deploy: {
+          pollIntervalMs: 0,
+          clock: {
+            nowMs: () => Date.now(),
+            sleepMs: async () => void (deps.workersHang ? 0 : await fake.bootWorkers()),
+          },
+          ...deps.deploy,
+        },
         interactive: deps.interactive ?? (() => false),
         ask: deps.ask,
       });
@@ -277,6 +290,7 @@ test("aws up creates exactly the plan's resources, configured and tagged; a seco
     const byName = new Map(instances.map((i) => [i.Tags.find((t) => t.Key === "Name")?.Value, i]));
     assert.equal(byName.get("web-instance")?.State.Name, "running");
     assert.equal(byName.get("app-tier-instance-1")?.State.Name, "stopped");
+    assert.match(first.out, /app-tier-instance-1 +i-[0-9a-f]+ stopped; ready \d{4}-/);
     assert.equal(byName.get("app-tier-instance-2")?.State.Name, "stopped");
     assert.equal(instances.length, 3);
     const eip = state.addresses.find((a) => a.Tags.some((t) => t.Value === id));
@@ -514,6 +528,50 @@ test("aws down asks first: refuses without a terminal, deletes nothing on anothe
     assert.ok(left.length > 0 && left.length < all.length, left.join(", "));
     assert.equal((await w.aws(["down", "--id", id, "--yes"])).code, 0);
     assert.deepEqual(await inventory(w, id), []);
+  } finally {
+    await w.close();
+  }
+});
+
+test("aws up waits for the pool's first boot, and stops and names an instance whose worker never came up", async () => {
+  const w = await world();
+  try {
+    const id = unique("boot");
+    const result = await w.aws(["up", "--id", id, "--max", "2"], {
+      workersHang: true,
+      deploy: { poolBootWaitMsMax: 200, pollIntervalMs: 20 },
+    });
+    assert.equal(result.code, 1);
+    assert.match(
+      result.err,
+      /app-tier-instance-1 \(i-[0-9a-f]+\), app-tier-instance-2 \(i-[0-9a-f]+\) did not finish the first boot within 200 ms.*get-console-output/,
+    );
+    const pool = w.fake.ec2.instances().filter((i) =>
+      i.Tags.some((t) => t.Value === id) && i.Tags.some((t) => t.Key === "fr:fleet")
+    );
+    assert.deepEqual(pool.map((i) => i.State.Name), ["stopping", "stopping"]);
+    // Once the boot works (a fixed package), the rerun replaces them: cloud-init would never run
+    // the boot script of an instance stopped during its first boot again.
+    const rerun = await w.aws(["up", "--id", id, "--max", "2"]);
+    assert.equal(rerun.code, 0, rerun.err);
+    assert.deepEqual(
+      reports(rerun.out).filter(([, kind]) => kind === "ec2-instance").map(([o, , n]) =>
+        `${o} ${n}`
+      ),
+      [
+        "exists web-instance",
+        "deleted app-tier-instance-1",
+        "deleted app-tier-instance-2",
+        "created app-tier-instance-1",
+        "created app-tier-instance-2",
+      ],
+    );
+    const live = w.fake.ec2.instances().filter((i) =>
+      i.Tags.some((t) => t.Value === id) && i.Tags.some((t) => t.Key === "fr:fleet") &&
+      i.State.Name !== "terminated" && i.State.Name !== "shutting-down"
+    );
+    assert.deepEqual(live.map((i) => i.State.Name), ["stopped", "stopped"]);
+    assert.ok(live.every((i) => i.Tags.some((t) => t.Key === "fr:worker")));
   } finally {
     await w.close();
   }

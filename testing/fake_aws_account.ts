@@ -38,6 +38,7 @@ import {
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
   CreateSecurityGroupCommand,
+  CreateTagsCommand,
   DeleteLaunchTemplateCommand,
   DeleteSecurityGroupCommand,
   DescribeAddressesCommand,
@@ -46,9 +47,11 @@ import {
   DescribeSecurityGroupsCommand,
   DescribeVpcsCommand,
   DisassociateAddressCommand,
+  EC2Client,
   ModifyLaunchTemplateCommand,
   ReleaseAddressCommand,
   RevokeSecurityGroupIngressCommand,
+  StopInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
@@ -683,9 +686,38 @@ export function installFakeAccount(options: FakeAccountOptions = {}) {
     return { Parameter: { Name: input.Name, Type: "String", Value: FAKE_AMI, Version: 1 } };
   });
 
+  /**
+   * What the worker on each pool instance does once its first boot has installed it: reports
+   * ready (the `fr:worker` tag) and, the queue being idle, stops its own instance (IMDSv2 +
+   * StopInstances). Here no boot script runs: a test calls this as time passes.
+   * @returns how many instances it stopped
+   */
+  const bootWorkers = async (): Promise<number> => {
+    const client = new EC2Client({ region: "us-east-1" });
+    const booted = ec2.instances().filter((i) =>
+      i.State.Name === "running" && i.Tags.some((t) => t.Key === "fr:fleet") &&
+      !i.Tags.some((t) => t.Key === "fr:worker")
+    );
+    try {
+      for (const i of booted) {
+        await client.send(
+          new CreateTagsCommand({
+            Resources: [i.InstanceId],
+            Tags: [{ Key: "fr:worker", Value: `ready ${new Date().toISOString()}` }],
+          }),
+        );
+        await client.send(new StopInstancesCommand({ InstanceIds: [i.InstanceId] }));
+      }
+    } finally {
+      client.destroy();
+    }
+    return booted.length;
+  };
+
   return {
     /** The instances' stand-in (testing/fake_ec2.ts). */
     ec2,
+    bootWorkers,
     /** Every IAM, SSM and EC2 (but instances) command sent, in order. */
     calls,
     /** The next `command` fails with `error` (once), as a dropped connection or a refusal. */

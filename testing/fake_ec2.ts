@@ -219,8 +219,8 @@ export function installFakeEc2(options: FakeEc2Options = {}) {
   stub.on(DescribeInstancesCommand).callsFake((input) => {
     calls.push("DescribeInstances");
     // Time passes between calls: a transient state seen `transientLooks` times has finished by
-    // the next look.
-    for (const i of instances.values()) {
+    // the next look. A listing's later pages (NextToken) see the moment its first page saw.
+    for (const i of input.NextToken ? [] : instances.values()) {
       const next = { pending: "running", stopping: "stopped", "shutting-down": "terminated" }[
         i.State.Name
       ];
