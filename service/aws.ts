@@ -273,11 +273,10 @@ async function runUp(
       packageDir,
       progress: (r) => out.line(reportLine("up", r)),
     });
-    const created = result.reports.filter((r) => r.outcome === "created").length;
+    const counts = new Map<string, number>();
+    for (const r of result.reports) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
     out.line(
-      `up: done, ${created} created, ${
-        result.reports.length - created
-      } already there or updated. ` +
+      `up: done (${[...counts].map(([outcome, n]) => `${n} ${outcome}`).join(", ")}). ` +
         `The web tier answers at ${result.url} once its boot script has installed it ` +
         `(a few minutes; \`deno task aws status --id ${config.id}\`)`,
     );

@@ -38,8 +38,12 @@ import { parseAwsConfig, type ServiceConfig } from "./config.ts";
 import { packageCommand, type PackageManifest } from "./package.ts";
 import { SERVE_UNIT, WORKER_UNIT } from "./user_data.ts";
 
-/** Calls that create something; a second `up` sends none of them. */
+/** Calls that create or change something; a second `up` sends none of them. */
 const CREATING = [
+  "TerminateInstances",
+  "StopInstances",
+  "RevokeSecurityGroupIngress",
+  "ModifyLaunchTemplate",
   "CreateRole",
   "CreateInstanceProfile",
   "AddRoleToInstanceProfile",
