@@ -1,13 +1,15 @@
 /**
  * `deno task aws`: provision, inspect and tear down a deployment on AWS with the original
- * specification's names. Today `plan` (every resource, every IAM document and the monthly cost,
- * without calling AWS) and `iam` (the IAM templates in deploy/iam/); `up`, `status` and `down`
- * come next and share the same settings.
+ * specification's names: `plan` (every resource, every IAM document and the monthly cost,
+ * without calling AWS), `iam` (the IAM templates in deploy/iam/), `up` (creates what is
+ * missing), `status` (what exists) and `down` (deletes what belongs to the deployment).
  *
  * ```sh
  * deno task aws plan --id ID [--region R] [--max N] [--instance-type T] [--web-instance-type T]
  *   [--ingress-cidr CIDR] [--workload SPEC --every DURATION] [--prices FILE] [--json]
  * deno task aws iam [--write]
+ * deno task aws up --id ID [settings] [--package DIR] [--dry-run]
+ * deno task aws down --id ID [--region R] [--yes]
  * ```
  * @module
  */
@@ -33,8 +35,11 @@ import { IAM_DOCUMENT_NAMES, iamTemplates } from "./aws_iam.ts";
 import { deploymentStatus, statusText } from "./aws_status.ts";
 import { openBackend } from "./backend.ts";
 import { CloudError } from "../cloud/errors.ts";
+import { type AwsClients, awsClients, closeClients, reportLine } from "./aws_deploy.ts";
+import { BucketTakenError, deployUp, type UpOptions } from "./aws_up.ts";
+import { deployDown, findDeployment } from "./aws_down.ts";
 
-/** The subcommands; `up` and `down` are parsed but not built yet. */
+/** The subcommands. */
 export const AWS_SUBCOMMANDS = ["plan", "iam", "up", "status", "down"] as const;
 type Subcommand = typeof AWS_SUBCOMMANDS[number];
 
@@ -47,14 +52,24 @@ const HELP = `Usage:
   deno task aws iam [--write]
       the IAM documents as templates on \${Id}, \${Region}, \${Account}; --write: into deploy/iam/
   deno task aws status --id ID [settings] [--json]
-      which planned resources exist (buckets, queues with counts, app instances); exit 1 if missing
-  deno task aws up|down --id ID [settings]      not built yet
+      which planned resources exist (queues with counts, instances with states); exit 1 if missing
+  deno task aws up --id ID [settings] [--package DIR] [--dry-run]
+      creates whatever of the deployment is missing (a second run creates nothing; a stopped run
+      goes on where it stopped); uploads the package (deno task package; built if DIR is missing)
+  deno task aws down --id ID [--region R] [--yes]
+      deletes everything of the deployment: instances, address, template, groups, profiles, roles,
+      queues, buckets with their objects; asks first unless --yes
 
 plan's own flags:
   --workload SPEC     a simulator workload (deno task sim's syntax) to price (${COURSE_HOURLY.spec})
   --every DURATION    how often it repeats through the month (${COURSE_HOURLY.every})
   --prices FILE       a dated price table (deploy/prices/us-east-1-2026-12.json)
   --json              one JSON object instead of text
+up's own flags:
+  --package DIR       the package folder to upload, DIR.tar.gz beside it (out/package)
+  --dry-run           print the plan instead (as plan does); call nothing
+down's own flags:
+  --yes               delete without asking (needed when stdin is not a terminal)
 
 ${settingsUsage("aws")}`;
 
@@ -67,6 +82,27 @@ export interface AwsOutput {
 const stdio: AwsOutput = {
   line: (text) => console.log(text),
   error: (text) => console.error(text),
+};
+
+/** What `up` and `down` talk to and how they ask; tests give their own. */
+export interface AwsDeps {
+  /** The SDK clients of a deployment. @default {awsClients} */
+  readonly clients?: (config: ServiceConfig) => AwsClients;
+  /** Whether stdin is a terminal someone can answer on. @default {Deno.stdin.isTerminal()} */
+  readonly interactive?: () => boolean;
+  /** Asks a question on the terminal; null when there is no answer. @default {prompt} */
+  readonly ask?: (question: string) => string | null;
+  /** Waiting and interruption. */
+  readonly deploy?: Omit<UpOptions, "progress" | "packageDir">;
+}
+
+/** Each subcommand's own flags: with a value, and bare. */
+const OWN_FLAGS: Record<Subcommand, { valued: string[]; bare: string[] }> = {
+  plan: { valued: ["workload", "every", "prices"], bare: ["json"] },
+  iam: { valued: [], bare: [] },
+  up: { valued: ["package"], bare: ["dry-run"] },
+  status: { valued: [], bare: ["json"] },
+  down: { valued: [], bare: ["yes"] },
 };
 
 /** The cost part of a plan. */
@@ -133,7 +169,11 @@ export function planCost(
  * @param out where lines and errors go
  * @returns the exit code: 0, 1 (failed), 2 (bad usage or not built yet)
  */
-export async function runAws(args: readonly string[], out: AwsOutput = stdio): Promise<number> {
+export async function runAws(
+  args: readonly string[],
+  out: AwsOutput = stdio,
+  deps: AwsDeps = {},
+): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === undefined || sub === "--help" || sub === "-h") {
     out.line(HELP);
@@ -147,7 +187,7 @@ export async function runAws(args: readonly string[], out: AwsOutput = stdio): P
   }
   const command = sub as Subcommand;
   if (command === "iam") return await runIam(rest, out);
-  const own = takeFlags(rest, command === "plan" ? ["workload", "every", "prices"] : [], ["json"]);
+  const own = takeFlags(rest, OWN_FLAGS[command].valued, OWN_FLAGS[command].bare);
   if (typeof own === "string") {
     out.error(`aws ${command}: ${own}`);
     return 2;
@@ -165,12 +205,10 @@ export async function runAws(args: readonly string[], out: AwsOutput = stdio): P
     return 0;
   }
   if (command === "status") return await runStatus(config, own.flags.has("json"), out);
-  if (command !== "plan") {
-    out.error(
-      `aws ${command}: not built yet; \`deno task aws plan --id ${config.id}\` shows what up will create`,
-    );
-    return 2;
+  if (command === "up" && !own.flags.has("dry-run")) {
+    return await runUp(config, own.values.package, out, deps);
   }
+  if (command === "down") return await runDown(config, own.flags.has("yes"), out, deps);
   const pricesFile = own.values.prices ?? relative(Deno.cwd(), PRICES_DEFAULT.pathname);
   let table: PriceTable;
   try {
@@ -204,19 +242,110 @@ async function runStatus(config: ServiceConfig, json: boolean, out: AwsOutput): 
     fleet: true,
     launches: false,
   });
+  const clients = awsClients(config);
   try {
-    const statuses = await deploymentStatus(plan, backend);
+    const found = await findDeployment(config, clients);
+    const statuses = await deploymentStatus(plan, backend, found);
     if (json) {
       out.line(JSON.stringify({ id: plan.id, region: plan.region, resources: statuses }, null, 2));
     } else out.line(statusText(plan, statuses));
     return statuses.some((s) => s.state === "missing") ? 1 : 0;
   } catch (error) {
-    if (!(error instanceof CloudError)) throw error;
-    out.error(`aws status: ${error.message}`);
+    out.error(`aws status: ${error instanceof CloudError ? error.message : failure(error)}`);
     return 1;
   } finally {
+    closeClients(clients);
     await backend.close();
   }
+}
+
+async function runUp(
+  config: ServiceConfig,
+  packageDir: string | undefined,
+  out: AwsOutput,
+  deps: AwsDeps,
+): Promise<number> {
+  const clients = (deps.clients ?? awsClients)(config);
+  out.line(`up: deployment ${config.id} in ${config.region}`);
+  try {
+    const result = await deployUp(config, clients, {
+      ...deps.deploy,
+      packageDir,
+      progress: (r) => out.line(reportLine("up", r)),
+    });
+    const counts = new Map<string, number>();
+    for (const r of result.reports) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
+    out.line(
+      `up: done (${[...counts].map(([outcome, n]) => `${n} ${outcome}`).join(", ")}). ` +
+        `The web tier answers at ${result.url} once its boot script has installed it ` +
+        `(a few minutes; \`deno task aws status --id ${config.id}\`)`,
+    );
+    return 0;
+  } catch (error) {
+    if (error instanceof BucketTakenError) {
+      out.error(`aws up: ${error.message}`);
+      return 1;
+    }
+    out.error(
+      `aws up: ${failure(error)}; nothing created so far is lost: run the same command again ` +
+        `to go on, or \`deno task aws down --id ${config.id}\``,
+    );
+    return 1;
+  } finally {
+    closeClients(clients);
+  }
+}
+
+async function runDown(
+  config: ServiceConfig,
+  yes: boolean,
+  out: AwsOutput,
+  deps: AwsDeps,
+): Promise<number> {
+  const clients = (deps.clients ?? awsClients)(config);
+  try {
+    const found = await findDeployment(config, clients);
+    if (found.length === 0) {
+      out.line(`down: nothing of deployment ${config.id} exists in ${config.region}`);
+      return 0;
+    }
+    out.line(`down: deployment ${config.id} in ${config.region} has ${found.length} resources:`);
+    for (const r of found) out.line(`  ${r.kind.padEnd(21)} ${r.name.padEnd(30)} ${r.id}`);
+    if (!yes) {
+      if (!(deps.interactive ?? (() => Deno.stdin.isTerminal()))()) {
+        out.error("aws down: stdin is not a terminal, so nobody can confirm; pass --yes");
+        return 2;
+      }
+      const answer = (deps.ask ?? prompt)(`Type ${config.id} to delete all of them:`);
+      if (answer?.trim() !== config.id) {
+        out.line("down: nothing deleted");
+        return 1;
+      }
+    }
+    const reports = await deployDown(found, clients, {
+      ...deps.deploy,
+      progress: (r) => out.line(reportLine("down", r)),
+    });
+    out.line(`down: deployment ${config.id} deleted (${reports.length} resources)`);
+    return 0;
+  } catch (error) {
+    out.error(
+      `aws down: ${failure(error)}; run the same command again to go on (what is gone is skipped)`,
+    );
+    return 1;
+  } finally {
+    closeClients(clients);
+  }
+}
+
+/** An SDK or AWS error in one line, with what to do about missing credentials. */
+function failure(error: unknown): string {
+  const { name, message } = error as Error;
+  if (name === "CredentialsProviderError") {
+    return `no AWS credentials found (${message}): set AWS_PROFILE or AWS_ACCESS_KEY_ID and ` +
+      "AWS_SECRET_ACCESS_KEY, or run `aws configure`";
+  }
+  return `${name}: ${message.split("\n")[0]}`;
 }
 
 async function runIam(args: readonly string[], out: AwsOutput): Promise<number> {

@@ -66,8 +66,11 @@ export type PlanSettings =
     readonly aws: Pick<ServiceConfig["aws"], "instanceType" | "webInstanceType" | "ingressCidr">;
   };
 
-/** What `serve`'s `ensureResources` creates, recorded instead of sent. */
-async function recordEnsured(
+/**
+ * What `serve`'s `ensureResources` creates, recorded instead of sent: the buckets, and the
+ * queues with their settings (`deno task aws up` creates them with these).
+ */
+export async function ensuredResources(
   settings: PlanSettings,
 ): Promise<{ buckets: string[]; queues: [string, QueueConfig | undefined][] }> {
   const buckets: string[] = [];
@@ -107,7 +110,7 @@ export async function awsPlan(settings: PlanSettings): Promise<AwsPlan> {
   const names = serviceNames(settings);
   const iam = awsNames(id);
   const tags = { [DEPLOYMENT_TAG]: id };
-  const ensured = await recordEnsured(settings);
+  const ensured = await ensuredResources(settings);
   const bucketPurpose: Record<string, string> = {
     [names.inBucket]: "uploaded images, keyed by file name",
     [names.outBucket]: "labels, keyed by file stem",

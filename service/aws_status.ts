@@ -2,8 +2,8 @@
  * `deno task aws status`: which of a deployment's planned resources exist, asked through the same
  * ports `serve` uses (S3 for buckets, SQS for queues with their counts, EC2 for the app instances
  * of the deployment's tag). Security groups, roles, profiles, the launch template, the web instance
- * and its address need EC2 and IAM calls that `up` will bring; until then they are reported as not
- * checked, never as present.
+ * and its address are looked up as `aws down` finds them (`findDeployment`) when that was asked;
+ * otherwise they are reported as not checked, never as present.
  * @module
  */
 import type { BlobStore } from "../cloud/blob_store.ts";
@@ -33,16 +33,24 @@ export interface StatusPorts {
  *
  * @param plan the deployment's plan
  * @param ports S3, SQS and the deployment's EC2 fleet
+ * @param found what `findDeployment` found (security groups, roles, …), if it was asked
  * @returns one status per planned resource, in the plan's order
  * @throws {CloudError} when AWS refuses for another reason than absence (credentials, rights)
  */
 export async function deploymentStatus(
   plan: AwsPlan,
   ports: StatusPorts,
+  found?: readonly { kind: string; name: string; id: string }[],
 ): Promise<ResourceStatus[]> {
   const instances = new Map((await ports.fleet.describe()).map((i) => [i.name, i]));
   const out: ResourceStatus[] = [];
-  for (const r of plan.resources) out.push(await statusOf(r, ports, instances));
+  for (const r of plan.resources) {
+    const status = await statusOf(r, ports, instances);
+    const match = found?.find((f) => f.kind === r.kind && f.name === r.name);
+    if (status.state !== "not checked" || found === undefined) out.push(status);
+    else if (match) out.push({ ...status, state: "present", detail: match.id });
+    else out.push({ ...status, state: "missing", detail: "" });
+  }
   return out;
 }
 
@@ -82,7 +90,7 @@ async function statusOf(
       ? { ...base, state: "missing", detail: "" }
       : { ...base, state: "present", detail: `${found.id} ${found.state}` };
   }
-  return { ...base, state: "not checked", detail: "needs EC2/IAM calls that up will bring" };
+  return { ...base, state: "not checked", detail: "not looked up" };
 }
 
 /**

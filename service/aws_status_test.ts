@@ -1,11 +1,12 @@
 /**
- * `deno task aws status` against s3rver and sqslite (S3 and SQS) and the mocked EC2 API
- * (testing/fake_ec2.ts): EC2 itself cannot run here. What only a real account adds: IAM's
+ * `deno task aws status` against s3rver and sqslite (S3 and SQS) and the stand-ins for EC2 and
+ * IAM (testing/fake_aws_account.ts): they cannot run here. What only a real account adds: IAM's
  * answers (status with the operator's credentials), eventual consistency right after `up`.
  */
 import assert from "node:assert/strict";
 import { startEmulators } from "../testing/aws_emulators.ts";
-import { installFakeEc2 } from "../testing/fake_ec2.ts";
+import { CreateLaunchTemplateCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { FAKE_AMI, installFakeAccount } from "../testing/fake_aws_account.ts";
 import { Ec2Fleet } from "../cloud/aws/ec2_fleet.ts";
 import { type AwsOutput, runAws } from "./aws.ts";
 import { ensureResources, openBackend } from "./backend.ts";
@@ -18,19 +19,12 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const emulators = await startEmulators();
-    const fake = installFakeEc2();
+    const fake = installFakeAccount();
     const saved = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].map((k) => [k, Deno.env.get(k)]);
     Deno.env.set("AWS_ACCESS_KEY_ID", emulators.credentials.accessKeyId);
     Deno.env.set("AWS_SECRET_ACCESS_KEY", emulators.credentials.secretAccessKey);
     const id = `st${Date.now().toString(36)}`;
-    const endpoints = [
-      "--s3-endpoint",
-      emulators.s3Endpoint,
-      "--sqs-endpoint",
-      emulators.sqsEndpoint,
-      "--sqs-protocol",
-      "query",
-    ];
+    const endpoints = emulators.flags;
     const lines: string[] = [];
     const errors: string[] = [];
     const out: AwsOutput = { line: (t) => lines.push(t), error: (t) => errors.push(t) };
@@ -45,6 +39,21 @@ Deno.test({
       await ensureResources(backend, names, config);
       await backend.queue.send(names.requestQueue, "{}");
       await backend.close();
+      // The pools launch from their deployments' templates, as `aws up` makes them.
+      const ec2 = new EC2Client({ region: "us-east-1" });
+      for (const deployment of [id, `${id}-other`]) {
+        await ec2.send(
+          new CreateLaunchTemplateCommand({
+            LaunchTemplateName: `${deployment}-app-template`,
+            LaunchTemplateData: { ImageId: FAKE_AMI, InstanceType: "t2.micro" },
+            TagSpecifications: [{
+              ResourceType: "launch-template",
+              Tags: [{ Key: "fr:deployment", Value: deployment }],
+            }],
+          }),
+        );
+      }
+      ec2.destroy();
       const fleet = (deployment: string) =>
         new Ec2Fleet({
           launch: { launchTemplateName: `${deployment}-app-template` },
@@ -72,9 +81,13 @@ Deno.test({
       assert.match(row("app-tier-instance-1"), /present .* i-[0-9a-f]+ stopped$/);
       assert.match(row("app-tier-instance-2"), /present .* stopped$/);
       assert.match(row("app-tier-instance-3"), /^ {2}missing /);
-      assert.match(row(`${id}-web-sg`), /not checked/);
-      assert.match(text, /\d+ present, 2 missing, \d+ not checked$/);
-      const launches = fake.calls.filter((c) => c === "RunInstances").length;
+      // What serve does not create: looked up as down finds it, none there yet.
+      for (const name of [`${id}-web-sg`, `${id}-app-role`, "web-instance", `${id}-web-eip`]) {
+        assert.match(row(name), /^ {2}missing /, name);
+      }
+      assert.match(row(`${id}-app-template`), /^ {2}present .* lt-[0-9a-f]+$/);
+      assert.match(text, /\d+ present, \d+ missing, 0 not checked$/);
+      const launches = fake.ec2.calls.filter((c) => c === "RunInstances").length;
       assert.equal(launches, 2, "status launched nothing (2: the test's own creates)");
 
       lines.length = 0;

@@ -1,6 +1,6 @@
 /**
- * `deno task aws` as a user runs it. `plan` calls nothing, so it runs fully here; `up`, `status`
- * and `down` are not built yet and say so.
+ * `deno task aws` as a user runs it. `plan` calls nothing, so it runs fully here; `up` and `down`
+ * are tested against the emulators and stand-ins in aws_updown_test.ts.
  */
 import assert from "node:assert/strict";
 import { type AwsOutput, runAws } from "./aws.ts";
@@ -78,7 +78,7 @@ Deno.test("aws plan --json is one object with the resources, the documents and t
   assert.ok(plan.cost.monthlyUsd.low > plan.cost.idle.usd);
 });
 
-Deno.test("aws refuses a missing --id, a bad setting, an unknown subcommand; up is not built yet", async () => {
+Deno.test("aws refuses a missing --id, a bad setting, an unknown subcommand, another subcommand's flag", async () => {
   const noId = await run("plan");
   assert.equal(noId.code, 2);
   assert.match(noId.err, /--id: required/);
@@ -88,9 +88,9 @@ Deno.test("aws refuses a missing --id, a bad setting, an unknown subcommand; up 
   const other = await run("plan", "--id", "demo", "--port", "8001");
   assert.match(other.err, /--port: only/);
   assert.equal((await run("deploy")).code, 2);
-  const up = await run("up", "--id", "demo");
+  const up = await run("up", "--id", "demo", "--workload", "burst:10");
   assert.equal(up.code, 2);
-  assert.match(up.err, /not built yet/);
+  assert.match(up.err, /--workload/);
   const help = await run("--help");
   assert.equal(help.code, 0);
   assert.match(help.out, /--web-instance-type T/);

@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { ConfigError, parseServiceConfig, type ServiceConfig, workerFlags } from "./config.ts";
 import {
   packageUserData,
+  SERVE_UNIT,
+  SERVE_WRAPPER,
   shellQuote,
   WORKER_UNIT,
   WORKER_WRAPPER,
@@ -134,4 +136,29 @@ Deno.test("packageUserData refuses what it cannot write safely: a line break, a 
       JSON.stringify(bad),
     );
   }
+});
+
+Deno.test("packageUserData runs the packaged web tier under its own unit with the given settings", async () => {
+  const config = awsConfig();
+  const options = {
+    bucket: "fr-demo-artifacts-bucket",
+    key: "releases/p.tar.gz",
+    sha256: "a".repeat(64),
+    denoVersion: "2.9.6",
+    command: ["deno", "run", "-A", "--env-file=package.env", "serve.js"],
+  };
+  const args = ["--backend", "aws", "--launch-template", "fr-demo-app-template", "--max", "3"];
+  const script = packageUserData(config, { ...options, program: "serve", args });
+  assert.equal((await run("bash", ["-n", "-c", script])).code, 0, "bash -n");
+  assert.ok(script.includes(`ExecStart=${SERVE_WRAPPER}\n`));
+  assert.ok(script.includes(`cat > /etc/systemd/system/${SERVE_UNIT} <<`));
+  assert.ok(script.includes(`systemctl enable --now ${SERVE_UNIT}\n`));
+  assert.ok(script.includes("Description=face-recognition web tier and controller (fr-demo)"));
+  assert.ok(
+    script.includes(`'serve.js' ${args.map(shellQuote).join(" ")}\n`),
+    "the settings given, not the worker's",
+  );
+  assert.ok(!script.includes(WORKER_UNIT));
+  // Without a program: the worker, as before.
+  assert.ok(packageUserData(config, options).includes(`systemctl enable --now ${WORKER_UNIT}`));
 });

@@ -12,7 +12,7 @@ export interface Emulators {
   readonly sqsEndpoint: string;
   /** The fixed credentials s3rver checks signatures against. */
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
-  /** The settings that point `serve`/`worker` at them (`--s3-endpoint`, `--sqs-endpoint`…). */
+  /** The settings that point a command's S3 and SQS at them (`--s3-endpoint`, `--sqs-endpoint`…). */
   readonly flags: readonly string[];
   stop(): Promise<void>;
 }

@@ -87,6 +87,8 @@ Deno.test("the EC2 stand-in pages, filters by tag, answers EC2's error codes and
     await assert.rejects(web.start([created[4].id]), InvalidStateError);
     // An instance's role: its own instance only, and an unknown token is refused.
     await web.start([created[0].id]);
+    // A look sees it pending (all of the listing's pages see the same moment); the next, running.
+    await web.describe();
     await web.describe();
     await instance.markWorker(created[0].id, { ready: true, atMs: Date.now() });
     await instance.stop([created[0].id]);

@@ -46,18 +46,33 @@ interface FakeInstance {
   State: { Code: number; Name: string };
   StateTransitionReason: string;
   Tags: { Key: string; Value: string }[];
+  SecurityGroups: { GroupId: string }[];
+  IamInstanceProfile?: { Arn: string };
   /** How many DescribeInstances calls have seen the current transient state. */
   seenTransient: number;
 }
 
-/** An SDK-shaped service error (what the SDK throws for an EC2 error response). */
-function ec2Error(code: string, message: string): Error {
+/**
+ * An SDK-shaped service error (what the SDK throws for an AWS error response): EC2 answers 400,
+ * IAM 404 for NoSuchEntity and 409 for EntityAlreadyExists.
+ */
+export function ec2Error(code: string, message: string, httpStatusCode = 400): Error {
   return Object.assign(new Error(message), {
     name: code,
     Code: code,
     $fault: "client",
-    $metadata: { httpStatusCode: 400, attempts: 1 },
+    $metadata: { httpStatusCode, attempts: 1 },
   });
+}
+
+/** What a RunInstances request launches, once a launch template is resolved. */
+export interface ResolvedRun {
+  readonly ImageId: string;
+  readonly InstanceType: string;
+  /** Instance tags (the template's and the request's, the request's winning per key). */
+  readonly Tags: readonly { Key: string; Value: string }[];
+  readonly SecurityGroupIds: readonly string[];
+  readonly IamInstanceProfileName?: string;
 }
 
 /** "User initiated (2026-01-02 03:04:05 GMT)", as EC2 writes it. */
@@ -75,6 +90,12 @@ export interface FakeEc2Options {
    * before it has finished, for tests of waiting on slow transitions. @default {1}
    */
   transientLooks?: number;
+  /**
+   * Resolves a RunInstances request (its launch template, its instance profile, its groups),
+   * throwing EC2's errors for what does not exist; testing/fake_aws_account.ts gives one.
+   * @default {the request's own ImageId, InstanceType and instance tags}
+   */
+  resolveRun?: (input: Record<string, unknown>) => ResolvedRun;
 }
 
 /**
@@ -126,20 +147,31 @@ export function installFakeEc2(options: FakeEc2Options & FakeEc2Hooks = {}) {
 
   stub.on(RunInstancesCommand).callsFake((input) => {
     calls.push("RunInstances");
-    const tags = (input.TagSpecifications ?? [])
-      .filter((t: { ResourceType: string }) => t.ResourceType === "instance")
-      .flatMap((t: { Tags: { Key: string; Value: string }[] }) => t.Tags);
+    const run: ResolvedRun = options.resolveRun?.(input) ?? {
+      ImageId: input.ImageId,
+      InstanceType: input.InstanceType,
+      Tags: (input.TagSpecifications ?? [])
+        .filter((t: { ResourceType: string }) => t.ResourceType === "instance")
+        .flatMap((t: { Tags: { Key: string; Value: string }[] }) => t.Tags),
+      SecurityGroupIds: input.SecurityGroupIds ?? [],
+    };
     const created: FakeInstance[] = [];
     for (let n = 0; n < input.MaxCount; n++) {
       sequence++;
       const i: FakeInstance = {
         InstanceId: `i-${sequence.toString(16).padStart(17, "0")}`,
-        ImageId: input.ImageId,
-        InstanceType: input.InstanceType,
+        ImageId: run.ImageId,
+        InstanceType: run.InstanceType,
         LaunchTime: new Date(),
         State: { Code: 0, Name: "pending" },
         StateTransitionReason: "",
-        Tags: tags.map((t: { Key: string; Value: string }) => ({ ...t })),
+        Tags: run.Tags.map((t: { Key: string; Value: string }) => ({ ...t })),
+        SecurityGroups: run.SecurityGroupIds.map((GroupId: string) => ({ GroupId })),
+        ...(run.IamInstanceProfileName === undefined ? {} : {
+          IamInstanceProfile: {
+            Arn: `arn:aws:iam::123456789012:instance-profile/${run.IamInstanceProfileName}`,
+          },
+        }),
         seenTransient: 0,
       };
       instances.set(i.InstanceId, i);
@@ -214,8 +246,8 @@ export function installFakeEc2(options: FakeEc2Options & FakeEc2Hooks = {}) {
   stub.on(DescribeInstancesCommand).callsFake((input) => {
     calls.push("DescribeInstances");
     // Time passes between calls: a transient state seen `transientLooks` times has finished by
-    // the next look.
-    for (const i of instances.values()) {
+    // the next look. A listing's later pages (NextToken) see the moment its first page saw.
+    for (const i of input.NextToken ? [] : instances.values()) {
       const next = { pending: "running", stopping: "stopped", "shutting-down": "terminated" }[
         i.State.Name
       ];
@@ -258,6 +290,9 @@ export function installFakeEc2(options: FakeEc2Options & FakeEc2Hooks = {}) {
     stub,
     /** How many instances exist in any state. */
     size: () => instances.size,
+    /** Every instance's id, state, tags and groups, as DescribeInstances would show them. */
+    instances: () =>
+      [...instances.values()].map(({ seenTransient: _, ...i }) => structuredClone(i)),
     /** Changes {@linkcode FakeEc2Options.transientLooks} from now on. */
     setTransientLooks: (looks: number) => void (transientLooks = looks),
     restore: () => stub.restore(),

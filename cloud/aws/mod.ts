@@ -4,7 +4,11 @@
  * configurable (emulators, VPC endpoints). SDK errors are mapped to `cloud/errors.ts`.
  * @module
  */
-export { type AwsClientOptions, REGION_DEFAULT } from "./_aws_common.ts";
+export { type AwsClientOptions, clientConfig, errorName, REGION_DEFAULT } from "./_aws_common.ts";
 export { PART_BYTES_MIN, S3BlobStore, type S3BlobStoreOptions } from "./s3_blob_store.ts";
-export { SqsMessageQueue, type SqsMessageQueueOptions } from "./sqs_message_queue.ts";
+export {
+  sqsClientConfig,
+  SqsMessageQueue,
+  type SqsMessageQueueOptions,
+} from "./sqs_message_queue.ts";
 export { Ec2Fleet, type Ec2FleetOptions, FLEET_TAG, type LaunchTemplate } from "./ec2_fleet.ts";

@@ -58,6 +58,27 @@ function seconds(ms: number): number {
 }
 
 /**
+ * The SQS client settings of these options (region, endpoint, and the wire protocol), for a
+ * client shared with other code (`deno task aws up` tags and deletes queues with it).
+ * @throws {RangeError} for a bad region or attempt count
+ */
+export function sqsClientConfig(options: SqsMessageQueueOptions): SQSClientConfig {
+  const config: SQSClientConfig = clientConfig(options);
+  if (options.protocol === "query") {
+    // The SDK's own awsQuery implementation, with SQS's namespace and API version.
+    Object.assign(config, {
+      protocol: AwsQueryProtocol,
+      protocolSettings: {
+        defaultNamespace: "com.amazonaws.sqs",
+        xmlNamespace: "http://queue.amazonaws.com/doc/2012-11-05/",
+        version: "2012-11-05",
+      },
+    });
+  }
+  return config;
+}
+
+/**
  * A {@linkcode MessageQueue} on SQS.
  *
  * @example
@@ -77,18 +98,7 @@ export class SqsMessageQueue implements MessageQueue {
    * @throws {RangeError} for a bad region or attempt count
    */
   constructor(options: SqsMessageQueueOptions = {}) {
-    const config: SQSClientConfig = clientConfig(options);
-    if (options.protocol === "query") {
-      // The SDK's own awsQuery implementation, with SQS's namespace and API version.
-      Object.assign(config, {
-        protocol: AwsQueryProtocol,
-        protocolSettings: {
-          defaultNamespace: "com.amazonaws.sqs",
-          xmlNamespace: "http://queue.amazonaws.com/doc/2012-11-05/",
-          version: "2012-11-05",
-        },
-      });
-    }
+    const config = sqsClientConfig(options);
     this.#ownsClient = options.client === undefined;
     this.#client = options.client ?? new SQSClient(config);
   }
