@@ -39,11 +39,27 @@ async function withRecognizers(
   }
 }
 
-Deno.test("the default detector finds every face SSD finds on face-api's samples, with descriptors close to SSD's", async () => {
+/** face-api's sample photos (always here), and faces-public's photos when it is. */
+const PHOTOS: readonly URL[] = [
+  ...[1, 2, 3, 4, 5, 6].map((i) => new URL(`sample${i}.jpg`, SAMPLES)),
+  ...(HAS_FACES_PUBLIC
+    ? [
+      "facenet-pytorch/multiface.jpg",
+      ...["angelina_jolie", "kate_siegel", "paul_rudd", "shea_whigham"].map((n) =>
+        `facenet-pytorch/test_images/${n}.jpg`
+      ),
+      ...["adams", "carell", "clapton-1", "clapton-2", "lennon-1", "lennon-2", "longoria-cooper"]
+        .map((n) => `openface/${n}.jpg`),
+    ].map((name) => new URL(name, FACES_PUBLIC_DIR))
+    : []),
+];
+
+Deno.test("the default detector finds every face SSD finds on face-api's samples and faces-public, with descriptors close to SSD's", async () => {
   await withRecognizers(async (ssd, auto) => {
     const distances: number[] = [];
-    for (const name of ["sample1.jpg", "sample2.jpg", "sample3.jpg", "sample4.jpg"]) {
-      const image = await decodeImage(await Deno.readFile(new URL(name, SAMPLES)));
+    for (const url of PHOTOS) {
+      const name = url.pathname.split("/").slice(-2).join("/");
+      const image = await decodeImage(await Deno.readFile(url));
       const bySsd = (await ssd.analyzeImage(image)).faces;
       const byBlaze = (await auto.analyzeImage(image)).faces;
       for (const s of bySsd) {
