@@ -7,6 +7,7 @@
 import { detectFacesSsd, detectFacesTiny, padToCanvas } from "./detect/mod.ts";
 import { detectFacesBlaze, onnxBlazeFaceRun } from "./detect/blazeface_multiscale.ts";
 import { BLAZEFACE_SPECS, toSsdLikeBox } from "./detect/blazeface.ts";
+import { DETECTOR_DEFAULT, DETECTOR_STRATEGIES, type DetectorStrategy } from "./specs.ts";
 import { computeDescriptor, DESCRIPTOR_LENGTH } from "./embed.ts";
 import type { Box } from "./face_geometry.ts";
 import { type AnalyzedFace, analyzeFaces, type DetectedFace } from "./face_pipeline.ts";
@@ -29,8 +30,8 @@ export const EMBEDDER_MODEL = {
 export const NO_FACE_LABEL = "NoFace";
 
 /**
- * Detection strategies.
- * - `ssd`: face-api's SSD MobileNetV1 at 512×512 (the most accurate on ordinary photos).
+ * Detection strategies ({@linkcode DetectorStrategy}, listed in `model/specs.ts`).
+ * - `ssd`: face-api's SSD MobileNetV1 at 512×512: exactly face-api's result (parity).
  * - `tiny`: face-api's tiny detector at `tinyInputSize` (about 4× faster, weaker on small faces).
  * - `auto` (default): BlazeFace for ordinary images (see `blaze`). A small image (longest side ≤
  *   {@linkcode SMALL_IMAGE_SIDE_MAX}) goes through a cascade that stops at the first step finding
@@ -51,21 +52,8 @@ export const NO_FACE_LABEL = "NoFace";
  *   boxes (`toSsdLikeBox`) for the landmark crop. Its own score thresholds apply (0.6 on the
  *   whole photo, 0.4 zoomed out: `docs/blazeface_evaluation.md`), not `minConfidence`.
  */
-export type DetectorStrategy = "ssd" | "tiny" | "auto" | "blaze";
-
-/** The strategy a recognizer uses when none is given. */
-export const DETECTOR_DEFAULT: DetectorStrategy = "auto";
-
-/** What each strategy runs, in a few words (for status pages and `--help`). */
-export const DETECTOR_SUMMARIES: Readonly<Record<DetectorStrategy, string>> = {
-  auto: "BlazeFace; images up to 160 px: tiny detector, then BlazeFace",
-  ssd: "face-api's SSD MobileNetV1 (face-api parity)",
-  tiny: "face-api's tiny detector",
-  blaze: "BlazeFace on every image",
-};
-
-/** The strategies, for validating user input. */
-export const DETECTOR_STRATEGIES: readonly DetectorStrategy[] = ["auto", "ssd", "tiny", "blaze"];
+export type { DetectorStrategy } from "./specs.ts";
+export { DETECTOR_DEFAULT, DETECTOR_STRATEGIES, DETECTOR_SUMMARIES } from "./specs.ts";
 
 /** Images whose longer side is at most this get the small-image cascade under `auto`. */
 export const SMALL_IMAGE_SIDE_MAX = 160;

@@ -130,3 +130,20 @@ export const BLAZEFACE_OUTPUTS: readonly OutputSpec[] = [
   { name: BLAZEFACE_NAMES.scores32, dims: [1, 384, 1] },
   { name: BLAZEFACE_NAMES.regressors16, dims: [1, 512, BLAZEFACE_REGRESSOR_SIZE] },
 ];
+
+/** Detection strategies; what each does is documented on the Recognizer's (model/recognizer.ts). */
+export type DetectorStrategy = "ssd" | "tiny" | "auto" | "blaze";
+
+/** The strategy a recognizer uses when none is given. */
+export const DETECTOR_DEFAULT: DetectorStrategy = "auto";
+
+/** What each strategy runs, in a few words (for status pages and `--help`). */
+export const DETECTOR_SUMMARIES: Readonly<Record<DetectorStrategy, string>> = {
+  auto: "BlazeFace; images up to 160 px: tiny detector, then BlazeFace",
+  ssd: "face-api's SSD MobileNetV1 (face-api parity)",
+  tiny: "face-api's tiny detector",
+  blaze: "BlazeFace on every image",
+};
+
+/** The strategies, for validating user input. */
+export const DETECTOR_STRATEGIES: readonly DetectorStrategy[] = ["auto", "ssd", "tiny", "blaze"];

@@ -7,6 +7,7 @@
  */
 import { parseThreshold, type Threshold } from "../model/gallery/match.ts";
 import { THREADS_MAX } from "../model/runtime/session.ts";
+import { DETECTOR_DEFAULT, DETECTOR_STRATEGIES, type DetectorStrategy } from "../model/specs.ts";
 import { INSTANCES_MAX_DEFAULT, KEEP_ALIVE_MS_MAX } from "../cloud/fleet.ts";
 import { VISIBILITY_TIMEOUT_MS_MAX } from "../cloud/message_queue.ts";
 import { type ResourceNames, resourceNames } from "../cloud/resource_names.ts";
@@ -62,6 +63,7 @@ export interface ServiceConfig {
   readonly webInstance: number;
   readonly gallery: string | undefined;
   readonly threshold: Threshold;
+  readonly detector: DetectorStrategy;
   readonly modelBackend: ModelBackend;
   readonly threads: number;
   readonly visibilityTimeoutMs: number;
@@ -291,6 +293,15 @@ export const SETTINGS: { readonly [P in SettingPath]: Setting<ValueAt<P>> } = {
     default: "0.6",
     value: { arg: "T|none", parse: parseThreshold, format: String },
     doc: "the largest descriptor distance that still names a person; none: the nearest always",
+  },
+  detector: {
+    flag: "detector",
+    commands: STACK_AND_WORKER,
+    inherit: true,
+    default: DETECTOR_DEFAULT,
+    value: oneOf(DETECTOR_STRATEGIES),
+    doc:
+      "face detector: auto (BlazeFace; ≤ 160 px: tiny first), ssd (face-api parity), tiny, blaze",
   },
   modelBackend: {
     flag: "model-backend",

@@ -189,6 +189,22 @@ Deno.test("--threshold defaults to 0.6 and a bad value fails fast naming the fla
   );
 });
 
+Deno.test("--detector defaults to auto, reaches the workers, and a bad value fails naming the flag", () => {
+  const config = parseServiceConfig("start", [], { env: noEnv });
+  assert.ok(config !== "help");
+  assert.equal(config.detector, "auto");
+  const ssd = parseServiceConfig("start", ["--detector", "ssd"], { env: noEnv });
+  assert.ok(ssd !== "help");
+  const worker = parseServiceConfig("worker", workerFlags(ssd), { env: noEnv });
+  assert.ok(worker !== "help");
+  assert.equal(worker.detector, "ssd");
+  assert.throws(
+    () => parseServiceConfig("serve", ["--detector", "yolo"], { env: noEnv }),
+    (error: Error) =>
+      error instanceof ConfigError && /^--detector: .*auto, ssd, tiny, blaze/.test(error.message),
+  );
+});
+
 /** The flags named in a `--help` text's first column. */
 function helpFlags(help: string): string[] {
   return help.split("\n").filter((line) => line.startsWith("  --")).flatMap((line) =>
@@ -271,6 +287,7 @@ const BAD: Readonly<Record<string, string>> = {
   "web-instance": "100",
   gallery: "",
   threshold: "-1",
+  detector: "yolo",
   "model-backend": "gpu",
   threads: "65",
   "visibility-timeout-ms": "999",

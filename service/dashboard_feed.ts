@@ -9,7 +9,7 @@ import type { Clamp, ControllerEvent } from "../controller/mod.ts";
 import { GALLERY_HEADER_BYTES_MAX } from "../model/gallery/gallery.ts";
 import { decodeGalleryHeader } from "../model/gallery/gallery.ts";
 import { readManifest } from "../model/model_store.ts";
-import { DETECTOR_DEFAULT, DETECTOR_SUMMARIES } from "../model/recognizer.ts";
+import { DETECTOR_SUMMARIES } from "../model/specs.ts";
 import type { DashboardAbout, DashboardDecision } from "../web/mod.ts";
 import type { ServiceConfig } from "./config.ts";
 
@@ -95,9 +95,6 @@ export function dashboardDecision(
   }
 }
 
-/** The detector the workers run: the Recognizer's default strategy (no setting chooses another). */
-export const DETECTOR_IN_USE = `${DETECTOR_DEFAULT} (${DETECTOR_SUMMARIES[DETECTOR_DEFAULT]})`;
-
 /**
  * What the service runs: the built models, the detector, the threshold and the gallery (its
  * header only: people and embedding counts). A gallery that cannot be read is reported, not
@@ -113,7 +110,7 @@ export async function readDashboardAbout(config: ServiceConfig): Promise<Dashboa
   );
   const base = {
     models,
-    detector: DETECTOR_IN_USE,
+    detector: `${config.detector} (${DETECTOR_SUMMARIES[config.detector]})`,
     threshold: String(config.threshold),
     backend: config.backend,
     instancesMax: config.instancesMax,

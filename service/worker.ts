@@ -155,6 +155,7 @@ async function loadRecognizer(
     threads: config.threads,
     galleryPath: config.gallery,
     threshold: config.threshold,
+    detector: config.detector,
   };
   if (config.modelBackend !== "auto") {
     const backend = config.modelBackend;
