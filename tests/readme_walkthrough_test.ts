@@ -17,6 +17,7 @@
  *   of the machine leaks in).
  */
 import assert from "node:assert/strict";
+import { existsSync as exists } from "node:fs";
 import { join } from "node:path";
 import { COURSE_DATA_DIR, CSE546_DIR } from "../testing/datasets.ts";
 import {
@@ -223,15 +224,6 @@ function freePort(): number {
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Whether an executable of that name is in a folder of PATH. */
