@@ -95,8 +95,11 @@ Deno.test({
 interface Job {
   readonly child: Deno.ChildProcess;
   output(): string;
-  /** Resolves once it exited and its output is read. */
+  /** Whether it exited and every process of its group closed its output. */
+  finished(): boolean;
+  /** Resolves once it is finished. */
   readonly done: Promise<void>;
+  /** SIGKILL to its process group, when some process of it may still run. */
   stop(): void;
 }
 
@@ -111,42 +114,46 @@ async function runStep(step: WalkthroughStep, context: StepContext): Promise<voi
     const job = context.jobs[step.killsJob - 1];
     // An interactive shell's `kill %N`: SIGTERM to the job's process group.
     Deno.kill(-job.child.pid, "SIGTERM");
-    const timer = setTimeout(() => job.stop(), STEP_TIMEOUT_MS);
-    await job.done;
-    clearTimeout(timer);
+    await finish(step, job, "to stop after SIGTERM");
     return check(step, job.output(), "the job's output to its end");
   }
+  const job = startJob(step.command, context);
   if (step.background) {
-    const job = startJob(step.command, context);
     context.jobs.push(job);
     const deadline = Date.now() + STEP_TIMEOUT_MS;
-    let exited = false;
-    job.done.then(() => exited = true);
-    // Its first lines: wait until they have all appeared (or it exited, or time ran out).
-    while (matchOutput(step.expected, outputLines(job.output())) && !exited) {
+    // Its first lines: wait until they have all appeared (or it ended, or time ran out).
+    while (matchOutput(step.expected, outputLines(job.output())) && !job.finished()) {
       if (Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     return check(step, job.output(), "the start of the job's output");
   }
-  const out = await new Deno.Command("bash", {
-    args: ["-c", `exec 2>&1\n${step.command}`],
-    cwd: context.cwd,
-    env: context.env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-    signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
+  await finish(step, job, "to finish");
+  const { code } = await job.child.status;
   assert.equal(
-    out.code,
+    code,
     0,
-    `README.md:${step.line}: \`${step.command}\` exited ${out.code} (the README shows a failing ` +
-      `command as \`CMD; echo "exit $?"\`); it printed:\n${text}`,
+    `README.md:${step.line}: \`${step.command}\` exited ${code} (the README shows a failing ` +
+      `command as \`CMD; echo "exit $?"\`); it printed:\n${job.output()}`,
   );
-  check(step, text, "its output");
+  check(step, job.output(), "its output");
+}
+
+/** Waits for a job to finish; past STEP_TIMEOUT_MS, kills its process group and fails. */
+async function finish(step: WalkthroughStep, job: Job, what: string): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = await Promise.race([
+    job.done.then(() => false),
+    new Promise<boolean>((r) => timer = setTimeout(() => r(true), STEP_TIMEOUT_MS)),
+  ]);
+  clearTimeout(timer);
+  if (!timedOut) return;
+  job.stop();
+  await job.done;
+  assert.fail(
+    `README.md:${step.line}: \`${step.command}\`: waited ${STEP_TIMEOUT_MS} ms for it ${what}; ` +
+      `it printed:\n${job.output()}`,
+  );
 }
 
 /** Fails naming the README line, the command and the first line that differs. */
@@ -161,33 +168,38 @@ function check(step: WalkthroughStep, text: string, what: string): void {
   );
 }
 
+/** Runs one command line in bash, stdout and stderr in one pipe, as a job of its own. */
 function startJob(command: string, context: StepContext): Job {
   const child = new Deno.Command("bash", {
-    args: ["-c", `exec 2>&1\nexec ${command}`],
+    args: ["-c", `exec 2>&1\n${command}`],
     cwd: context.cwd,
     env: context.env,
     clearEnv: true,
-    // Its own process group, as a job of an interactive shell.
+    // Its own process group, as a job of an interactive shell, so it can be stopped whole.
     detached: true,
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   let text = "";
-  let exited = false;
-  child.status.then(() => exited = true);
+  let finished = false;
   const read = (async () => {
     for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) text += chunk;
   })();
+  const done = Promise.all([read, child.status]).then(() => {
+    finished = true;
+  });
   return {
     child,
     output: () => text,
-    done: Promise.all([read, child.status]).then(() => {}),
+    finished: () => finished,
+    done,
     stop() {
-      if (exited) return; // its process group id may belong to another process by now
+      // Once finished, no process of the group is left and its id may be another's by now.
+      if (finished) return;
       try {
         Deno.kill(-child.pid, "SIGKILL");
-      } catch { /* already exited */ }
+      } catch { /* the whole group exited meanwhile */ }
     },
   };
 }
