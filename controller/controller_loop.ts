@@ -12,7 +12,7 @@
 import { type Clock, systemClock } from "../cloud/clock.ts";
 import { InvalidStateError } from "../cloud/errors.ts";
 import { CREATE_COUNT_MAX, type Fleet, type Instance, instanceNumber } from "../cloud/fleet.ts";
-import type { MessageQueue } from "../cloud/message_queue.ts";
+import type { MessageQueue, QueueCounts } from "../cloud/message_queue.ts";
 import {
   type ApplyOutcome,
   decide,
@@ -59,6 +59,21 @@ export interface ControllerOptions {
    * @default {a no-op}
    */
   readonly report?: (condition: ControllerCondition | null, nowMs: number) => void;
+  /**
+   * Told what each tick read (the request queue's counts and the whole fleet), so others can
+   * show it without reading again: the service's dashboard takes its chart points from here,
+   * adding no fleet or queue calls. @default {a no-op}
+   */
+  readonly observe?: (observation: ControllerObservation) => void;
+}
+
+/** What one tick read, before deciding. */
+export interface ControllerObservation {
+  readonly nowMs: number;
+  /** The request queue's counts. */
+  readonly queue: QueueCounts;
+  /** Every instance `fleet.describe()` returned. */
+  readonly instances: readonly Instance[];
 }
 
 /** What the controller reports about the service's workers. */
@@ -145,6 +160,7 @@ export class Controller {
       this.#deps.queue.counts(this.#options.requestQueue),
       this.#deps.fleet.describe(),
     ]);
+    this.#options.observe?.({ nowMs, queue, instances });
     const prefix = this.#config.instanceNamePrefix;
     const ours = instances.filter((i) => instanceNumber(i.name, prefix) !== undefined);
     const result = decide(

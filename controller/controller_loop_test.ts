@@ -345,3 +345,24 @@ Deno.test("Controller backs off workers that exit not ready, reports why, and cl
     await s.tearDown();
   }
 });
+
+Deno.test("Controller.tick tells observe what it read: the request queue's counts and the fleet, before acting", async () => {
+  const s = await setUp();
+  try {
+    const pool = await s.fleet.create(2);
+    await send(s.queue, 3);
+    const clock = new ManualClock(5_000);
+    const seen: { nowMs: number; visible: number; states: string[] }[] = [];
+    const controller = new Controller({ queue: s.queue, fleet: s.fleet, clock }, {
+      requestQueue: REQ,
+      policy: { instancesMax: 2 },
+      log: s.log,
+      observe: ({ nowMs, queue, instances }) =>
+        seen.push({ nowMs, visible: queue.visible, states: instances.map((i) => i.state) }),
+    });
+    await controller.tick();
+    assert.deepEqual(seen, [{ nowMs: 5_000, visible: 3, states: pool.map(() => "stopped") }]);
+  } finally {
+    await s.tearDown();
+  }
+});

@@ -39,6 +39,7 @@ export {
   type ControllerCondition,
   type ControllerDeps,
   type ControllerLog,
+  type ControllerObservation,
   type ControllerOptions,
   type TickReport,
 } from "./controller_loop.ts";

@@ -139,7 +139,9 @@ function line(item: string, quantity: number, unit: string, unitPriceUsd: number
  * The monthly cost with no traffic: the web instance on all month, its public IPv4 address, the
  * root volumes of the web instance and the stopped pool, and the SQS requests the web tier makes
  * while idle (the controller's queue count and dead-letter receive each tick, the response
- * router's 20 s long poll). Empty buckets cost nothing; DescribeInstances is free.
+ * router's 20 s long poll). Empty buckets cost nothing; DescribeInstances is free. The dashboard
+ * adds nothing while nobody looks: it charts what the controller reads (`service/stack.ts`); an
+ * open page reads the fleet and 4 queues at most once per `DASHBOARD_STATE_REUSE_MS`.
  *
  * @param shape instance types, pool size and tick
  * @param prices the price table

@@ -786,18 +786,20 @@ class UpRun {
 
   /**
    * `app-tier-instance-1..max`, launched from the template and left stopped. Each is left to
-   * finish its first boot: cloud-init marks the user script as run when it starts it, so an
-   * instance stopped during its first boot would never install the worker. The worker, once
-   * installed and ready, finds the queue idle and stops its own instance; `up` waits for that
-   * (which also proves the boot script, the package and the app role work) for at most
-   * `poolBootWaitMsMax`, then stops what is still booting and fails naming it.
+   * finish its first boot. The boot script runs at every boot and finishes a cut-short install
+   * (`packageUserData`), so this wait is not needed for correctness any more; it buys a warm pool
+   * (the first burst does not wait for snap, Deno and the package) and proof that the boot
+   * script, the package and the app role work. The worker, once installed and ready, finds the
+   * queue idle and stops its own instance; `up` waits for that for at most `poolBootWaitMsMax`,
+   * then stops what is still booting and fails naming it.
    */
   async #pool(): Promise<void> {
     const pool = () => this.#describeLive([{ Name: `tag:${FLEET_TAG}`, Values: [FLEET_DEFAULT] }]);
     const reported = (i: Ec2Instance) => i.Tags?.some((t) => t.Key === WORKER_TAG) ?? false;
     let found = (await pool()).filter((i) => i.State?.Name !== "shutting-down");
-    // Stopped before their worker ever reported: a first boot cut short, after which cloud-init
-    // never runs the boot script again. Replaced.
+    // Stopped before their worker ever reported: a first boot cut short. The per-boot script
+    // would finish it at the next start, but one launched by an older `up` ran its boot script
+    // once only: replaced, which is right for both.
     const unfinished = found.filter((i) =>
       (i.State?.Name === "stopped" || i.State?.Name === "stopping") && !reported(i)
     );

@@ -275,6 +275,8 @@ test("aws up creates exactly the plan's resources, configured and tagged; a seco
     assert.ok(workerBoot.includes(`s3://${id}-artifacts-bucket/releases/${w.sha256}.tar.gz`));
     assert.ok(workerBoot.includes(`${w.sha256}  package.tar.gz`));
     assert.ok(workerBoot.includes(`systemctl enable --now ${WORKER_UNIT}`));
+    // cloud-init runs it at every boot, so a stop during the first one is repaired by a start.
+    assert.match(workerBoot, /^Content-Type: text\/x-shellscript-per-boot;/m);
     assert.match(
       workerBoot,
       /'worker\.js' .*'--backend' 'aws' '--id' '[^']+'.*'--gallery' 'faces\.gallery'/,
@@ -554,8 +556,8 @@ test("aws up waits for the pool's first boot, and stops and names an instance wh
       i.Tags.some((t) => t.Value === id) && i.Tags.some((t) => t.Key === "fr:fleet")
     );
     assert.deepEqual(pool.map((i) => i.State.Name), ["stopping", "stopping"]);
-    // Once the boot works (a fixed package), the rerun replaces them: cloud-init would never run
-    // the boot script of an instance stopped during its first boot again.
+    // Once the boot works (a fixed package), the rerun replaces them (an instance launched by
+    // an older `up` ran a once-only boot script; a per-boot one would also finish at a start).
     const rerun = await w.aws(["up", "--id", id, "--max", "2"]);
     assert.equal(rerun.code, 0, rerun.err);
     assert.deepEqual(

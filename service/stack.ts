@@ -10,6 +10,7 @@ import {
   type ControllerCondition,
   controllerLine,
   type ControllerLog,
+  type ControllerObservation,
   type PolicyOptions,
 } from "../controller/mod.ts";
 import { CREATE_COUNT_MAX, type Fleet } from "../cloud/fleet.ts";
@@ -61,6 +62,8 @@ export interface StackOptions {
   readonly storage?: StorageMonitorOptions;
   /** Controller policy settings over the configured ones (back-off, settle times; tests). */
   readonly policy?: PolicyOptions;
+  /** Tests: wraps the opened backend (to count its fleet and queue calls). @default {none} */
+  readonly wrapBackend?: (backend: FleetBackend) => FleetBackend;
 }
 
 /** How long the web server may take to finish after the drain ended (answers are being sent). */
@@ -112,12 +115,13 @@ const consoleLog: StackLog = (line) => console.log(JSON.stringify(line));
 export async function startStack(config: ServiceConfig, options: StackOptions): Promise<Stack> {
   const log = options.log ?? consoleLog;
   const names = serviceNames(config);
-  const backend = await openBackend(config, {
+  const opened = await openBackend(config, {
     fleet: true,
     servesRequests: true,
     workerCommand: options.workerCommand,
     stopGraceMs: options.stopGraceMs,
   });
+  const backend = options.wrapBackend?.(opened) ?? opened;
   const fleet = backend.fleet;
   await ensureResources(backend, names, config);
   // Web instance 1 consumes the deployment's response queue; each extra one a queue of its own,
@@ -203,8 +207,18 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
     if (event.event === "dead_letter") dashboard.recordDeadLetter();
     const decision = dashboardDecision(event, backend.clock.nowMs());
     if (decision) dashboard.recordDecision(decision);
+    // A tick that could not read the state: a point without it, as a failed read of the sampler.
+    const nowMs = backend.clock.nowMs();
+    if (event.event === "tick_failed" && dashboard.due(nowMs)) dashboard.observe(undefined, nowMs);
   };
-  const sampling = dashboard.run(readState, backend.clock, halt.signal);
+  // The charts' points: where the controller runs, from what its ticks read anyway (no fleet or
+  // queue call of the dashboard's own: they cost AWS requests); elsewhere, the dashboard's
+  // sampler, which reads only while a page has polled within DASHBOARD_VIEWED_MS.
+  const controllerObserve = ({ nowMs, queue, instances }: ControllerObservation) => {
+    if (!dashboard.due(nowMs)) return;
+    dashboard.observe({ instances, queues: [{ queue: names.requestQueue, counts: queue }] }, nowMs);
+  };
+  const sampling = lead ? undefined : dashboard.run(readState, backend.clock, halt.signal);
   /** Every fleet handle a controller used; each supervises the processes it started. */
   const handles: Fleet[] = [fleet];
   const runController = (fleetHandle: Fleet) => {
@@ -220,6 +234,7 @@ export async function startStack(config: ServiceConfig, options: StackOptions): 
           ...options.policy,
         },
         log: controllerLog,
+        observe: controllerObserve,
         report: (condition, nowMs) => reportController(health, condition, nowMs),
       },
     );

@@ -5,12 +5,13 @@
 import assert from "node:assert/strict";
 import { diskSpace } from "../cloud/local/disk_space.ts";
 import { DISK_FREE_BYTES_MIN_MAX, parseServiceConfig, type ServiceConfig } from "./config.ts";
-import { startStack } from "./stack.ts";
+import { type StackOptions, startStack } from "./stack.ts";
 
 async function withStack(
   command: "start" | "serve",
   flags: string[],
   fn: (url: string, lines: Record<string, unknown>[], localUrl: string) => Promise<void>,
+  options: Partial<StackOptions> = {},
 ) {
   const dataDir = await Deno.makeTempDir({ prefix: "fr-stack-test-" });
   const config = parseServiceConfig(command, [
@@ -29,6 +30,7 @@ async function withStack(
     command,
     workerCommand: ["true"],
     log: (line) => lines.push({ ...line }),
+    ...options,
   });
   try {
     await fn(stack.url, lines, stack.localUrl);
@@ -101,4 +103,71 @@ Deno.test("--disk-free-bytes-min above the free space makes /healthz report disk
     assert.equal(upload.status, 507);
     await upload.body?.cancel();
   });
+});
+
+/**
+ * Counting fakes around the real embedded backend: on AWS, each `fleet.describe()` is a
+ * DescribeInstances (a page of it) and each `queue.counts(q)` a GetQueueAttributes.
+ */
+function countingBackend() {
+  const calls = { describe: 0, counts: [] as string[] };
+  const wrapBackend: StackOptions["wrapBackend"] = (backend) => {
+    const count = <T extends object>(target: T, name: string, record: (args: unknown[]) => void) =>
+      new Proxy(target, {
+        get(t, key) {
+          const value = Reflect.get(t, key, t);
+          if (typeof value !== "function") return value;
+          return key === name
+            ? (...args: unknown[]) => (record(args), value.apply(t, args))
+            : value.bind(t);
+        },
+      });
+    return {
+      ...backend,
+      fleet: count(backend.fleet, "describe", () => calls.describe++),
+      queue: count(backend.queue, "counts", (args) => calls.counts.push(String(args[0]))),
+    };
+  };
+  const reset = () => {
+    calls.describe = 0;
+    calls.counts = [];
+  };
+  return { calls, reset, wrapBackend };
+}
+
+const MEASURE_MS = 3_000;
+
+Deno.test("the dashboard's charts cost no fleet or queue reads of their own where the controller runs: its ticks' reads feed them", async () => {
+  const { calls, reset, wrapBackend } = countingBackend();
+  await withStack("serve", ["--hostname", "127.0.0.1", "--tick-ms", "100"], async (url) => {
+    reset();
+    await new Promise((r) => setTimeout(r, MEASURE_MS));
+    const { describe, counts } = { ...calls, counts: [...calls.counts] };
+    // Each controller tick reads the request queue and the fleet once; nothing else reads.
+    assert.ok(describe >= MEASURE_MS / 100 / 3, `the controller ticked (${describe} describes)`);
+    assert.equal(new Set(counts).size, 1, `one queue: ${[...new Set(counts)]}`);
+    assert.match(counts[0], /-req-queue$/, "the request queue");
+    assert.equal(describe, counts.length, "one describe per tick, as many as queue reads");
+    // The charts have points all the same, with the fleet and the queue.
+    const data = await (await fetch(`${url}/dashboard.json`)).json();
+    const full = data.points.filter((p: { instances: unknown; queue: unknown }) =>
+      p.instances !== null && p.queue !== null
+    );
+    assert.ok(full.length >= 2, `points from the controller's reads: ${data.points.length}`);
+  }, { wrapBackend });
+});
+
+Deno.test("a web instance without the controller reads the fleet and queues for the dashboard only while a page has polled", async () => {
+  const { calls, reset, wrapBackend } = countingBackend();
+  await withStack("serve", ["--hostname", "127.0.0.1", "--web-instance", "2"], async (url) => {
+    reset();
+    await new Promise((r) => setTimeout(r, MEASURE_MS));
+    assert.deepEqual(calls, { describe: 0, counts: [] }, "nobody looked: no reads");
+    await (await fetch(`${url}/dashboard.json`)).body?.cancel();
+    const polled = calls.describe;
+    assert.equal(polled, 1, "the page's own read");
+    // The page polled a moment ago: the sampler takes the next point itself (sampleMs = 2 s).
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.ok(calls.describe > polled, "the sampler reads while a page looks");
+  }, { wrapBackend });
 });

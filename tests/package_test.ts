@@ -16,7 +16,7 @@ import { buildPackage, type BuiltPackage, type PackageManifest } from "../servic
 import { parseServiceConfig, type ServiceConfig, workerFlags } from "../service/config.ts";
 import {
   DENO_INSTALL_PATH,
-  packageUserData,
+  packageBootScript,
   WORKER_UNIT,
   WORKER_WRAPPER,
 } from "../service/user_data.ts";
@@ -204,7 +204,7 @@ async function writeExecutable(path: string, text: string): Promise<void> {
 }
 
 Deno.test({
-  name: "packageUserData's boot script installs the package from S3, checks its sha256, and " +
+  name: "packageBootScript installs the package from S3, checks its sha256, and " +
     "runs its worker under systemd (run in a sandbox with stand-ins for aws, curl and systemctl)",
   sanitizeResources: false,
   async fn() {
@@ -277,14 +277,14 @@ Deno.test({
       // A tarball that is not the one the script names is refused: nothing is installed.
       const refused = await run(
         "bash",
-        ["-c", sandboxed(packageUserData(config, { ...options, sha256: "0".repeat(64) }))],
+        ["-c", sandboxed(packageBootScript(config, { ...options, sha256: "0".repeat(64) }))],
         env,
       );
       assert.notEqual(refused.code, 0);
       assert.match(refused.stderr, /checksum did NOT match/);
       assert.ok(!existsSync(installDir), "nothing installed from a tarball with another digest");
 
-      const script = packageUserData(config, options);
+      const script = packageBootScript(config, options);
       assert.equal((await run("bash", ["-n", "-c", script], env)).code, 0, "bash -n");
       await Deno.writeTextFile(log, "");
       const installed = await run("bash", ["-c", sandboxed(script)], env);
@@ -294,7 +294,7 @@ Deno.test({
         `curl -fsSL --retry 5 -o ${calls[0].split(" ")[5]} ` +
         `https://dl.deno.land/release/v${Deno.version.deno}/deno-${arch()}-unknown-linux-gnu.zip`,
         `aws s3 cp --only-show-errors --region eu-west-1 ` +
-        `s3://fr-demo-artifacts/fr-demo/package.tar.gz ${calls[1].split(" ").at(-1)}`,
+        `s3://fr-demo-artifacts/fr-demo/package.tar.gz ${calls[1].split("package.tar.gz ")[1]}`,
         "systemctl daemon-reload",
         `systemctl enable --now ${WORKER_UNIT}`,
       ]);

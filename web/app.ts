@@ -454,6 +454,7 @@ export function createApp(deps: WebDeps, options: WebOptions): Hono {
       stateError = redactPaths((error as Error).message);
     }
     const nowMs = deps.clock.nowMs();
+    dashboard.noteViewed(nowMs);
     if (dashboard.due(nowMs)) dashboard.observe(snapshot, nowMs);
     const router = deps.responses.stats();
     return {

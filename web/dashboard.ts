@@ -18,6 +18,13 @@ export const DASHBOARD_SAMPLE_MS_DEFAULT = 2_000;
  * a dozen numbers, so this is under 100 KB).
  */
 export const DASHBOARD_POINTS_MAX = 1_000;
+/**
+ * How long after a page last polled the dashboard's own sampler keeps reading the fleet and the
+ * queues ({@linkcode Dashboard.run}): a minute. Where nobody looks, it reads nothing (each read
+ * is a DescribeInstances and a GetQueueAttributes per queue on AWS). The web instance that runs
+ * the controller does not run this sampler at all: the controller's own reads feed the charts.
+ */
+export const DASHBOARD_VIEWED_MS = 60_000;
 /** Most recent requests kept for the page. */
 export const RECENT_REQUESTS_MAX = 50;
 /** Most controller decisions kept for the page. */
@@ -186,6 +193,8 @@ export class Dashboard {
   /** The current period's answers: count, errors, a latency sample. */
   #period = { answered: 0, errors: 0, deadLettered: 0, latenciesMs: [] as number[] };
   #lastSampleMs: number | null = null;
+  /** When a page last polled ({@linkcode Dashboard.noteViewed}); null: never. */
+  #viewedAtMs: number | null = null;
 
   constructor(options: DashboardOptions) {
     this.windowMs = options.windowMs ?? DASHBOARD_WINDOW_MS_DEFAULT;
@@ -279,8 +288,22 @@ export class Dashboard {
     return this.#lastSampleMs === null || nowMs - this.#lastSampleMs >= this.sampleMs;
   }
 
+  /** Notes that a page (`GET /` or its data) polled at `nowMs`: {@linkcode Dashboard.run} samples. */
+  noteViewed(nowMs: number): void {
+    this.#viewedAtMs = nowMs;
+  }
+
+  /** Whether a page polled within the last {@linkcode DASHBOARD_VIEWED_MS}. */
+  viewed(nowMs: number): boolean {
+    return this.#viewedAtMs !== null && nowMs - this.#viewedAtMs <= DASHBOARD_VIEWED_MS;
+  }
+
   /**
-   * Takes a point every `sampleMs` until `signal` aborts (a failed read is a point without state).
+   * Until `signal` aborts, looks every `sampleMs` and, while a page has polled within
+   * {@linkcode DASHBOARD_VIEWED_MS} and a point is due (a page's own poll may have taken it),
+   * reads the state and takes a point (a failed read is a point without state). For web
+   * instances without a controller; the one with it feeds {@linkcode Dashboard.observe} from the
+   * controller's reads instead.
    * @param readState reads the fleet and the queues
    * @param clock the stack's clock
    */
@@ -290,10 +313,19 @@ export class Dashboard {
     signal: AbortSignal,
   ): Promise<void> {
     while (!signal.aborted) {
-      const snapshot = await readState().catch(() => undefined);
-      if (signal.aborted) break;
-      this.observe(snapshot, clock.nowMs());
-      await clock.sleepMs(this.sampleMs, signal);
+      if (this.viewed(clock.nowMs()) && this.due(clock.nowMs())) {
+        const snapshot = await readState().catch(() => undefined);
+        if (signal.aborted) break;
+        this.observe(snapshot, clock.nowMs());
+      }
+      // Until the next point is due (a page's poll may have taken one), at most sampleMs.
+      const untilDueMs = this.#lastSampleMs === null
+        ? this.sampleMs
+        : this.#lastSampleMs + this.sampleMs - clock.nowMs();
+      await clock.sleepMs(
+        untilDueMs > 0 ? Math.min(untilDueMs, this.sampleMs) : this.sampleMs,
+        signal,
+      );
     }
   }
 

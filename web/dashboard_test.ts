@@ -7,8 +7,10 @@ import {
   runTestWorker,
   uploadRequest,
 } from "../testing/web_stack.ts";
+import { ManualClock } from "../cloud/clock.ts";
 import {
   Dashboard,
+  DASHBOARD_VIEWED_MS,
   type DashboardData,
   htmlSafeJson,
   RECENT_REQUESTS_MAX,
@@ -313,4 +315,34 @@ Deno.test("the dashboard's viewers share one fleet and queue read per DASHBOARD_
   } finally {
     await stack.close();
   }
+});
+
+Deno.test("Dashboard.run reads the state only while a page has polled within DASHBOARD_VIEWED_MS", async () => {
+  const clock = new ManualClock(1_000_000);
+  const dashboard = new Dashboard({ requestQueue: "q-req", sampleMs: 2_000 });
+  let reads = 0;
+  const readState = () => {
+    reads++;
+    return Promise.resolve(snapshot(["running"]));
+  };
+  const abort = new AbortController();
+  const running = dashboard.run(readState, clock, abort.signal);
+  const pass = async (ms: number) => {
+    for (let t = 0; t < ms; t += 1_000) {
+      clock.advanceMs(1_000);
+      for (let i = 0; i < 5; i++) await Promise.resolve();
+    }
+  };
+  await pass(10 * 60_000);
+  assert.equal(reads, 0, "ten minutes with nobody looking: no reads");
+  assert.equal(dashboard.data(clock.nowMs()).points.length, 0);
+  dashboard.noteViewed(clock.nowMs());
+  await pass(DASHBOARD_VIEWED_MS);
+  const whileViewed = reads;
+  // One point per sampleMs for the minute after the poll, then nothing.
+  assert.ok(whileViewed >= 29 && whileViewed <= 31, `${whileViewed} reads in the viewed minute`);
+  await pass(5 * 60_000);
+  assert.equal(reads, whileViewed, "no reads once nobody has polled for a minute");
+  abort.abort();
+  await running;
 });

@@ -117,6 +117,7 @@ export {
 } from "./status_page.ts";
 export {
   Dashboard,
+  DASHBOARD_VIEWED_MS,
   type DashboardAbout,
   type DashboardData,
   type DashboardDecision,
