@@ -315,12 +315,14 @@ async function onTerminal(argv: readonly string[], env: Record<string, string> =
 
 /** What a terminal shows on each line: "\r" and "erase line" start the line over. */
 function visibleLines(screen: string): string[] {
+  // deno-lint-ignore no-control-regex -- a terminal's erase-line escape
   return screen.split("\n").map((line) => line.split(/\r(?:\x1b\[2K)?/).at(-1)!);
 }
 
 const deno = Deno.execPath();
 const RECOGNIZE = [deno, "run", "-A", `${ROOT}model/cli/recognize.ts`];
 /** Select Graphic Rendition: the escape sequence that sets colours. */
+// deno-lint-ignore no-control-regex -- the escape sequence is what is looked for
 const SGR = /\x1b\[[0-9;]*m/;
 
 Deno.test({
