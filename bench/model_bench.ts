@@ -523,6 +523,7 @@ image, each configuration in its own subprocess; prints CPU and wall-time median
   --warmup N             warm-up runs per case (default ${WARMUP_DEFAULT}; 0..${RUNS_MAX})
   --configs LIST         some of ${CONFIGS.map((c) => c.id).join(",")}
   --cases LIST           some of ${CASES.map((c) => c.id).join(",")}
+  --child JSON           (internal) what the parent process asks one configuration's process
   -h, --help             this help`;
 
 const BENCH_FLAGS = {

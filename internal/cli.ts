@@ -150,6 +150,25 @@ export interface CommandSpec<O extends FlagSpecs> {
   readonly positionals?: boolean;
 }
 
+/**
+ * The command's usage text, once it is known to name every flag the command takes: the text is
+ * written by hand beside the flag table, so a flag added to one and not the other would be a
+ * flag no user can find. `--help` of every task is run by `tests/cli_conventions_test.ts`, so
+ * such a slip fails there, not in front of a user.
+ * @throws {Error} naming the flags the usage leaves out (a programming error, not a usage one)
+ */
+export function checkedUsage<O extends FlagSpecs>(spec: CommandSpec<O>): string {
+  const missing = Object.keys(spec.options).filter((name) =>
+    !new RegExp(`--${name}(?![\\w-])`).test(spec.usage)
+  );
+  if (missing.length > 0) {
+    throw new Error(
+      `${spec.name}: the usage text does not mention ${missing.map((m) => `--${m}`).join(", ")}`,
+    );
+  }
+  return spec.usage;
+}
+
 /** Where a command's own lines go (tests pass their own). */
 export interface CommandIo {
   /** @default {console.log} */
@@ -184,7 +203,7 @@ export async function runCli<const O extends FlagSpecs>(
   try {
     const line = parseCommandLine(args, spec.options, { positionals: spec.positionals });
     if (line === "help") {
-      out(spec.usage);
+      out(checkedUsage(spec));
       return 0;
     }
     return await body({ ...line, name: spec.name });
@@ -322,7 +341,7 @@ export function commandLineOrExit<const O extends FlagSpecs, T>(
   try {
     const line = parseCommandLine(args, spec.options, { positionals: spec.positionals });
     if (line !== "help") return read(line);
-    console.log(spec.usage);
+    console.log(checkedUsage(spec));
     Deno.exit(0);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;

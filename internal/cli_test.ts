@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   batchConsole,
+  checkedUsage,
   EXIT_USAGE,
   integerFlag,
   parseCommandLine,
@@ -54,7 +55,8 @@ Deno.test("integerFlag takes integers in range and names the flag otherwise", ()
 });
 
 Deno.test("runCli prints the usage on stdout for --help (exit 0), one line on stderr for a mistake (exit 2)", async () => {
-  const spec = { name: "demo", usage: "Usage: demo [--json]", options: FLAGS } as const;
+  const usage = "Usage: demo [--json] [--gallery G]";
+  const spec = { name: "demo", usage, options: FLAGS } as const;
   const run = async (args: string[], body = () => 0) => {
     const out: string[] = [];
     const err: string[] = [];
@@ -64,8 +66,8 @@ Deno.test("runCli prints the usage on stdout for --help (exit 0), one line on st
     });
     return { code, out, err };
   };
-  assert.deepEqual(await run(["--help"]), { code: 0, out: ["Usage: demo [--json]"], err: [] });
-  assert.deepEqual(await run(["-h"]), { code: 0, out: ["Usage: demo [--json]"], err: [] });
+  assert.deepEqual(await run(["--help"]), { code: 0, out: [usage], err: [] });
+  assert.deepEqual(await run(["-h"]), { code: 0, out: [usage], err: [] });
   assert.deepEqual(await run(["--nope"]), {
     code: EXIT_USAGE,
     out: [],
@@ -168,4 +170,17 @@ Deno.test("readFailureReason says why a read failed in a few words, without the 
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("checkedUsage refuses a usage text that leaves a flag out, and --help then fails loudly", async () => {
+  const options = { json: { type: "boolean" }, "min-score": { type: "string" } } as const;
+  const spec = { name: "x", usage: "Usage: x [--json] [--min-score S]", options };
+  assert.equal(checkedUsage(spec), spec.usage);
+  // `--min` does not count as mentioning `--min-score`, nor `--json-lines` `--json`.
+  const slipped = { name: "x", usage: "Usage: x [--json-lines] [--min]", options };
+  assert.throws(
+    () => checkedUsage(slipped),
+    /x: the usage text does not mention --json, --min-score/,
+  );
+  await assert.rejects(() => runCli(slipped, ["--help"], () => 0), /does not mention/);
 });

@@ -27,17 +27,19 @@ read (the others go on; the exit code is then 1).
 ${RECOGNIZER_USAGE.split("\n").filter((l) => !l.includes("--threshold")).join("\n")}
   -h, --help             this help`;
 
+/** The recognizer's flags but --threshold: embed matches nothing, so it is an unknown flag. */
+const { threshold: _threshold, ...EMBED_RECOGNIZER_FLAGS } = RECOGNIZER_FLAGS;
+
 const SPEC = {
   name: "embed",
   usage: USAGE,
-  options: { json: { type: "boolean" }, landmarks: { type: "boolean" }, ...RECOGNIZER_FLAGS },
+  options: { json: { type: "boolean" }, landmarks: { type: "boolean" }, ...EMBED_RECOGNIZER_FLAGS },
   positionals: true,
 } as const;
 
 if (import.meta.main) {
   await runModelCommand(SPEC, async ({ values, positionals }) => {
     if (positionals.length === 0) throw new UsageError("no IMAGE given; see --help");
-    if (values.threshold !== undefined) throw new UsageError("--threshold does not apply");
     const options = recognizerOptions(values);
     const files = await expandImageArgs(positionals);
     const recognizer = await Recognizer.load(options);
