@@ -26,7 +26,14 @@ import { parseArgs } from "node:util";
 import { basename, join } from "node:path";
 import { quantileSorted } from "../internal/mod.ts";
 import { formatReport, loadImages, parseLabelsCsv, runLoad } from "./loadgen.ts";
-import { courseData, DATASET_DIR, sampleFleet, startTestStack, waitFor } from "../testing/e2e.ts";
+import {
+  courseData,
+  DATASET_DIR,
+  enrollCsv,
+  sampleFleet,
+  startTestStack,
+  waitFor,
+} from "../testing/e2e.ts";
 import { unzipCourseImages } from "../testing/datasets.ts";
 
 const { values } = parseArgs({
@@ -95,25 +102,11 @@ async function lfwSet() {
   const csv = join(dir, "labels.csv");
   await Deno.writeTextFile(csv, ["Image,Results", ...stems.map((s) => `${s},${s}`)].join("\n"));
   const gallery = join(dir, "lfw.gallery");
-  const enroll = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "model/cli/enroll.ts",
-      "--gallery",
-      gallery,
-      "--csv",
-      csv,
-      "--images",
-      imagesDir,
-    ],
-    cwd: new URL("..", import.meta.url),
-    stdout: "null",
-    stderr: "inherit",
-  }).output();
+  const enroll = await enrollCsv(gallery, csv, imagesDir);
   // enroll exits 1 when a photo has no face it can find; the others are enrolled.
-  if (!enroll.success) console.error(`service_load: enroll exited ${enroll.code}`);
+  if (!enroll.success) {
+    console.error(`service_load: enroll exited ${enroll.code}: ${enroll.stderr}`);
+  }
   return {
     images: await loadImages(imagesDir),
     labels: new Map(stems.map((s) => [s, s])),

@@ -77,6 +77,35 @@ export async function courseUploadsInFormats(
 
 let course: Promise<CourseData> | undefined;
 
+/**
+ * Runs `deno task enroll --gallery G --csv CSV --images DIR` as a user would (a process of its
+ * own). enroll exits 1 when an image fails; those that did not are enrolled all the same.
+ */
+export async function enrollCsv(
+  gallery: string,
+  csv: string,
+  imagesDir: string,
+): Promise<{ success: boolean; code: number; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      join(ROOT, "model/cli/enroll.ts"),
+      "--gallery",
+      gallery,
+      "--csv",
+      csv,
+      "--images",
+      imagesDir,
+    ],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { success: out.success, code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
 /** Unpacks the 100-image set and enrolls its 10 distinct images once per test process. */
 export function courseData(): Promise<CourseData> {
   course ??= prepareCourse();
@@ -91,30 +120,12 @@ async function prepareCourse(): Promise<CourseData> {
   const files = (await unzipCourseImages("face_images_100.zip", imagesDir)).map((p) => basename(p));
   const labels = await readCourseLabels("labels_100.csv");
   // The 10 distinct images are test_00 … test_09 (the CSV's first rows); the rest repeat them.
-  const enrollCsv = join(dir, "labels_10.csv");
+  const csv = join(dir, "labels_10.csv");
   const distinct = [...labels].slice(0, 10).map(([stem, label]) => `${stem},${label}`);
-  await Deno.writeTextFile(enrollCsv, ["Image,Results", ...distinct].join("\n") + "\n");
+  await Deno.writeTextFile(csv, ["Image,Results", ...distinct].join("\n") + "\n");
   const gallery = join(dir, "course.gallery");
-  const enroll = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      join(ROOT, "model/cli/enroll.ts"),
-      "--gallery",
-      gallery,
-      "--csv",
-      enrollCsv,
-      "--images",
-      imagesDir,
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!enroll.success) {
-    throw new Error(`enroll failed: ${new TextDecoder().decode(enroll.stderr)}`);
-  }
+  const enroll = await enrollCsv(gallery, csv, imagesDir);
+  if (!enroll.success) throw new Error(`enroll failed: ${enroll.stderr}`);
   return { dir, imagesDir, files, labels, gallery };
 }
 
