@@ -17,7 +17,7 @@ import { decodeImage, type DecodeImageOptions, prepareDecoders } from "./image/d
 import type { RgbImage } from "./image/rgb_image.ts";
 import { detectLandmarks } from "./landmarks.ts";
 import { ensureModels } from "./build.ts";
-import { loadModel, modelDir, readManifest } from "./model_store.ts";
+import { loadModel, modelDir } from "./model_store.ts";
 import { type Backend, createSession, type Session } from "./runtime/session.ts";
 
 /** What every gallery used with this recognizer must have been made with. */
@@ -123,17 +123,11 @@ export interface Analysis {
   readonly timingsMs: Readonly<Record<string, number>>;
 }
 
-/** A session created on first use; `opened()` is it if it was asked for, without creating it. */
-interface LazySession {
-  get(): Promise<Session>;
-  opened(): Promise<Session> | undefined;
-}
-
 interface Sessions {
-  /** SSD, created on first use (only the `ssd` strategy needs it). */
-  ssd: LazySession;
-  /** BlazeFace: opened at load under `auto` and `blaze`, else on first use. */
-  blaze: LazySession;
+  /** SSD: opened at load under the `ssd` strategy only. */
+  ssd?: Session;
+  /** BlazeFace: opened at load under `auto` and `blaze` only. */
+  blaze?: Session;
   tiny: Session;
   landmarks: Session;
   recognition: Session;
@@ -204,25 +198,19 @@ export class Recognizer {
     // node_modules or a package) must surface there, not as an unhandled rejection that kills
     // the process before it can say why.
     decoders.catch(() => {});
-    const specs = await loadSpecs(dir, detector);
+    const specs = await loadSpecs(dir);
     const sessionOptions = { backend: options.backend, threads: options.threads };
     const [tiny, landmarks, recognition] = await Promise.all(
       [specs.tiny, specs.landmarks, specs.recognition].map((m) =>
         createSession(m.onnx, sessionOptions)
       ),
     );
-    const lazy = (id: "ssd_mobilenetv1" | "blazeface"): LazySession => {
-      let session: Promise<Session> | undefined;
-      return {
-        get: () =>
-          session ??= loadModel(id, dir).then((m) => createSession(m.onnx, sessionOptions)),
-        opened: () => session,
-      };
-    };
-    const [ssd, blaze] = [lazy("ssd_mobilenetv1"), lazy("blazeface")];
-    // The default detector is opened now, so a bad model file fails the start, not a request.
-    if (detector === "auto" || detector === "blaze") await blaze.get();
-    if (detector === "ssd") await ssd.get();
+    // The strategy's detector is opened now, so a missing or bad model file fails the start, not
+    // a request; the other detectors are never opened.
+    const open = async (id: "ssd_mobilenetv1" | "blazeface") =>
+      createSession((await loadModel(id, dir)).onnx, sessionOptions);
+    const ssd = detector === "ssd" ? await open("ssd_mobilenetv1") : undefined;
+    const blaze = detector === "auto" || detector === "blaze" ? await open("blazeface") : undefined;
     await decoders;
     return new Recognizer({ ssd, blaze, tiny, landmarks, recognition }, specs, options, gallery);
   }
@@ -246,10 +234,10 @@ export class Recognizer {
       await detectFacesTiny(this.#sessions.tiny, blank, {
         inputSize: tinyInputSizeForSmallImage(blank),
       });
-      const blaze = this.#sessions.blaze.opened();
+      const { blaze } = this.#sessions;
       // One pass on a blank input, not detectFacesBlaze's views: a blank photo has no face, so it
       // would take all three views, tripling what the worker's start-up pays.
-      if (blaze) await onnxBlazeFaceRun(await blaze)(blazeBlank, BLAZEFACE_SPECS.back.inputSize);
+      if (blaze) await onnxBlazeFaceRun(blaze)(blazeBlank, BLAZEFACE_SPECS.back.inputSize);
       await detectLandmarks(this.#sessions.landmarks, landmarks.entry.input, blank);
       await computeDescriptor(this.#sessions.recognition, recognition.entry.input, blank);
     }
@@ -258,11 +246,7 @@ export class Recognizer {
   /** Releases the sessions. */
   async close(): Promise<void> {
     const { ssd, blaze, tiny, landmarks, recognition } = this.#sessions;
-    const opened = [tiny, landmarks, recognition];
-    for (const lazy of [ssd, blaze]) {
-      const session = lazy.opened();
-      if (session) opened.push(await session);
-    }
+    const opened = [tiny, landmarks, recognition, ssd, blaze].filter((s) => s !== undefined);
     await Promise.all(opened.map((s) => s.release()));
   }
 
@@ -288,7 +272,7 @@ export class Recognizer {
       });
     }
     if (detector === "ssd") {
-      return detectFacesSsd(await this.#sessions.ssd.get(), image, { minConfidence });
+      return detectFacesSsd(this.#opened("ssd"), image, { minConfidence });
     }
     if (Math.max(image.width, image.height) > SMALL_IMAGE_SIDE_MAX) return this.#detectBlaze(image);
     const tiny = (img: RgbImage, inputSize: number) =>
@@ -306,9 +290,18 @@ export class Recognizer {
     return [];
   }
 
+  /** A detector's session, which `load` opened because the strategy runs it. */
+  #opened(name: "ssd" | "blaze"): Session {
+    const session = this.#sessions[name];
+    if (!session) {
+      throw new Error(`the ${name} session is not open under detector "${this.#options.detector}"`);
+    }
+    return session;
+  }
+
   /** BlazeFace through its views, boxes mapped to what SSD would give for the landmark crop. */
   async #detectBlaze(image: RgbImage): Promise<readonly DetectedFace[]> {
-    const run = onnxBlazeFaceRun(await this.#sessions.blaze.get());
+    const run = onnxBlazeFaceRun(this.#opened("blaze"));
     const faces = await detectFacesBlaze(image, run, { layout: "nchw" });
     return faces.map((f) => ({ box: toSsdLikeBox(f.box), score: f.score }));
   }
@@ -372,20 +365,7 @@ export class Recognizer {
   }
 }
 
-async function loadSpecs(dir: URL, detector: DetectorStrategy) {
-  // The detector a strategy opens lazily (SSD) is checked in the manifest now, so a missing
-  // build fails at start, not on the first request that needs it.
-  const manifest = await readManifest(dir);
-  const needed = detector === "ssd"
-    ? "ssd_mobilenetv1"
-    : detector === "tiny"
-    ? undefined
-    : "blazeface";
-  if (needed && !manifest.models[needed]) {
-    throw new Deno.errors.NotFound(
-      `Model "${needed}" is not built in ${dir.pathname}: run "deno task model:build"`,
-    );
-  }
+async function loadSpecs(dir: URL) {
   const [tiny, landmarks, recognition] = await Promise.all([
     loadModel("tiny_face_detector", dir),
     loadModel("face_landmark_68", dir),
