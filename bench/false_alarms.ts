@@ -18,7 +18,7 @@
  *   deno run -A bench/false_alarms.ts
  * @module
  */
-import { type Box, clipBox, cropImage, iou, type Point } from "../model/face_geometry.ts";
+import { type Box, centroid, clipBox, cropImage, iou, type Point } from "../model/face_geometry.ts";
 import type { RgbImage } from "../model/image/rgb_image.ts";
 import { loadModel } from "../model/model_store.ts";
 import { Recognizer } from "../model/recognizer.ts";
@@ -76,11 +76,6 @@ function cropPadded(img: RgbImage, b: Box): RgbImage {
   return { width: side, height: side, data: out };
 }
 
-const mean = (pts: readonly Point[], from: number, to: number): Point => {
-  let x = 0, y = 0;
-  for (let i = from; i < to; i++) [x, y] = [x + pts[i].x, y + pts[i].y];
-  return { x: x / (to - from), y: y / (to - from) };
-};
 const dist = (a: Point, b: Point) => Math.hypot(a.x - b.x, a.y - b.y);
 
 interface Found {
@@ -124,10 +119,10 @@ for (const p of photos) {
     const local = await detectLandmarks(lm, lmModel.entry.input, cropImage(p.image, cropBox));
     const pts = local.map((q) => ({ x: q.x + ssdLike.x, y: q.y + ssdLike.y }));
     const [eyeA, eyeB, nose, mouth] = [
-      mean(pts, 36, 42),
-      mean(pts, 42, 48),
+      centroid(pts.slice(36, 42)),
+      centroid(pts.slice(42, 48)),
       pts[30],
-      mean(pts, 48, 68),
+      centroid(pts.slice(48, 68)),
     ];
     const k = f.keypoints;
     const eyes = Math.min(dist(eyeA, k[0]) + dist(eyeB, k[1]), dist(eyeA, k[1]) + dist(eyeB, k[0]));

@@ -61,7 +61,8 @@ export function cropImage(image: RgbImage, box: Box): RgbImage {
   return { width, height, data };
 }
 
-function center(points: readonly Point[]): Point {
+/** The mean of some points (a landmark group's centre). */
+export function centroid(points: readonly Point[]): Point {
   let x = 0, y = 0;
   for (const p of points) {
     x += p.x;
@@ -93,13 +94,13 @@ export function alignmentBox(
   if (landmarks.length !== LANDMARK_COUNT) {
     throw new RangeError(`alignmentBox needs ${LANDMARK_COUNT} landmarks, got ${landmarks.length}`);
   }
-  const leftEye = center(landmarks.slice(36, 42));
-  const rightEye = center(landmarks.slice(42, 48));
-  const mouth = center(landmarks.slice(48, 68));
+  const leftEye = centroid(landmarks.slice(36, 42));
+  const rightEye = centroid(landmarks.slice(42, 48));
+  const mouth = centroid(landmarks.slice(48, 68));
   const dist = (p: Point) => Math.hypot(mouth.x - p.x, mouth.y - p.y);
   const eyeToMouth = (dist(leftEye) + dist(rightEye)) / 2;
   const size = Math.floor(eyeToMouth / ALIGN_REL_SCALE);
-  const ref = center([leftEye, rightEye, mouth]);
+  const ref = centroid([leftEye, rightEye, mouth]);
   const x = Math.floor(Math.max(0, ref.x - ALIGN_REL_X * size));
   const y = Math.floor(Math.max(0, ref.y - ALIGN_REL_Y * size));
   return {
